@@ -1,1 +1,25 @@
 #![doc = include_str!("../README.md")]
+
+mod clock;
+mod config;
+mod error;
+mod ingest;
+mod mirror;
+mod queue;
+mod state;
+mod store;
+mod time;
+mod writer;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{ParseSynchronousError, StoreConfig, Synchronous};
+pub use error::{DatabaseError, MigrationError, StoreError};
+pub use ingest::{IncomingEvent, IngestOutcome, VerificationToken};
+pub use mirror::{
+    PageFilter, PageRow, PageUpsert, StatusWrite, Transition, UpsertOutcome, normalize_id,
+};
+pub use queue::{
+    ClaimedJob, EnqueueOutcome, FailOutcome, JobFailure, JobFilter, JobRow, JobState, Lane, NewJob,
+    ParseEnumError, QueueStats,
+};
+pub use store::Store;

@@ -1,0 +1,6 @@
+//! Re-embeds the migrations (`sqlx::migrate!`) whenever a file is added to or changed in
+//! the top-level `migrations/` directory.
+
+fn main() {
+    println!("cargo:rerun-if-changed=../../migrations");
+}

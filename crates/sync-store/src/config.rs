@@ -1,0 +1,219 @@
+//! Store settings ([`StoreConfig`], [`Synchronous`]) and parsing of the `[store] url` key.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::StoreError;
+
+/// SQLite's `PRAGMA synchronous` for the writer connection (the database is always in WAL mode).
+///
+/// * `Full` (default): every commit fsyncs the WAL before `ingest`/`enqueue`/… return, so an
+///   acknowledged webhook survives power loss and OS crashes.
+/// * `Normal`: commits reach the OS but the WAL is fsynced only at checkpoints. An
+///   acknowledged write survives a crash of the daemon (even `SIGKILL`), but the last
+///   commits may be lost on power loss or kernel panic. Faster; see `BENCHMARKS.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// `PRAGMA synchronous = FULL`.
+    #[default]
+    Full,
+    /// `PRAGMA synchronous = NORMAL`.
+    Normal,
+}
+
+impl Synchronous {
+    /// `"FULL"` or `"NORMAL"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "FULL",
+            Self::Normal => "NORMAL",
+        }
+    }
+}
+
+impl std::fmt::Display for Synchronous {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error returned when parsing a [`Synchronous`] from text fails.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid synchronous mode {0:?}: expected \"FULL\" or \"NORMAL\"")]
+pub struct ParseSynchronousError(String);
+
+impl FromStr for Synchronous {
+    type Err = ParseSynchronousError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("full") {
+            Ok(Self::Full)
+        } else if s.eq_ignore_ascii_case("normal") {
+            Ok(Self::Normal)
+        } else {
+            Err(ParseSynchronousError(s.to_owned()))
+        }
+    }
+}
+
+/// Everything the store needs to open a database. Build with [`StoreConfig::for_path`] or
+/// `StoreConfig { url: …, ..Default::default() }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// `sqlite://relative/path.db`, `sqlite:///absolute/path.db`, `sqlite:path.db` or a plain
+    /// path. The parent directory is created; a new file is created with mode 0600.
+    pub url: String,
+    /// Durability of each commit. Default [`Synchronous::Full`].
+    pub synchronous: Synchronous,
+    /// How long a statement waits for a lock held by another connection or process before
+    /// failing with [`StoreError::Busy`]. Default 5 s.
+    pub busy_timeout: Duration,
+    /// Size of the reader pool. Default 4.
+    pub read_connections: u32,
+    /// `PRAGMA max_page_count` on the writer connection (pages are 4 KiB). `None` = SQLite's
+    /// default (effectively unlimited). Used to test disk-full handling.
+    pub max_page_count: Option<u64>,
+    /// Webhook events older than this are removed by [`Store::prune_events`](crate::Store::prune_events).
+    /// Must exceed Notion's redelivery window (about 24 h). Default 7 days.
+    pub event_retention: Duration,
+    /// A job that has been attempted this many times and fails again goes to `dead`. Default 8.
+    pub max_attempts: u32,
+    /// First retry delay after a transient failure; doubles per attempt. Default 2 s.
+    pub backoff_base: Duration,
+    /// Upper bound of the retry delay (before jitter). Default 10 min.
+    pub backoff_max: Duration,
+    /// Most write requests committed in one group-commit transaction. Default 512.
+    pub group_commit_max_batch: usize,
+    /// Bulk-lane floor: after this many consecutive interactive claims made while bulk work
+    /// was due, the next claimed job comes from the bulk lane. 0 = strict priority. Default 4
+    /// (bulk gets at least 1 in 5 claims when both lanes have due work).
+    pub bulk_floor_every: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/notion-sync.db".to_owned(),
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(5),
+            read_connections: 4,
+            max_page_count: None,
+            event_retention: Duration::from_secs(7 * 24 * 3600),
+            max_attempts: 8,
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(600),
+            group_commit_max_batch: 512,
+            bulk_floor_every: 4,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Defaults, with the database at `path`.
+    pub fn for_path(path: &Path) -> Self {
+        Self {
+            url: path.to_string_lossy().into_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// The database file this configuration names (relative paths stay relative to the
+    /// working directory).
+    pub fn database_path(&self) -> Result<PathBuf, StoreError> {
+        parse_url(&self.url)
+    }
+}
+
+fn invalid(url: &str, reason: &str) -> StoreError {
+    StoreError::InvalidUrl {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// Turns the configured URL into a file path.
+pub(crate) fn parse_url(url: &str) -> Result<PathBuf, StoreError> {
+    let trimmed = url.trim();
+    let rest = if let Some(rest) = trimmed.strip_prefix("sqlite://") {
+        rest
+    } else if let Some(rest) = trimmed.strip_prefix("sqlite:") {
+        rest
+    } else if trimmed.contains("://") {
+        return Err(invalid(
+            url,
+            "only sqlite:// URLs or plain file paths are supported",
+        ));
+    } else {
+        trimmed
+    };
+    if rest.contains('?') {
+        return Err(invalid(
+            url,
+            "query parameters are not supported; use the [store] settings instead",
+        ));
+    }
+    if rest.is_empty() {
+        return Err(invalid(url, "no database file path"));
+    }
+    if rest == ":memory:" || rest.starts_with("file:") {
+        return Err(invalid(
+            url,
+            "the store needs a database file (in-memory and file: URIs are not supported)",
+        ));
+    }
+    if rest.ends_with('/') {
+        return Err(invalid(
+            url,
+            "the path names a directory, not a database file",
+        ));
+    }
+    Ok(PathBuf::from(rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn ok(url: &str, expected: &str) {
+        assert_eq!(parse_url(url).unwrap(), PathBuf::from(expected), "{url}");
+    }
+
+    #[track_caller]
+    fn err(url: &str) {
+        let e = parse_url(url).unwrap_err();
+        assert!(matches!(e, StoreError::InvalidUrl { .. }), "{url}: {e:?}");
+    }
+
+    #[test]
+    fn urls() {
+        ok("sqlite://data/notion-sync.db", "data/notion-sync.db");
+        ok("sqlite:///abs/path.db", "/abs/path.db");
+        ok("sqlite:rel.db", "rel.db");
+        ok("/plain/abs.db", "/plain/abs.db");
+        ok("plain.db", "plain.db");
+        ok("  sqlite://x.db ", "x.db");
+        err("");
+        err("sqlite://");
+        err("sqlite::memory:");
+        err("sqlite://x.db?mode=rwc");
+        err("postgres://localhost/db");
+        err("sqlite://data/");
+    }
+
+    #[test]
+    fn synchronous_parses_case_insensitively() {
+        assert_eq!("FULL".parse::<Synchronous>().unwrap(), Synchronous::Full);
+        assert_eq!(
+            "normal".parse::<Synchronous>().unwrap(),
+            Synchronous::Normal
+        );
+        assert_eq!(
+            "Normal".parse::<Synchronous>().unwrap(),
+            Synchronous::Normal
+        );
+        assert!("off".parse::<Synchronous>().is_err());
+        assert_eq!(Synchronous::default(), Synchronous::Full);
+    }
+}

@@ -1,0 +1,736 @@
+//! The mirror users query: `pages` (properties with stale-write protection, Markdown bodies,
+//! trash), `task_transitions`, and the overdue write intents (`status_writes`) that make
+//! the engine's status PATCH happen once.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::error::StoreError;
+use crate::store::Store;
+use crate::time::{from_iso, to_iso, truncate_ms};
+use crate::writer::{BoxFut, WriteCx, WriteOp};
+
+/// A page's properties as read from Notion, to store in the mirror.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageUpsert {
+    /// Page id; 32 hex digits with or without dashes are stored as the dashed lowercase UUID.
+    pub id: String,
+    /// Normalised like `id`.
+    pub data_source_id: String,
+    pub title: String,
+    pub status: Option<String>,
+    /// The due date's `start`, as Notion wrote it (`2026-11-23` or a date-time).
+    pub due: Option<String>,
+    pub url: String,
+    pub created_time: DateTime<Utc>,
+    pub last_edited_time: DateTime<Utc>,
+    pub in_trash: bool,
+    /// The `properties` JSON text Notion returned (must be valid JSON).
+    pub properties: String,
+    /// When this data was read, on Notion's clock (the response `Date` header; ours if
+    /// absent). An upsert older than the stored observation is ignored (`Stale`).
+    pub observed_at: DateTime<Utc>,
+}
+
+/// What [`Store::upsert_page`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    /// The page was not in the mirror.
+    Inserted,
+    /// Some mirrored column changed.
+    Updated,
+    /// Same content; only `observed_at` and `synced_at` moved.
+    Unchanged,
+    /// Older than what the mirror holds; nothing changed.
+    Stale,
+}
+
+/// One `pages` row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageRow {
+    pub id: String,
+    pub data_source_id: String,
+    pub title: String,
+    pub status: Option<String>,
+    pub due: Option<String>,
+    pub url: String,
+    pub created_time: DateTime<Utc>,
+    pub last_edited_time: DateTime<Utc>,
+    pub in_trash: bool,
+    pub properties: String,
+    pub body_markdown: Option<String>,
+    pub body_hash: Option<String>,
+    /// Our clock: when the row was last written.
+    pub synced_at: DateTime<Utc>,
+    /// Notion's clock: when the stored body was read.
+    pub body_fetched_at: Option<DateTime<Utc>>,
+    /// Notion's clock: when the stored properties were read.
+    pub observed_at: DateTime<Utc>,
+}
+
+/// Which pages [`Store::list_pages`] returns (ordered by due date, undated last, then id).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageFilter {
+    pub data_source_id: Option<String>,
+    /// Only these statuses (`Some(vec![])` matches nothing; pages without status never match).
+    pub statuses: Option<Vec<String>>,
+    /// Only pages with a due text sorting before this text (e.g. `2026-11-23` selects every
+    /// earlier date, and date-times on earlier days). The engine refines time zones.
+    pub due_before: Option<String>,
+    pub include_trashed: bool,
+    pub limit: Option<u32>,
+}
+
+/// One status the daemon wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub page_id: String,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    /// e.g. `overdue`.
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// State of an overdue write intent, from [`Store::begin_status_write`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusWrite {
+    /// No earlier attempt: the intent is now recorded as pending; go ahead and PATCH.
+    New,
+    /// An earlier attempt began but did not finish (crash, retry): confirm against fresh
+    /// data whether the PATCH landed before writing again.
+    Pending,
+    /// Already written and recorded: do nothing.
+    Done,
+}
+
+/// Page ids as the mirror stores them: 32 hex digits (dashes anywhere or none, any case)
+/// become the dashed lowercase UUID; anything else is kept as given.
+pub fn normalize_id(id: &str) -> String {
+    let hex: String = id.chars().filter(|c| *c != '-').collect();
+    if hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let h = hex.to_ascii_lowercase();
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    } else {
+        id.to_owned()
+    }
+}
+
+/// A [`PageUpsert`] with ids normalised and times formatted, ready for the writer.
+struct PreparedPage {
+    id: String,
+    data_source_id: String,
+    title: String,
+    status: Option<String>,
+    due: Option<String>,
+    url: String,
+    created_time: String,
+    last_edited_time: String,
+    in_trash: bool,
+    properties: String,
+    observed_at: DateTime<Utc>,
+    observed_iso: String,
+}
+
+impl PreparedPage {
+    fn new(p: &PageUpsert) -> Self {
+        let observed_at = truncate_ms(p.observed_at);
+        Self {
+            id: normalize_id(&p.id),
+            data_source_id: normalize_id(&p.data_source_id),
+            title: p.title.clone(),
+            status: p.status.clone(),
+            due: p.due.clone(),
+            url: p.url.clone(),
+            created_time: to_iso(p.created_time),
+            last_edited_time: to_iso(p.last_edited_time),
+            in_trash: p.in_trash,
+            properties: p.properties.clone(),
+            observed_at,
+            observed_iso: to_iso(observed_at),
+        }
+    }
+}
+
+async fn upsert_one(cx: &mut WriteCx, p: &PreparedPage) -> Result<UpsertOutcome, StoreError> {
+    let synced_at = to_iso(cx.now());
+    let current = sqlx::query(
+        "SELECT data_source_id, title, status, due, url, created_time, last_edited_time, \
+                in_trash, properties, observed_at \
+         FROM pages WHERE id = ?1",
+    )
+    .bind(&p.id)
+    .fetch_optional(&mut cx.conn)
+    .await
+    .map_err(|e| cx.err(e))?;
+    let Some(row) = current else {
+        sqlx::query(
+            "INSERT INTO pages (id, data_source_id, title, status, due, url, created_time, \
+                                last_edited_time, in_trash, properties, synced_at, observed_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .bind(&p.id)
+        .bind(&p.data_source_id)
+        .bind(&p.title)
+        .bind(&p.status)
+        .bind(&p.due)
+        .bind(&p.url)
+        .bind(&p.created_time)
+        .bind(&p.last_edited_time)
+        .bind(p.in_trash)
+        .bind(&p.properties)
+        .bind(&synced_at)
+        .bind(&p.observed_iso)
+        .execute(&mut cx.conn)
+        .await
+        .map_err(|e| cx.err(e))?;
+        return Ok(UpsertOutcome::Inserted);
+    };
+    let stored_observed: String = row.get(9);
+    if from_iso(&cx.path, &stored_observed)? > p.observed_at {
+        return Ok(UpsertOutcome::Stale);
+    }
+    let unchanged = row.get::<String, _>(0) == p.data_source_id
+        && row.get::<String, _>(1) == p.title
+        && row.get::<Option<String>, _>(2) == p.status
+        && row.get::<Option<String>, _>(3) == p.due
+        && row.get::<String, _>(4) == p.url
+        && row.get::<String, _>(5) == p.created_time
+        && row.get::<String, _>(6) == p.last_edited_time
+        && row.get::<bool, _>(7) == p.in_trash
+        && row.get::<String, _>(8) == p.properties;
+    if unchanged {
+        sqlx::query("UPDATE pages SET observed_at = ?2, synced_at = ?3 WHERE id = ?1")
+            .bind(&p.id)
+            .bind(&p.observed_iso)
+            .bind(&synced_at)
+            .execute(&mut cx.conn)
+            .await
+            .map_err(|e| cx.err(e))?;
+        return Ok(UpsertOutcome::Unchanged);
+    }
+    sqlx::query(
+        "UPDATE pages SET data_source_id = ?2, title = ?3, status = ?4, due = ?5, url = ?6, \
+             created_time = ?7, last_edited_time = ?8, in_trash = ?9, properties = ?10, \
+             synced_at = ?11, observed_at = ?12 \
+         WHERE id = ?1",
+    )
+    .bind(&p.id)
+    .bind(&p.data_source_id)
+    .bind(&p.title)
+    .bind(&p.status)
+    .bind(&p.due)
+    .bind(&p.url)
+    .bind(&p.created_time)
+    .bind(&p.last_edited_time)
+    .bind(p.in_trash)
+    .bind(&p.properties)
+    .bind(&synced_at)
+    .bind(&p.observed_iso)
+    .execute(&mut cx.conn)
+    .await
+    .map_err(|e| cx.err(e))?;
+    Ok(UpsertOutcome::Updated)
+}
+
+struct UpsertPages(Vec<PreparedPage>);
+
+impl WriteOp for UpsertPages {
+    type Output = Vec<UpsertOutcome>;
+
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<Self::Output, StoreError>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(self.0.len());
+            for page in &self.0 {
+                out.push(upsert_one(cx, page).await?);
+            }
+            Ok(out)
+        })
+    }
+}
+
+struct SetBody {
+    id: String,
+    markdown: String,
+    hash: String,
+    fetched_at: String,
+}
+
+impl WriteOp for SetBody {
+    /// `Err(PageNotFound)` is a rejection that wrote nothing.
+    type Output = Result<(), StoreError>;
+
+    fn apply<'a>(
+        &'a self,
+        cx: &'a mut WriteCx,
+    ) -> BoxFut<'a, Result<Result<(), StoreError>, StoreError>> {
+        Box::pin(async move {
+            let synced_at = to_iso(cx.now());
+            let done = sqlx::query(
+                "UPDATE pages SET body_markdown = ?2, body_hash = ?3, body_fetched_at = ?4, \
+                     synced_at = ?5 \
+                 WHERE id = ?1 AND (body_fetched_at IS NULL OR body_fetched_at <= ?4)",
+            )
+            .bind(&self.id)
+            .bind(&self.markdown)
+            .bind(&self.hash)
+            .bind(&self.fetched_at)
+            .bind(&synced_at)
+            .execute(&mut cx.conn)
+            .await
+            .map_err(|e| cx.err(e))?;
+            if done.rows_affected() == 1 {
+                return Ok(Ok(()));
+            }
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pages WHERE id = ?1)")
+                    .bind(&self.id)
+                    .fetch_one(&mut cx.conn)
+                    .await
+                    .map_err(|e| cx.err(e))?;
+            if exists {
+                tracing::debug!(page.id = %self.id, "stale page body ignored");
+                Ok(Ok(()))
+            } else {
+                Ok(Err(StoreError::PageNotFound {
+                    id: self.id.clone(),
+                }))
+            }
+        })
+    }
+}
+
+struct MarkTrashed {
+    id: String,
+    observed_at: DateTime<Utc>,
+}
+
+impl WriteOp for MarkTrashed {
+    type Output = bool;
+
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT in_trash, observed_at FROM pages WHERE id = ?1")
+                .bind(&self.id)
+                .fetch_optional(&mut cx.conn)
+                .await
+                .map_err(|e| cx.err(e))?;
+            let Some(row) = row else { return Ok(false) };
+            let in_trash: bool = row.get(0);
+            let stored: String = row.get(1);
+            if in_trash || from_iso(&cx.path, &stored)? > self.observed_at {
+                return Ok(false);
+            }
+            sqlx::query(
+                "UPDATE pages SET in_trash = 1, observed_at = ?2, synced_at = ?3 WHERE id = ?1",
+            )
+            .bind(&self.id)
+            .bind(to_iso(self.observed_at))
+            .bind(to_iso(cx.now()))
+            .execute(&mut cx.conn)
+            .await
+            .map_err(|e| cx.err(e))?;
+            Ok(true)
+        })
+    }
+}
+
+async fn insert_transition(cx: &mut WriteCx, t: &Transition) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO task_transitions (page_id, from_status, to_status, reason, at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .bind(normalize_id(&t.page_id))
+    .bind(&t.from_status)
+    .bind(&t.to_status)
+    .bind(&t.reason)
+    .bind(to_iso(t.at))
+    .execute(&mut cx.conn)
+    .await
+    .map_err(|e| cx.err(e))?;
+    Ok(())
+}
+
+struct RecordTransition(Transition);
+
+impl WriteOp for RecordTransition {
+    type Output = ();
+
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>> {
+        Box::pin(insert_transition(cx, &self.0))
+    }
+}
+
+/// Primary key of a status write intent.
+struct IntentKey {
+    page_id: String,
+    due: String,
+    to_status: String,
+}
+
+impl IntentKey {
+    fn new(page_id: &str, due: &str, to_status: &str) -> Self {
+        Self {
+            page_id: normalize_id(page_id),
+            due: due.to_owned(),
+            to_status: to_status.to_owned(),
+        }
+    }
+}
+
+struct BeginStatusWrite(IntentKey);
+
+impl WriteOp for BeginStatusWrite {
+    type Output = StatusWrite;
+
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<StatusWrite, StoreError>> {
+        Box::pin(async move {
+            let k = &self.0;
+            let state: Option<String> = sqlx::query_scalar(
+                "SELECT state FROM status_writes WHERE page_id = ?1 AND due = ?2 AND to_status = ?3",
+            )
+            .bind(&k.page_id)
+            .bind(&k.due)
+            .bind(&k.to_status)
+            .fetch_optional(&mut cx.conn)
+            .await
+            .map_err(|e| cx.err(e))?;
+            match state.as_deref() {
+                Some("done") => Ok(StatusWrite::Done),
+                Some(_) => Ok(StatusWrite::Pending),
+                None => {
+                    sqlx::query(
+                        "INSERT INTO status_writes (page_id, due, to_status, state, created_at) \
+                         VALUES (?1, ?2, ?3, 'pending', ?4)",
+                    )
+                    .bind(&k.page_id)
+                    .bind(&k.due)
+                    .bind(&k.to_status)
+                    .bind(to_iso(cx.now()))
+                    .execute(&mut cx.conn)
+                    .await
+                    .map_err(|e| cx.err(e))?;
+                    Ok(StatusWrite::New)
+                }
+            }
+        })
+    }
+}
+
+struct FinishStatusWrite {
+    key: IntentKey,
+    transition: Transition,
+    page: Option<PreparedPage>,
+}
+
+impl WriteOp for FinishStatusWrite {
+    type Output = ();
+
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let now = to_iso(cx.now());
+            let k = &self.key;
+            sqlx::query(
+                "INSERT INTO status_writes (page_id, due, to_status, state, created_at, done_at) \
+                 VALUES (?1, ?2, ?3, 'done', ?4, ?4) \
+                 ON CONFLICT (page_id, due, to_status) \
+                 DO UPDATE SET state = 'done', done_at = excluded.done_at",
+            )
+            .bind(&k.page_id)
+            .bind(&k.due)
+            .bind(&k.to_status)
+            .bind(&now)
+            .execute(&mut cx.conn)
+            .await
+            .map_err(|e| cx.err(e))?;
+            insert_transition(cx, &self.transition).await?;
+            if let Some(page) = &self.page {
+                upsert_one(cx, page).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+struct AbandonStatusWrite(IntentKey);
+
+impl WriteOp for AbandonStatusWrite {
+    type Output = ();
+
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let k = &self.0;
+            sqlx::query(
+                "DELETE FROM status_writes \
+                 WHERE page_id = ?1 AND due = ?2 AND to_status = ?3 AND state = 'pending'",
+            )
+            .bind(&k.page_id)
+            .bind(&k.due)
+            .bind(&k.to_status)
+            .execute(&mut cx.conn)
+            .await
+            .map_err(|e| cx.err(e))?;
+            Ok(())
+        })
+    }
+}
+
+/// The `pages` columns in [`PageRow`] order (a macro so queries stay `&'static str`).
+macro_rules! page_columns {
+    () => {
+        "id, data_source_id, title, status, due, url, created_time, last_edited_time, \
+         in_trash, properties, body_markdown, body_hash, synced_at, body_fetched_at, observed_at"
+    };
+}
+
+fn page_row(store: &Store, r: &SqliteRow) -> Result<PageRow, StoreError> {
+    let path = store.path();
+    let get_s = |i: usize| -> Result<String, StoreError> { r.try_get(i).map_err(|e| store.err(e)) };
+    let get_o =
+        |i: usize| -> Result<Option<String>, StoreError> { r.try_get(i).map_err(|e| store.err(e)) };
+    let time = |i: usize| -> Result<DateTime<Utc>, StoreError> { from_iso(path, &get_s(i)?) };
+    Ok(PageRow {
+        id: get_s(0)?,
+        data_source_id: get_s(1)?,
+        title: get_s(2)?,
+        status: get_o(3)?,
+        due: get_o(4)?,
+        url: get_s(5)?,
+        created_time: time(6)?,
+        last_edited_time: time(7)?,
+        in_trash: r.try_get(8).map_err(|e| store.err(e))?,
+        properties: get_s(9)?,
+        body_markdown: get_o(10)?,
+        body_hash: get_o(11)?,
+        synced_at: time(12)?,
+        body_fetched_at: get_o(13)?.map(|s| from_iso(path, &s)).transpose()?,
+        observed_at: time(14)?,
+    })
+}
+
+impl Store {
+    /// Stores a page's properties. Ignored (`Stale`) if the mirror holds an observation newer
+    /// than `page.observed_at`; an equal one applies.
+    #[tracing::instrument(skip_all, fields(page.id = %page.id), err(level = "debug"))]
+    pub async fn upsert_page(&self, page: &PageUpsert) -> Result<UpsertOutcome, StoreError> {
+        let mut out = self
+            .write(UpsertPages(vec![PreparedPage::new(page)]))
+            .await?;
+        out.pop().ok_or(StoreError::Closed)
+    }
+
+    /// [`upsert_page`](Self::upsert_page) for many pages in one transaction (the reconciler
+    /// stores a query page of 100 at a time).
+    #[tracing::instrument(skip_all, fields(pages.count = pages.len()), err(level = "debug"))]
+    pub async fn upsert_pages(
+        &self,
+        pages: &[PageUpsert],
+    ) -> Result<Vec<UpsertOutcome>, StoreError> {
+        if pages.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(UpsertPages(pages.iter().map(PreparedPage::new).collect()))
+            .await
+    }
+
+    /// Stores a page's body. `fetched_at` is when it was read, on Notion's clock; a body
+    /// fetched before the stored one is ignored. [`StoreError::PageNotFound`] if the page's
+    /// properties were never stored.
+    #[tracing::instrument(skip_all, fields(page.id = %id), err(level = "debug"))]
+    pub async fn set_page_body(
+        &self,
+        id: &str,
+        markdown: &str,
+        hash: &str,
+        fetched_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write(SetBody {
+            id: normalize_id(id),
+            markdown: markdown.to_owned(),
+            hash: hash.to_owned(),
+            fetched_at: to_iso(fetched_at),
+        })
+        .await?
+    }
+
+    /// Marks a page as in the trash. True if this call changed it; false if the page is
+    /// unknown, already trashed, or the mirror holds a newer observation.
+    #[tracing::instrument(skip_all, fields(page.id = %id), err(level = "debug"))]
+    pub async fn mark_trashed(
+        &self,
+        id: &str,
+        observed_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.write(MarkTrashed {
+            id: normalize_id(id),
+            observed_at: truncate_ms(observed_at),
+        })
+        .await
+    }
+
+    /// One page, trashed or not.
+    #[tracing::instrument(skip_all, fields(page.id = %id), err(level = "debug"))]
+    pub async fn get_page(&self, id: &str) -> Result<Option<PageRow>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            page_columns!(),
+            " FROM pages WHERE id = ?1"
+        ))
+        .bind(normalize_id(id))
+        .fetch_optional(self.readers())
+        .await
+        .map_err(|e| self.err(e))?;
+        row.map(|r| page_row(self, &r)).transpose()
+    }
+
+    /// Pages matching `filter`, by due date (undated last), then id.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn list_pages(&self, filter: PageFilter) -> Result<Vec<PageRow>, StoreError> {
+        let statuses = filter
+            .statuses
+            .map(|s| serde_json::Value::from(s).to_string());
+        let limit = filter.limit.map_or(-1, i64::from);
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            page_columns!(),
+            " FROM pages \
+             WHERE (?1 IS NULL OR data_source_id = ?1) \
+               AND (?2 IS NULL OR status IN (SELECT value FROM json_each(?2))) \
+               AND (?3 IS NULL OR (due IS NOT NULL AND due < ?3)) \
+               AND (?4 OR in_trash = 0) \
+             ORDER BY due IS NULL, due, id LIMIT ?5"
+        ))
+        .bind(filter.data_source_id.as_deref().map(normalize_id))
+        .bind(statuses)
+        .bind(filter.due_before)
+        .bind(filter.include_trashed)
+        .bind(limit)
+        .fetch_all(self.readers())
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter().map(|r| page_row(self, r)).collect()
+    }
+
+    /// Ids of the pages of one data source, sorted.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn page_ids(
+        &self,
+        data_source_id: &str,
+        include_trashed: bool,
+    ) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT id FROM pages WHERE data_source_id = ?1 AND (?2 OR in_trash = 0) ORDER BY id",
+        )
+        .bind(normalize_id(data_source_id))
+        .bind(include_trashed)
+        .fetch_all(self.readers())
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    /// Number of pages not in the trash (all data sources).
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn page_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pages WHERE in_trash = 0")
+            .fetch_one(self.readers())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Appends to `task_transitions`.
+    #[tracing::instrument(skip_all, fields(page.id = %t.page_id, to_status = %t.to_status), err(level = "debug"))]
+    pub async fn record_transition(&self, t: &Transition) -> Result<(), StoreError> {
+        self.write(RecordTransition(t.clone())).await
+    }
+
+    /// Recorded transitions (of one page, or all), oldest first.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn transitions(&self, page_id: Option<&str>) -> Result<Vec<Transition>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT page_id, from_status, to_status, reason, at FROM task_transitions \
+             WHERE (?1 IS NULL OR page_id = ?1) ORDER BY at, id",
+        )
+        .bind(page_id.map(normalize_id))
+        .fetch_all(self.readers())
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| {
+                let at: String = r.get(4);
+                Ok(Transition {
+                    page_id: r.get(0),
+                    from_status: r.get(1),
+                    to_status: r.get(2),
+                    reason: r.get(3),
+                    at: from_iso(self.path(), &at)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Starts (or looks up) the intent to write `to_status` on `page_id` for due date `due`.
+    #[tracing::instrument(skip_all, fields(page.id = %page_id, due, to_status), err(level = "debug"))]
+    pub async fn begin_status_write(
+        &self,
+        page_id: &str,
+        due: &str,
+        to_status: &str,
+    ) -> Result<StatusWrite, StoreError> {
+        self.write(BeginStatusWrite(IntentKey::new(page_id, due, to_status)))
+            .await
+    }
+
+    /// In one transaction: marks the intent done (creating it if needed), records the
+    /// transition and, if given, upserts the page as Notion returned it after the PATCH.
+    #[tracing::instrument(skip_all, fields(page.id = %page_id, due, to_status), err(level = "debug"))]
+    pub async fn finish_status_write(
+        &self,
+        page_id: &str,
+        due: &str,
+        to_status: &str,
+        transition: &Transition,
+        page: Option<&PageUpsert>,
+    ) -> Result<(), StoreError> {
+        self.write(FinishStatusWrite {
+            key: IntentKey::new(page_id, due, to_status),
+            transition: transition.clone(),
+            page: page.map(PreparedPage::new),
+        })
+        .await
+    }
+
+    /// Deletes a pending intent (the person moved the task on); a done intent is kept.
+    #[tracing::instrument(skip_all, fields(page.id = %page_id, due, to_status), err(level = "debug"))]
+    pub async fn abandon_status_write(
+        &self,
+        page_id: &str,
+        due: &str,
+        to_status: &str,
+    ) -> Result<(), StoreError> {
+        self.write(AbandonStatusWrite(IntentKey::new(page_id, due, to_status)))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_id;
+
+    #[test]
+    fn ids_normalise_to_dashed_lowercase() {
+        let dashed = "393abc1e-edcd-81f5-ae94-ec2d55fe98ed";
+        assert_eq!(normalize_id(dashed), dashed);
+        assert_eq!(normalize_id("393ABC1EEDCD81F5AE94EC2D55FE98ED"), dashed);
+        assert_eq!(normalize_id("not-a-uuid"), "not-a-uuid");
+        assert_eq!(normalize_id("393abc1e"), "393abc1e");
+    }
+}

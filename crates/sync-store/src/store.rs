@@ -1,0 +1,277 @@
+//! [`Store`]: opening the database (file mode, pragmas, migrations), the reader pool, the
+//! writer task, and closing.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection, Row, SqliteConnection};
+
+use crate::clock::Clock;
+use crate::config::{StoreConfig, Synchronous};
+use crate::error::{MigrationError, StoreError};
+use crate::writer::{BoxFut, WriteCx, WriteOp, Writer};
+
+/// The migrations in the repository's top-level `migrations/`, embedded at compile time.
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// Handle to the database. Cheap to clone; all clones share one writer task and one reader
+/// pool. Call [`Store::close`] before exiting so the writer finishes and the WAL is
+/// checkpointed.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) path: PathBuf,
+    pub(crate) config: StoreConfig,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) readers: SqlitePool,
+    pub(crate) writer: Writer,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .field("synchronous", &self.inner.config.synchronous)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database: parent directory, file with mode 0600, WAL,
+    /// `busy_timeout`, foreign keys, the configured `synchronous`; applies migrations; starts
+    /// the writer task and the reader pool.
+    #[tracing::instrument(skip_all, fields(db.url = %config.url), err(level = "debug"))]
+    pub async fn open(config: StoreConfig, clock: Arc<dyn Clock>) -> Result<Store, StoreError> {
+        let path = absolute(&config.database_path()?);
+        prepare_file(&path)?;
+        let options = base_options(&path, &config)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match config.synchronous {
+                Synchronous::Full => SqliteSynchronous::Full,
+                Synchronous::Normal => SqliteSynchronous::Normal,
+            });
+        let options = match config.max_page_count {
+            Some(pages) => options.pragma("max_page_count", pages.to_string()),
+            None => options,
+        };
+        let mut conn = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(|e| StoreError::from_sqlx(&path, e))?;
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| StoreError::from_sqlx(&path, e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Io {
+                path,
+                message: format!(
+                    "could not switch the database to WAL mode (journal_mode is {mode:?}); is the file system local?"
+                ),
+            });
+        }
+        MIGRATOR
+            .run(&mut conn)
+            .await
+            .map_err(|e| StoreError::from_migrate(&path, e))?;
+        let readers = reader_pool(&path, &config, false);
+        tracing::info!(db.path = %path.display(), db.synchronous = %config.synchronous, "store opened");
+        Ok(Self::assemble(path, config, clock, conn, readers))
+    }
+
+    /// Opens an existing, migrated database without write access (CLI inspection while the
+    /// daemon runs). Reads work; every write fails with [`StoreError::ReadOnly`] and changes
+    /// nothing.
+    #[tracing::instrument(skip_all, fields(db.url = %config.url), err(level = "debug"))]
+    pub async fn open_read_only(
+        config: StoreConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Store, StoreError> {
+        let path = absolute(&config.database_path()?);
+        if !path.is_file() {
+            return Err(StoreError::Io {
+                path,
+                message: "the database file does not exist".to_owned(),
+            });
+        }
+        let options = base_options(&path, &config).read_only(true);
+        let mut conn = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(|e| StoreError::from_sqlx(&path, e))?;
+        check_migrated(&path, &mut conn).await?;
+        let readers = reader_pool(&path, &config, true);
+        Ok(Self::assemble(path, config, clock, conn, readers))
+    }
+
+    fn assemble(
+        path: PathBuf,
+        config: StoreConfig,
+        clock: Arc<dyn Clock>,
+        conn: SqliteConnection,
+        readers: SqlitePool,
+    ) -> Store {
+        let writer = Writer::spawn(WriteCx {
+            conn,
+            path: path.clone(),
+            clock: Arc::clone(&clock),
+            config: config.clone(),
+            interactive_streak: 0,
+        });
+        Store {
+            inner: Arc::new(Inner {
+                path,
+                config,
+                clock,
+                readers,
+                writer,
+            }),
+        }
+    }
+
+    /// Applies any embedded migration the database lacks (idempotent; `open` already did).
+    #[tracing::instrument(skip_all, fields(db.path = %self.inner.path.display()), err(level = "debug"))]
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.write(Migrate).await
+    }
+
+    /// Finishes every write already submitted, stops the writer task (awaiting it) and closes
+    /// all connections. Afterwards every call fails with [`StoreError::Closed`].
+    #[tracing::instrument(skip_all, fields(db.path = %self.inner.path.display()))]
+    pub async fn close(&self) {
+        self.inner.writer.shutdown().await;
+        self.inner.readers.close().await;
+    }
+
+    /// The database file (absolute).
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The clock every time-dependent operation reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// Runs SQLite's `PRAGMA integrity_check`; returns the problems found (empty when the
+    /// database is sound).
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(self.readers())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows.into_iter().filter(|r| r != "ok").collect())
+    }
+
+    pub(crate) async fn write<O: WriteOp>(&self, op: O) -> Result<O::Output, StoreError> {
+        self.inner.writer.call(op).await
+    }
+
+    pub(crate) fn readers(&self) -> &SqlitePool {
+        &self.inner.readers
+    }
+
+    pub(crate) fn err(&self, e: sqlx::Error) -> StoreError {
+        StoreError::from_sqlx(&self.inner.path, e)
+    }
+}
+
+/// Applies the migrations on the writer connection, outside any batch transaction.
+struct Migrate;
+
+impl WriteOp for Migrate {
+    type Output = ();
+    const STANDALONE: bool = true;
+
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            // `run_direct` is what `run` calls after `Acquire`; sqlx exposes it for exactly
+            // this case (the `Acquire` bound is not provable inside a boxed `Send` future).
+            MIGRATOR
+                .run_direct(None, &mut cx.conn, false)
+                .await
+                .map_err(|e| StoreError::from_migrate(&cx.path, e))
+        })
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// Creates the parent directory and, if the database does not exist yet, an empty file with
+/// mode 0600 (SQLite then gives its `-wal` and `-shm` files the same mode).
+fn prepare_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| StoreError::io(path, "creating the parent directory", &e))?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::io(path, "creating the database file", &e)),
+    }
+}
+
+fn base_options(path: &Path, config: &StoreConfig) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false)
+        .busy_timeout(config.busy_timeout)
+        .foreign_keys(true)
+}
+
+fn reader_pool(path: &Path, config: &StoreConfig, read_only: bool) -> SqlitePool {
+    let options = base_options(path, config)
+        .read_only(read_only)
+        .pragma("query_only", "ON");
+    SqlitePoolOptions::new()
+        .max_connections(config.read_connections.max(1))
+        .min_connections(0)
+        .connect_lazy_with(options)
+}
+
+/// A read-only store cannot migrate; refuse a database this build's schema does not match.
+async fn check_migrated(path: &Path, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    let applied: Vec<i64> = match sqlx::query(
+        "SELECT version FROM _sqlx_migrations WHERE success = 1 ORDER BY version",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    {
+        Ok(rows) => rows.iter().map(|r| r.get::<i64, _>(0)).collect(),
+        Err(_) => Vec::new(),
+    };
+    let missing: Vec<i64> = MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| !applied.contains(v))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Migration(MigrationError::new(
+            path,
+            format!(
+                "the database lacks migrations {missing:?}; run `notion-sync migrate` (a read-only store cannot migrate)"
+            ),
+        )))
+    }
+}

@@ -1,0 +1,273 @@
+//! The single write path: one task owns the only read-write connection and commits every
+//! write request, batching whatever is queued into one transaction (group commit).
+//!
+//! The loop takes the first request from the channel, then everything already waiting (up
+//! to `group_commit_max_batch`), runs them in order inside one `BEGIN IMMEDIATE … COMMIT`
+//! and only then answers each caller through its oneshot. A burst of concurrent callers
+//! therefore costs one fsync, not one per caller.
+//!
+//! Failure rules:
+//! * an environmental error ([`StoreError::aborts_batch`]: disk full, busy, read-only, I/O)
+//!   from any statement, or a failed `COMMIT`, rolls back and fails every caller in the
+//!   batch with that error: nothing of the batch is written;
+//! * any other error is blamed on the operation that raised it: the transaction is rolled
+//!   back, that caller gets the error, and the remaining operations are re-run from scratch
+//!   in a new transaction. Operations are therefore written to be re-runnable (they only
+//!   read the database and the clock).
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Connection, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::config::StoreConfig;
+use crate::error::StoreError;
+
+/// A boxed, sendable future (the writer stores heterogeneous operations).
+pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Requests waiting for the writer beyond this make callers wait (backpressure).
+const CHANNEL_CAPACITY: usize = 4096;
+
+/// What an operation sees: the write connection and the store's settings.
+pub(crate) struct WriteCx {
+    pub(crate) conn: SqliteConnection,
+    pub(crate) path: PathBuf,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: StoreConfig,
+    /// Consecutive interactive claims since the last bulk claim (bulk-lane floor).
+    pub(crate) interactive_streak: u32,
+}
+
+impl WriteCx {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub(crate) fn err(&self, e: sqlx::Error) -> StoreError {
+        StoreError::from_sqlx(&self.path, e)
+    }
+}
+
+/// One kind of write. `apply` runs inside the batch transaction (or alone, outside any
+/// transaction, when `STANDALONE`), must not commit, and must be re-runnable after a
+/// rollback. An `Err` from `apply` aborts the operation (see the module docs); a domain
+/// rejection that wrote nothing (e.g. a lost lease) belongs in `Output` instead.
+pub(crate) trait WriteOp: Send + 'static {
+    type Output: Send + 'static;
+    /// Runs outside the batch transaction, alone (migrations manage their own transactions).
+    const STANDALONE: bool = false;
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<Self::Output, StoreError>>;
+}
+
+/// A queued operation with its result slot and reply channel, type-erased.
+trait Erased: Send {
+    fn standalone(&self) -> bool;
+    fn apply<'a>(&'a mut self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>>;
+    /// The transaction committed: send the computed output.
+    fn reply_ok(self: Box<Self>);
+    fn reply_err(self: Box<Self>, e: StoreError);
+}
+
+struct Pending<O: WriteOp> {
+    op: O,
+    out: Option<O::Output>,
+    reply: oneshot::Sender<Result<O::Output, StoreError>>,
+}
+
+impl<O: WriteOp> Erased for Pending<O> {
+    fn standalone(&self) -> bool {
+        O::STANDALONE
+    }
+
+    fn apply<'a>(&'a mut self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.out = None;
+            let out = self.op.apply(cx).await?;
+            self.out = Some(out);
+            Ok(())
+        })
+    }
+
+    fn reply_ok(self: Box<Self>) {
+        // `out` is always set when the writer calls this (apply returned Ok in the committed
+        // run); a missing value would be a writer bug, reported as a closed store rather
+        // than a panic.
+        let result = self.out.ok_or(StoreError::Closed);
+        // The caller may have gone away (cancelled); the write stands regardless.
+        let _ = self.reply.send(result);
+    }
+
+    fn reply_err(self: Box<Self>, e: StoreError) {
+        let _ = self.reply.send(Err(e));
+    }
+}
+
+enum Message {
+    Op(Box<dyn Erased>),
+    Shutdown,
+}
+
+/// The handle the store keeps: sends operations, stops the task.
+pub(crate) struct Writer {
+    tx: mpsc::Sender<Message>,
+    task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    /// Spawns the writer task, which owns `cx` (and so the write connection) until shutdown.
+    pub(crate) fn spawn(cx: WriteCx) -> Self {
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let task = tokio::spawn(run(cx, rx));
+        Self {
+            tx,
+            task: tokio::sync::Mutex::new(Some(task)),
+        }
+    }
+
+    /// Runs `op` in the next group commit and waits for the durable result.
+    pub(crate) async fn call<O: WriteOp>(&self, op: O) -> Result<O::Output, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Message::Op(Box::new(Pending {
+                op,
+                out: None,
+                reply,
+            })))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Lets the writer finish everything sent before this call, then stops it and closes the
+    /// connection. Later calls fail with [`StoreError::Closed`]. Idempotent; concurrent callers
+    /// all return after the task has ended.
+    pub(crate) async fn shutdown(&self) {
+        let mut task = self.task.lock().await;
+        if let Some(handle) = task.take() {
+            // Fails only if the task already ended (its receiver is gone).
+            let _ = self.tx.send(Message::Shutdown).await;
+            if let Err(e) = handle.await {
+                tracing::error!(error = %e, "store writer task panicked");
+            }
+        }
+    }
+}
+
+async fn run(mut cx: WriteCx, mut rx: mpsc::Receiver<Message>) {
+    let max_batch = cx.config.group_commit_max_batch.max(1);
+    let mut batch: Vec<Box<dyn Erased>> = Vec::with_capacity(max_batch);
+    let mut group: Vec<Box<dyn Erased>> = Vec::with_capacity(max_batch);
+    let mut stopping = false;
+    while !stopping {
+        match rx.recv().await {
+            Some(Message::Op(op)) => batch.push(op),
+            Some(Message::Shutdown) | None => break,
+        }
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(Message::Op(op)) => batch.push(op),
+                Ok(Message::Shutdown) => {
+                    stopping = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        tracing::trace!(batch.size = batch.len(), "store writer batch");
+        for op in batch.drain(..) {
+            if op.standalone() {
+                commit_group(&mut cx, &mut group).await;
+                run_standalone(&mut cx, op).await;
+            } else {
+                group.push(op);
+            }
+        }
+        commit_group(&mut cx, &mut group).await;
+    }
+    // Refuse new requests, answer those that raced with the shutdown.
+    rx.close();
+    while let Some(message) = rx.recv().await {
+        if let Message::Op(op) = message {
+            op.reply_err(StoreError::Closed);
+        }
+    }
+    if let Err(e) = cx.conn.close().await {
+        tracing::warn!(error = %e, db.path = %cx.path.display(), "closing the store's write connection");
+    }
+}
+
+async fn run_standalone(cx: &mut WriteCx, mut op: Box<dyn Erased>) {
+    match op.apply(cx).await {
+        Ok(()) => op.reply_ok(),
+        Err(e) => op.reply_err(e),
+    }
+}
+
+/// Commits `ops` in one transaction (see the module docs for the failure rules). Leaves
+/// `ops` empty: every operation has been answered.
+async fn commit_group(cx: &mut WriteCx, ops: &mut Vec<Box<dyn Erased>>) {
+    while !ops.is_empty() {
+        if let Err(e) = exec(cx, "BEGIN IMMEDIATE").await {
+            fail_all(ops, &e);
+            return;
+        }
+        let mut failure = None;
+        for (i, op) in ops.iter_mut().enumerate() {
+            if let Err(e) = op.apply(cx).await {
+                failure = Some((i, e));
+                break;
+            }
+        }
+        match failure {
+            None => match exec(cx, "COMMIT").await {
+                Ok(()) => {
+                    for op in ops.drain(..) {
+                        op.reply_ok();
+                    }
+                }
+                Err(e) => {
+                    rollback(cx).await;
+                    fail_all(ops, &e);
+                }
+            },
+            Some((i, e)) => {
+                rollback(cx).await;
+                if e.aborts_batch() {
+                    fail_all(ops, &e);
+                } else {
+                    // Blame the one operation; re-run the others without it.
+                    ops.remove(i).reply_err(e);
+                }
+            }
+        }
+    }
+}
+
+fn fail_all(ops: &mut Vec<Box<dyn Erased>>, e: &StoreError) {
+    tracing::debug!(error = %e, batch.size = ops.len(), "store write batch failed");
+    for op in ops.drain(..) {
+        op.reply_err(e.clone());
+    }
+}
+
+async fn exec(cx: &mut WriteCx, sql: &'static str) -> Result<(), StoreError> {
+    match sqlx::query(sql).execute(&mut cx.conn).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(cx.err(e)),
+    }
+}
+
+async fn rollback(cx: &mut WriteCx) {
+    // SQLite rolls back by itself after some errors (e.g. SQLITE_FULL); then ROLLBACK
+    // reports "no transaction is active", which is the state we want.
+    if let Err(e) = sqlx::query("ROLLBACK").execute(&mut cx.conn).await {
+        tracing::trace!(error = %e, "ROLLBACK after a failed batch");
+    }
+}

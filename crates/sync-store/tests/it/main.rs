@@ -1,0 +1,12 @@
+//! Integration tests for sync-store, through its public API.
+
+mod helpers;
+
+mod crash;
+mod errors;
+mod ingest;
+mod mirror;
+mod open;
+mod queue;
+mod queue_model;
+mod state;

@@ -1,0 +1,172 @@
+//! Opening: file mode, WAL, migrations, reopen, close, read-only mode, URL errors.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+
+use sync_store::{IngestOutcome, Lane, ManualClock, Store, StoreConfig, StoreError, SystemClock};
+
+use crate::helpers::{config_in, job, open, raw, t0};
+use crate::ingest::event;
+
+#[tokio::test]
+async fn a_new_database_is_private_in_wal_mode_and_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dir/notion-sync.db");
+    let config = StoreConfig {
+        url: format!("sqlite://{}", path.display()),
+        ..StoreConfig::default()
+    };
+    let store = Store::open(config, Arc::new(SystemClock)).await.unwrap();
+    assert_eq!(store.path(), path);
+    store.ingest(event("e1", "p1")).await.unwrap();
+    for file in [
+        path.clone(),
+        path.with_extension("db-wal"),
+        path.with_extension("db-shm"),
+    ] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", file.display());
+    }
+    let mut conn = raw(&path).await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    for t in [
+        "jobs",
+        "pages",
+        "status_writes",
+        "sync_state",
+        "task_transitions",
+        "verification_tokens",
+        "webhook_events",
+    ] {
+        assert!(
+            tables.iter().any(|x| x == t),
+            "missing table {t}: {tables:?}"
+        );
+    }
+    assert!(store.integrity_check().await.unwrap().is_empty());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_and_reopening_keeps_everything() {
+    let t = open().await;
+    t.store.migrate().await.unwrap();
+    t.store.migrate().await.unwrap();
+    t.store.enqueue(job("page:a", Lane::Bulk)).await.unwrap();
+    t.store.ingest(event("e1", "p1")).await.unwrap();
+    let t = t.reopen().await;
+    let stats = t.store.queue_stats().await.unwrap();
+    assert_eq!(stats.queued_bulk, 1);
+    assert_eq!(stats.queued_interactive, 1);
+    assert_eq!(
+        t.store.ingest(event("e1", "p1")).await.unwrap(),
+        IngestOutcome::Duplicate
+    );
+}
+
+#[tokio::test]
+async fn after_close_every_call_says_closed() {
+    let t = open().await;
+    let s = t.store.clone();
+    t.store.close().await;
+    t.store.close().await; // idempotent
+    assert!(matches!(
+        s.ingest(event("e", "p")).await,
+        Err(StoreError::Closed)
+    ));
+    assert!(matches!(
+        s.enqueue(job("k", Lane::Bulk)).await,
+        Err(StoreError::Closed)
+    ));
+    let err = s.queue_stats().await.unwrap_err();
+    assert!(matches!(err, StoreError::Closed), "{err:?}");
+    assert!(err.is_unavailable());
+}
+
+#[tokio::test]
+async fn a_read_only_store_reads_but_every_write_is_a_typed_error() {
+    let t = open().await;
+    t.store.set_state("watermark", "w1").await.unwrap();
+    t.store.enqueue(job("page:a", Lane::Bulk)).await.unwrap();
+    let ro = Store::open_read_only(t.config.clone(), ManualClock::new(t0()))
+        .await
+        .unwrap();
+    assert_eq!(
+        ro.get_state("watermark").await.unwrap().as_deref(),
+        Some("w1")
+    );
+    assert_eq!(ro.queue_stats().await.unwrap().queued_bulk, 1);
+
+    let err = ro.ingest(event("e1", "p1")).await.unwrap_err();
+    assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
+    assert!(err.is_unavailable());
+    assert!(
+        err.to_string().contains(&t.path().display().to_string()),
+        "{err}"
+    );
+    let err = ro.set_state("watermark", "w2").await.unwrap_err();
+    assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
+    assert!(matches!(
+        ro.claim(1, "w", std::time::Duration::from_secs(1)).await,
+        Err(StoreError::ReadOnly { .. })
+    ));
+    ro.close().await;
+    // Nothing was half-written, and the writable store still works.
+    assert_eq!(t.store.event_count().await.unwrap(), 0);
+    assert_eq!(
+        t.store.get_state("watermark").await.unwrap().as_deref(),
+        Some("w1")
+    );
+    assert_eq!(
+        t.store.ingest(event("e1", "p1")).await.unwrap(),
+        IngestOutcome::Inserted
+    );
+}
+
+#[tokio::test]
+async fn read_only_open_refuses_a_missing_or_unmigrated_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path());
+    let err = Store::open_read_only(config.clone(), Arc::new(SystemClock))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+    std::fs::write(config.database_path().unwrap(), b"").unwrap();
+    let err = Store::open_read_only(config, Arc::new(SystemClock))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Migration(_)), "{err:?}");
+    assert!(err.to_string().contains("notion-sync migrate"), "{err}");
+}
+
+#[tokio::test]
+async fn bad_urls_are_rejected_before_touching_disk() {
+    for url in [
+        "sqlite::memory:",
+        "postgres://db/x",
+        "sqlite://x.db?mode=ro",
+        "",
+    ] {
+        let config = StoreConfig {
+            url: url.into(),
+            ..StoreConfig::default()
+        };
+        let err = Store::open(config, Arc::new(SystemClock))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::InvalidUrl { .. }),
+            "{url}: {err:?}"
+        );
+        assert!(!err.is_unavailable());
+    }
+}
