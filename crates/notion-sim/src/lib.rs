@@ -1,1 +1,32 @@
 #![doc = include_str!("../README.md")]
+
+mod api;
+mod clock;
+mod config;
+mod control;
+mod error;
+mod generate;
+mod handle;
+mod limits;
+mod log;
+mod markdown;
+mod model;
+mod mutate;
+mod query;
+mod render;
+mod types;
+mod values;
+mod webhooks;
+
+pub use config::{Faults, RateLimit, SimConfig, WebhookConfig};
+pub use error::SimError;
+pub use handle::{SimHandle, start};
+pub use log::RouteCount;
+pub use types::{BodyEdit, NewTask, RequestRecord, SimBlock, SimPage};
+pub use webhooks::{WEBHOOK_API_VERSION, WebhookStats, webhook_signature};
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it (the simulator's
+/// state stays usable for the remaining assertions).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,201 @@
+//! Rate limiting (token buckets on tokio time), forced errors and random fault injection.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use rand::prelude::*;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::config::{Faults, RateLimit};
+use crate::error::ApiError;
+
+/// A token bucket refilled continuously at `per_second`, holding at most `burst` tokens.
+#[derive(Debug)]
+pub(crate) struct Bucket {
+    limit: RateLimit,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    pub(crate) fn new(limit: RateLimit) -> Self {
+        Self {
+            limit,
+            tokens: f64::from(limit.burst.max(1)),
+            last: Instant::now(),
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        let cap = f64::from(self.limit.burst.max(1));
+        self.tokens = (self.tokens + elapsed * self.limit.per_second).min(cap);
+    }
+
+    /// Takes a token, or says how long until one is available and until the bucket is full.
+    pub(crate) fn try_take(&mut self, now: Instant) -> Result<(), (Duration, Duration)> {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Ok(());
+        }
+        let rate = self.limit.per_second.max(f64::MIN_POSITIVE);
+        let cap = f64::from(self.limit.burst.max(1));
+        let next = Duration::from_secs_f64(((1.0 - self.tokens) / rate).min(1e9));
+        let full = Duration::from_secs_f64(((cap - self.tokens) / rate).min(1e9));
+        Err((next, full))
+    }
+}
+
+/// Whole seconds, at least 1: Notion's integer `Retry-After`.
+pub(crate) fn retry_after_secs(d: Duration) -> u32 {
+    let secs = d.as_secs_f64().ceil();
+    if secs >= f64::from(u32::MAX) {
+        u32::MAX
+    } else {
+        // `secs` is a non-negative whole number below u32::MAX here.
+        (secs as u32).max(1)
+    }
+}
+
+pub(crate) fn rate_limited(retry_after: u32, reason: &str) -> ApiError {
+    let mut e = ApiError::for_status(429, Some(retry_after));
+    e.additional_data = Some(json!({"rate_limit_reason": reason}));
+    e
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Forced {
+    pub status: u16,
+    pub remaining: u32,
+    pub retry_after: Option<u32>,
+}
+
+/// What fault injection decided for one request.
+#[derive(Debug)]
+pub(crate) enum FaultDecision {
+    Proceed {
+        hang: Option<Duration>,
+        latency: Duration,
+    },
+    Error(ApiError),
+    Drop,
+}
+
+/// Mutable limits and faults, behind one mutex in the shared state.
+#[derive(Debug)]
+pub(crate) struct Limits {
+    pub integration: Option<Bucket>,
+    pub workspace: Option<Bucket>,
+    pub faults: Faults,
+    pub forced: VecDeque<Forced>,
+    pub rng: StdRng,
+}
+
+impl Limits {
+    pub(crate) fn new(
+        integration: Option<RateLimit>,
+        workspace: Option<RateLimit>,
+        seed: u64,
+    ) -> Self {
+        Self {
+            integration: integration.map(Bucket::new),
+            workspace: workspace.map(Bucket::new),
+            faults: Faults::default(),
+            forced: VecDeque::new(),
+            rng: StdRng::seed_from_u64(seed ^ 0xfa17_fa17_fa17_fa17),
+        }
+    }
+
+    pub(crate) fn take_forced(&mut self) -> Option<ApiError> {
+        let front = self.forced.front_mut()?;
+        let err = ApiError::for_status(front.status, front.retry_after);
+        front.remaining = front.remaining.saturating_sub(1);
+        if front.remaining == 0 {
+            self.forced.pop_front();
+        }
+        Some(err)
+    }
+
+    /// Applies the integration bucket, then the workspace bucket.
+    pub(crate) fn admit(&mut self, now: Instant) -> Result<(), ApiError> {
+        if let Some(b) = &mut self.integration
+            && let Err((next, _)) = b.try_take(now)
+        {
+            return Err(rate_limited(
+                retry_after_secs(next),
+                "integration_rate_limit",
+            ));
+        }
+        if let Some(b) = &mut self.workspace
+            && let Err((_, full)) = b.try_take(now)
+        {
+            // The workspace limit is shared by every integration: back off until it refills.
+            return Err(rate_limited(retry_after_secs(full), "workspace_rate_limit"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn roll_faults(&mut self) -> FaultDecision {
+        let f = &self.faults;
+        if f.drop_rate > 0.0 && self.rng.random_bool(f.drop_rate.clamp(0.0, 1.0)) {
+            return FaultDecision::Drop;
+        }
+        if f.error_rate > 0.0
+            && !f.error_statuses.is_empty()
+            && self.rng.random_bool(f.error_rate.clamp(0.0, 1.0))
+        {
+            let status = f.error_statuses[self.rng.random_range(0..f.error_statuses.len())];
+            return FaultDecision::Error(ApiError::for_status(status, None));
+        }
+        let hang = (f.hang_rate > 0.0 && self.rng.random_bool(f.hang_rate.clamp(0.0, 1.0)))
+            .then_some(f.hang_for);
+        FaultDecision::Proceed {
+            hang,
+            latency: f.latency,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn bucket_allows_burst_then_refills_at_rate() {
+        let mut b = Bucket::new(RateLimit {
+            per_second: 2.0,
+            burst: 3,
+        });
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(b.try_take(t0).is_ok());
+        }
+        let (next, full) = b.try_take(t0).unwrap_err();
+        assert_eq!(next, Duration::from_millis(500));
+        assert_eq!(full, Duration::from_millis(1500));
+        assert_eq!(retry_after_secs(next), 1);
+        assert_eq!(retry_after_secs(full), 2);
+        assert!(b.try_take(t0 + Duration::from_millis(500)).is_ok());
+        assert!(b.try_take(t0 + Duration::from_millis(500)).is_err());
+    }
+
+    #[test]
+    fn forced_errors_are_consumed_in_order() {
+        let mut l = Limits::new(None, None, 1);
+        l.forced.push_back(Forced {
+            status: 529,
+            remaining: 2,
+            retry_after: Some(7),
+        });
+        let e = l.take_forced().unwrap();
+        assert_eq!(
+            (e.status.as_u16(), e.code, e.retry_after),
+            (529, "service_overload", Some(7))
+        );
+        assert!(l.take_forced().is_some());
+        assert!(l.take_forced().is_none());
+    }
+}

@@ -1,0 +1,222 @@
+//! Pagination (opaque cursors, page sizes), sorts and `filter_properties`.
+
+use std::collections::HashSet;
+
+use notion_sim::{NewTask, SimConfig};
+use serde_json::{Value, json};
+
+use crate::helpers::{Api, assert_error, fast_config, sim};
+
+#[tokio::test]
+async fn three_full_pages_and_a_remainder() {
+    let sim = sim(SimConfig {
+        pages: 0,
+        ..fast_config()
+    })
+    .await;
+    for i in 0..350 {
+        sim.create_task(NewTask {
+            title: format!("Task {i:03}"),
+            silent: true,
+            ..Default::default()
+        });
+    }
+    let api = Api::new(&sim);
+    let ds = sim.data_source_id();
+    let mut body = json!({});
+    let mut sizes = Vec::new();
+    let mut seen = HashSet::new();
+    loop {
+        let res = api.query(&ds, &body).await;
+        assert_eq!(res.status, 200);
+        let results = res.body["results"].as_array().unwrap();
+        sizes.push(results.len());
+        for r in results {
+            assert!(
+                seen.insert(r["id"].as_str().unwrap().to_owned()),
+                "duplicate row"
+            );
+        }
+        let more = res.body["has_more"].as_bool().unwrap();
+        assert_eq!(more, res.body["next_cursor"].is_string());
+        if !more {
+            assert!(res.body["next_cursor"].is_null());
+            break;
+        }
+        body = json!({"start_cursor": res.body["next_cursor"]});
+    }
+    assert_eq!(sizes, vec![100, 100, 100, 50]);
+    assert_eq!(seen.len(), 350);
+
+    let small = api.query(&ds, &json!({"page_size": 7})).await;
+    assert_eq!(small.body["results"].as_array().unwrap().len(), 7);
+    assert_eq!(
+        api.query_ids(&ds, &json!({"page_size": 33})).await.len(),
+        350
+    );
+}
+
+#[tokio::test]
+async fn cursors_are_opaque_and_bound_to_their_query() {
+    let sim = sim(fast_config()).await;
+    let api = Api::new(&sim);
+    let ds = sim.data_source_id();
+    let first = api.query(&ds, &json!({"page_size": 5})).await;
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    let bad = api
+        .query(&ds, &json!({"start_cursor": "not-a-cursor"}))
+        .await;
+    assert_error(&bad, 400, "validation_error");
+    let other_query = api
+        .query(
+            &ds,
+            &json!({"start_cursor": cursor, "sorts": [{"property": "Name", "direction": "ascending"}]}),
+        )
+        .await;
+    assert_error(&other_query, 400, "validation_error");
+    let second = api
+        .query(&ds, &json!({"page_size": 5, "start_cursor": cursor}))
+        .await;
+    assert_eq!(second.status, 200);
+    assert_ne!(
+        second.body["results"][0]["id"],
+        first.body["results"][0]["id"]
+    );
+}
+
+#[tokio::test]
+async fn cursor_survives_the_next_row_being_trashed() {
+    let sim = sim(fast_config()).await;
+    let api = Api::new(&sim);
+    let ds = sim.data_source_id();
+    let all = api.query_ids(&ds, &json!({})).await;
+    let first = api.query(&ds, &json!({"page_size": 5})).await;
+    sim.trash(&all[5]).unwrap();
+    let rest = api
+        .query_ids(&ds, &json!({"start_cursor": first.body["next_cursor"]}))
+        .await;
+    assert_eq!(rest, all[6..].to_vec());
+}
+
+fn numbers(rows: &[Value], prop: &str) -> Vec<Option<f64>> {
+    rows.iter()
+        .map(|r| r["properties"][prop]["number"].as_f64())
+        .collect()
+}
+
+#[tokio::test]
+async fn sorts_by_property_and_timestamp_with_empties_last() {
+    let sim = sim(SimConfig {
+        pages: 0,
+        ..fast_config()
+    })
+    .await;
+    for (title, estimate, status) in [
+        ("b", Some(5), "Done"),
+        ("a", None, "To Do"),
+        ("c", Some(1), "In Progress"),
+        ("d", Some(5), "Overdue"),
+    ] {
+        let id = sim.create_task(NewTask {
+            title: title.into(),
+            status: Some(status.into()),
+            ..Default::default()
+        });
+        if let Some(e) = estimate {
+            sim.set_property(&id, "Estimate", json!({"number": e}))
+                .unwrap();
+        }
+    }
+    let api = Api::new(&sim);
+    let ds = sim.data_source_id();
+    let rows = |body: Value| {
+        let api = &api;
+        let ds = ds.clone();
+        async move {
+            let res = api.query(&ds, &body).await;
+            assert_eq!(res.status, 200, "{}", res.body);
+            res.body["results"].as_array().unwrap().clone()
+        }
+    };
+    let titles = |rows: &[Value]| -> Vec<String> {
+        rows.iter()
+            .map(|r| {
+                r["properties"]["Name"]["title"][0]["plain_text"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+
+    let asc = rows(json!({"sorts": [{"property": "Estimate", "direction": "ascending"}]})).await;
+    assert_eq!(
+        numbers(&asc, "Estimate"),
+        vec![Some(1.0), Some(5.0), Some(5.0), None]
+    );
+    assert_eq!(
+        titles(&asc),
+        ["c", "b", "d", "a"],
+        "ties keep creation order"
+    );
+    let desc = rows(json!({"sorts": [{"property": "Estimate", "direction": "descending"}]})).await;
+    assert_eq!(
+        numbers(&desc, "Estimate"),
+        vec![Some(5.0), Some(5.0), Some(1.0), None]
+    );
+    let two = rows(json!({"sorts": [
+        {"property": "Estimate", "direction": "descending"},
+        {"property": "Name", "direction": "descending"},
+    ]}))
+    .await;
+    assert_eq!(titles(&two), ["d", "b", "c", "a"]);
+    let by_name = rows(json!({"sorts": [{"property": "Name", "direction": "ascending"}]})).await;
+    assert_eq!(titles(&by_name), ["a", "b", "c", "d"]);
+    let by_status =
+        rows(json!({"sorts": [{"property": "Status", "direction": "ascending"}]})).await;
+    assert_eq!(
+        titles(&by_status),
+        ["a", "c", "d", "b"],
+        "status sorts by option order"
+    );
+    let newest =
+        rows(json!({"sorts": [{"timestamp": "created_time", "direction": "descending"}]})).await;
+    assert_eq!(
+        titles(&newest),
+        ["b", "a", "c", "d"],
+        "same minute: creation order breaks ties"
+    );
+    let edited =
+        rows(json!({"sorts": [{"timestamp": "last_edited_time", "direction": "ascending"}]})).await;
+    assert_eq!(edited.len(), 4);
+}
+
+#[tokio::test]
+async fn filter_properties_limits_returned_properties() {
+    let sim = sim(fast_config()).await;
+    let api = Api::new(&sim);
+    let ds = sim.data_source_id();
+    let res = api
+        .post(
+            &format!(
+                "/v1/data_sources/{ds}/query?filter_properties=title&filter_properties=Zq%253Ab"
+            ),
+            &json!({"page_size": 3}),
+        )
+        .await;
+    assert_eq!(res.status, 200);
+    for row in res.body["results"].as_array().unwrap() {
+        let keys: Vec<&String> = row["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["Name", "Status"]);
+    }
+    let page = &res.body["results"][0]["id"].as_str().unwrap().to_owned();
+    let single = api
+        .get(&format!("/v1/pages/{page}?filter_properties=%253AbEt"))
+        .await;
+    let keys: Vec<&String> = single.body["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(keys, ["Due Date"]);
+}
