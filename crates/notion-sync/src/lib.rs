@@ -1,1 +1,14 @@
 #![doc = include_str!("../README.md")]
+
+pub mod app;
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod health;
+pub mod http;
+pub mod progress;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::{Config, Secrets};

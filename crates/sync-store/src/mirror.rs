@@ -677,6 +677,29 @@ impl Store {
             .collect()
     }
 
+    /// Looks up an intent without creating one (`None`: never begun).
+    #[tracing::instrument(skip_all, fields(page.id = %page_id, due, to_status), err(level = "debug"))]
+    pub async fn status_write(
+        &self,
+        page_id: &str,
+        due: &str,
+        to_status: &str,
+    ) -> Result<Option<StatusWrite>, StoreError> {
+        let state: Option<String> = sqlx::query_scalar(
+            "SELECT state FROM status_writes WHERE page_id = ?1 AND due = ?2 AND to_status = ?3",
+        )
+        .bind(normalize_id(page_id))
+        .bind(due)
+        .bind(to_status)
+        .fetch_optional(self.readers())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(state.map(|s| match s.as_str() {
+            "done" => StatusWrite::Done,
+            _ => StatusWrite::Pending,
+        }))
+    }
+
     /// Starts (or looks up) the intent to write `to_status` on `page_id` for due date `due`.
     #[tracing::instrument(skip_all, fields(page.id = %page_id, due, to_status), err(level = "debug"))]
     pub async fn begin_status_write(

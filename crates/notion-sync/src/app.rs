@@ -1,0 +1,275 @@
+//! Wiring: `Application::build` opens the store, builds the one pacer and client,
+//! the engine and the listener; `run_until_stopped` runs HTTP, workers, scheduler and
+//! notifier until the shutdown token fires, then stops them in order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use notion_api::{ClientConfig, NotionClient, Pacer, PacerConfig};
+use sync_engine::{
+    Engine, EngineConfig, Notifier, NotifierTask, ReconcileConfig, Source, TaskConfig, WorkerPool,
+};
+use sync_store::{Clock, Store, StoreConfig, SystemClock};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Secrets, SourceRef};
+use crate::http::{AppState, SecretSlot, router};
+
+/// Opens (creating if needed) the SQLite store and applies migrations.
+pub async fn open_store(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Store> {
+    let store_config = store_config(config)?;
+    Store::open(store_config, clock)
+        .await
+        .with_context(|| format!("opening the store at {}", config.store.url))
+}
+
+pub fn store_config(config: &Config) -> anyhow::Result<StoreConfig> {
+    Ok(StoreConfig {
+        url: config.store.url.clone(),
+        synchronous: config.synchronous()?,
+        event_retention: Duration::from_secs(config.store.event_retention_days * 86_400),
+        max_attempts: config.workers.max_attempts,
+        ..StoreConfig::default()
+    })
+}
+
+/// The one Notion client of the process (and with it the one pacer).
+pub fn notion_client(config: &Config, secrets: &Secrets) -> anyhow::Result<NotionClient> {
+    let token = secrets
+        .notion_token
+        .clone()
+        .context("NOTION_TOKEN is not set: create an internal integration at https://www.notion.so/profile/integrations and export its token (or NOTION_TOKEN_FILE)")?;
+    let rate = config.notion.requests_per_second;
+    let pacer = Pacer::new(PacerConfig {
+        requests_per_second: rate,
+        burst: (rate.ceil() as u32).max(1),
+        ..PacerConfig::default()
+    });
+    let client = NotionClient::new(
+        ClientConfig {
+            base_url: config.notion.api_url.trim_end_matches('/').to_owned(),
+            timeout: Duration::from_secs(config.notion.timeout_seconds),
+            max_attempts: config.notion.max_attempts,
+            ..ClientConfig::new(token)
+        },
+        pacer,
+    )
+    .context("building the Notion client")?;
+    Ok(client)
+}
+
+/// The engine configuration derived from the config file.
+pub fn engine_config(config: &Config) -> anyhow::Result<EngineConfig> {
+    let source = match config.source()? {
+        Some(SourceRef::DataSource(id)) => Source::DataSource(id),
+        Some(SourceRef::Database(id)) => Source::Database(id),
+        None => anyhow::bail!(
+            "no data source configured: set notion.data_source_id (or notion.database_id) in the config file or NOTION_SYNC_NOTION__DATA_SOURCE_ID"
+        ),
+    };
+    Ok(EngineConfig {
+        source,
+        tasks: TaskConfig {
+            status_property: config.tasks.status_property.clone(),
+            due_property: config.tasks.due_property.clone(),
+            open_statuses: config.tasks.open_statuses.clone(),
+            overdue_status: config.tasks.overdue_status.clone(),
+            timezone: config.timezone()?,
+            mark_overdue: config.tasks.mark_overdue,
+        },
+        reconcile: ReconcileConfig {
+            schedule: config.reconcile.schedule.clone(),
+            full_schedule: config.reconcile.full_schedule.clone(),
+            backstep: Duration::from_secs(config.reconcile.backstep_seconds),
+            visibility_margin: Duration::from_secs(config.reconcile.visibility_margin_seconds),
+            on_start: config.reconcile.on_start,
+            ..ReconcileConfig::default()
+        },
+        workers: config.workers.concurrency,
+        lease: Duration::from_secs(config.workers.lease_seconds),
+        shutdown_grace: config.shutdown_grace(),
+        max_block_depth: 8,
+    })
+}
+
+/// Builds the engine over an open store; the notifier task (when Slack is set) must be run.
+pub fn build_engine(
+    config: &Config,
+    secrets: &Secrets,
+    store: Store,
+) -> anyhow::Result<(Engine, Option<NotifierTask>)> {
+    let client = notion_client(config, secrets)?;
+    let (notifier, task) = match &secrets.slack_webhook_url {
+        Some(url) => {
+            let (n, t) = Notifier::slack(url.clone());
+            (n, Some(t))
+        }
+        None => (Notifier::disabled(), None),
+    };
+    let engine = Engine::new(engine_config(config)?, store, client, notifier);
+    Ok((engine, task))
+}
+
+/// The daemon, built and bound but not yet running.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    notifier_task: Option<NotifierTask>,
+}
+
+impl Application {
+    pub async fn build(config: &Config, secrets: &Secrets) -> anyhow::Result<Application> {
+        Self::build_with_clock(config, secrets, Arc::new(SystemClock)).await
+    }
+
+    /// As `build`, with a settable clock (tests).
+    pub async fn build_with_clock(
+        config: &Config,
+        secrets: &Secrets,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Application> {
+        let store = open_store(config, clock).await?;
+        let (engine, notifier_task) = build_engine(config, secrets, store)?;
+        let listen = config.listen_addr()?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding server.listen = {listen}"))?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            engine,
+            webhook_secret: SecretSlot::new(secrets.webhook_secret.clone()),
+            metrics: crate::telemetry::metrics_handle(),
+            accepting: Arc::new(AtomicBool::new(true)),
+            max_body_bytes: config.server.max_body_bytes,
+        };
+        Ok(Application {
+            listener,
+            addr,
+            state,
+            notifier_task,
+        })
+    }
+
+    /// The bound address (port 0 in the config picks a free port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.state.engine
+    }
+
+    /// The webhook signing key, replaceable while running.
+    pub fn webhook_secret_slot(&self) -> Arc<SecretSlot> {
+        self.state.webhook_secret.clone()
+    }
+
+    /// Serves until `shutdown` fires; then stops intake (503), lets running jobs
+    /// finish within the grace period, hands back unfinished leases, stops HTTP and
+    /// closes the store. Returns an error if a component failed on its own.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let engine = self.state.engine.clone();
+        let accepting = self.state.accepting.clone();
+        let work_stop = CancellationToken::new();
+        let http_stop = CancellationToken::new();
+        let mut failed: Option<anyhow::Error> = None;
+        tracing::info!(listen = %self.addr, version = env!("CARGO_PKG_VERSION"), "notion-sync serving");
+
+        let mut http = JoinSet::new();
+        let app = router(self.state.clone());
+        let listener = self.listener;
+        let stop = http_stop.clone();
+        http.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .context("HTTP server")
+        });
+
+        let mut work: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
+        let (e, c) = (engine.clone(), work_stop.clone());
+        work.spawn(async move {
+            WorkerPool::new(e).run(c).await;
+            ("workers", Ok(()))
+        });
+        let (e, c) = (engine.clone(), work_stop.clone());
+        work.spawn(async move {
+            let r = sync_engine::run_scheduler(e, c)
+                .await
+                .context("reconcile scheduler");
+            ("scheduler", r)
+        });
+        if let Some(task) = self.notifier_task {
+            let c = work_stop.clone();
+            work.spawn(async move {
+                task.run(c).await;
+                ("notifier", Ok(()))
+            });
+        }
+        let e = engine.clone();
+        work.spawn(async move {
+            if let Err(err) = e.initialize().await {
+                tracing::error!(error = %err, "start-up check against Notion failed; the reconciler retries");
+            }
+            ("start-up check", Ok(()))
+        });
+
+        // Wait for the signal, or for a component to die on its own.
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(res) = http.join_next() => {
+                    let err = match res {
+                        Ok(Ok(())) => anyhow::anyhow!("HTTP server stopped unexpectedly"),
+                        Ok(Err(e)) => e,
+                        Err(e) => anyhow::anyhow!("HTTP server task panicked: {e}"),
+                    };
+                    tracing::error!(error = %err, "HTTP server ended; shutting down");
+                    failed = Some(err);
+                    break;
+                }
+                Some(res) = work.join_next() => match res {
+                    Ok((name, Ok(()))) => tracing::debug!(task = name, "task ended"),
+                    Ok((name, Err(e))) => {
+                        tracing::error!(task = name, error = %e, error.chain = ?e, "task failed; shutting down");
+                        failed = Some(e);
+                        break;
+                    }
+                    Err(e) => {
+                        failed = Some(anyhow::anyhow!("task panicked: {e}"));
+                        break;
+                    }
+                },
+            }
+        }
+        tracing::info!("shutting down: webhook intake closed (503), finishing running jobs");
+        accepting.store(false, Ordering::Release);
+        work_stop.cancel();
+        while let Some(res) = work.join_next().await {
+            match res {
+                Ok((name, Ok(()))) => tracing::info!(task = name, "stopped"),
+                Ok((name, Err(e))) => {
+                    tracing::warn!(task = name, error = %e, "stopped with an error")
+                }
+                Err(e) => tracing::error!(error = %e, "task panicked during shutdown"),
+            }
+        }
+        http_stop.cancel();
+        while let Some(res) = http.join_next().await {
+            if let Ok(Err(e)) = res {
+                tracing::warn!(error = %e, "HTTP server stopped with an error");
+            }
+        }
+        engine.store().close().await;
+        tracing::info!("shutdown complete");
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! The command line: parses arguments, loads configuration and runs one command.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use sync_engine::{PassKind, WorkerPool};
+use sync_store::{JobFilter, JobState, SystemClock};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{Application, build_engine, open_store};
+use crate::config::{Config, Secrets};
+use crate::telemetry::{self, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "notion-sync",
+    version,
+    about = "Keeps a SQLite mirror of a Notion task database fresh and marks overdue tasks"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Defaults apply when omitted.
+    #[arg(long, global = true, env = "NOTION_SYNC_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: HTTP server, workers, reconciler (applies migrations first).
+    Serve,
+    /// Validate config, database, token, data source and schema; exit 1 on any failure.
+    Check,
+    /// Run one reconcile pass, drain the work it created, print a summary.
+    Reconcile {
+        /// A full scan (finds deletions, re-checks bodies) instead of an incremental pass.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Inspect and repair the job queue.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+    /// Webhook subscription helpers.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Run the whole daemon against a built-in simulated workspace (no token needed).
+    Demo(crate::demo::DemoArgs),
+    /// Exit 0 iff /healthz says ok (for container health checks).
+    Healthcheck {
+        /// Health URL; defaults to http://127.0.0.1:<server.listen port>/healthz.
+        url: Option<String>,
+        /// Also accept "degraded".
+        #[arg(long)]
+        allow_degraded: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List jobs (newest first).
+    List {
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Queue one job again now (dead or waiting for a retry).
+    Retry { id: i64 },
+    /// Queue every dead job again.
+    RetryDead,
+    /// Delete every dead job.
+    PurgeDead,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StateArg {
+    Queued,
+    Running,
+    Dead,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Show verification tokens Notion has sent, to paste into Notion's UI.
+    Tokens,
+}
+
+/// Entry point used by `main.rs`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn process_env() -> BTreeMap<String, String> {
+    std::env::vars().collect()
+}
+
+/// Loads config and secrets, or explains in one line what is wrong.
+pub fn load(cli_config: Option<&std::path::Path>) -> anyhow::Result<(Config, Secrets)> {
+    let env = process_env();
+    let config = Config::load(cli_config, &env)?;
+    let secrets = Secrets::from_env(&env)?;
+    Ok((config, secrets))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve => {
+            let (config, secrets) = load(cli.config.as_deref())?;
+            telemetry::init_tracing(log_format(&config), &config.log.level);
+            telemetry::describe_metrics();
+            let app = Application::build(&config, &secrets).await?;
+            let shutdown = CancellationToken::new();
+            spawn_signal_handler(shutdown.clone());
+            app.run_until_stopped(shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => crate::check::run(cli.config.as_deref()).await,
+        Command::Reconcile { full } => {
+            let (config, secrets) = load(cli.config.as_deref())?;
+            quiet_logs();
+            reconcile(&config, &secrets, full).await
+        }
+        Command::Jobs { command } => {
+            let (config, _) = load(cli.config.as_deref())?;
+            quiet_logs();
+            jobs(&config, command).await
+        }
+        Command::Webhook {
+            command: WebhookCommand::Tokens,
+        } => {
+            let (config, _) = load(cli.config.as_deref())?;
+            quiet_logs();
+            webhook_tokens(&config).await
+        }
+        Command::Migrate => {
+            let (config, _) = load(cli.config.as_deref())?;
+            quiet_logs();
+            let store = open_store(&config, Arc::new(SystemClock)).await?;
+            println!("migrations applied: {}", store.path().display());
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => crate::demo::run(args).await,
+        Command::Healthcheck {
+            url,
+            allow_degraded,
+        } => healthcheck(cli.config.as_deref(), url, allow_degraded).await,
+    }
+}
+
+fn log_format(config: &Config) -> LogFormat {
+    match config.log.format.as_str() {
+        "pretty" => LogFormat::Pretty,
+        _ => LogFormat::Json,
+    }
+}
+
+/// One-shot commands print their results on stdout; only warnings go to stderr.
+fn quiet_logs() {
+    telemetry::init_tracing(LogFormat::Pretty, "warn");
+}
+
+/// SIGINT or SIGTERM cancels `token` (a second signal is left to the default handler).
+pub fn spawn_signal_handler(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler installs");
+            tokio::select! {
+                _ = ctrl_c => tracing::info!("SIGINT received"),
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+        token.cancel();
+    });
+}
+
+async fn reconcile(config: &Config, secrets: &Secrets, full: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(config, Arc::new(SystemClock)).await?;
+    let (engine, _notifier) = build_engine(config, secrets, store.clone())?;
+    let kind = if full {
+        PassKind::Full
+    } else {
+        PassKind::Incremental
+    };
+    let cancel = CancellationToken::new();
+    spawn_signal_handler(cancel.clone());
+    let progress =
+        crate::progress::Progress::start(engine.clone(), std::io::stderr().is_terminal());
+    engine
+        .initialize()
+        .await
+        .context("checking the token and data source")?;
+    // Workers drain the body fetches while the pass queues them.
+    let pool = WorkerPool::new(engine.clone());
+    let work_stop = CancellationToken::new();
+    let workers = tokio::spawn(pool.clone().run(work_stop.clone()));
+    let summary = engine.reconcile(kind, &cancel).await;
+    work_stop.cancel();
+    workers.await.context("worker pool")?;
+    let summary = summary.context("reconcile pass")?;
+    let report = pool.run_until_empty(true).await?;
+    progress.finish().await;
+    let stats = store.queue_stats().await?;
+    println!(
+        "{} pass{}: {} pages seen, {} updated, {} bodies queued, {} trashed, {} marked overdue, {} query requests; queue after drain: {} queued, {} dead",
+        summary.kind,
+        if summary.resumed { " (resumed)" } else { "" },
+        summary.pages_seen,
+        summary.pages_updated,
+        summary.bodies_queued,
+        summary.pages_trashed,
+        summary.overdue_marked,
+        summary.query_requests,
+        stats.queued_interactive + stats.queued_bulk,
+        stats.dead,
+    );
+    if let Some(w) = &summary.watermark {
+        println!("watermark: {w}");
+    }
+    store.close().await;
+    Ok(if report.dead > 0 || stats.dead > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<ExitCode> {
+    let store = open_store(config, Arc::new(SystemClock)).await?;
+    match command {
+        JobsCommand::List { state, limit } => {
+            let state = state.map(|s| match s {
+                StateArg::Queued => JobState::Queued,
+                StateArg::Running => JobState::Running,
+                StateArg::Dead => JobState::Dead,
+            });
+            let rows = store
+                .list_jobs(JobFilter {
+                    state,
+                    limit,
+                    ..JobFilter::default()
+                })
+                .await?;
+            println!(
+                "{:>8}  {:<8}  {:<11}  {:<11}  {:>4}  {:<24}  {:<46}  LAST ERROR",
+                "ID", "STATE", "LANE", "KIND", "TRY", "RUN AT", "KEY"
+            );
+            for r in &rows {
+                println!(
+                    "{:>8}  {:<8}  {:<11}  {:<11}  {:>4}  {:<24}  {:<46}  {}",
+                    r.id,
+                    format!("{:?}", r.state).to_lowercase(),
+                    r.lane.as_str(),
+                    r.kind,
+                    r.attempts,
+                    r.run_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    r.key,
+                    r.last_error.as_deref().unwrap_or("")
+                );
+            }
+            let stats = store.queue_stats().await?;
+            println!(
+                "-- {} shown; queued {} (interactive {}, bulk {}), running {}, dead {}",
+                rows.len(),
+                stats.queued_interactive + stats.queued_bulk,
+                stats.queued_interactive,
+                stats.queued_bulk,
+                stats.running,
+                stats.dead
+            );
+        }
+        JobsCommand::Retry { id } => {
+            if store.retry_job(id).await? {
+                println!("job {id} queued again");
+            } else {
+                store.close().await;
+                anyhow::bail!("job {id} not found (or it is running)");
+            }
+        }
+        JobsCommand::RetryDead => {
+            println!("{} dead job(s) queued again", store.retry_dead().await?)
+        }
+        JobsCommand::PurgeDead => println!("{} dead job(s) deleted", store.purge_dead().await?),
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn webhook_tokens(config: &Config) -> anyhow::Result<ExitCode> {
+    let store = open_store(config, Arc::new(SystemClock)).await?;
+    let tokens = store.verification_tokens().await?;
+    if tokens.is_empty() {
+        println!(
+            "No verification token received yet. Create the webhook subscription in Notion (integration settings → Webhooks) pointing at https://<your host>/webhooks/notion, then run this again."
+        );
+    } else {
+        println!("Verification tokens Notion sent (newest last):");
+        for t in &tokens {
+            println!(
+                "  {}  received {}",
+                t.token,
+                t.received_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+        }
+        println!(
+            "Paste the newest into Notion's \"Verify subscription\" dialog, then set NOTION_WEBHOOK_SECRET to the same value and restart notion-sync."
+        );
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn healthcheck(
+    config_path: Option<&std::path::Path>,
+    url: Option<String>,
+    allow_degraded: bool,
+) -> anyhow::Result<ExitCode> {
+    let url = match url {
+        Some(u) => u,
+        None => {
+            let (config, _) = load(config_path)?;
+            let addr = config.listen_addr()?;
+            let host = if addr.ip().is_unspecified() {
+                "127.0.0.1".to_owned()
+            } else {
+                addr.ip().to_string()
+            };
+            format!("http://{host}:{}/healthz", addr.port())
+        }
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let response = match client.get(&url).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("unhealthy: {url}: {}", e.without_url());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let code = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let status = body
+        .get("status")
+        .and_then(|s| s.as_str())
+        .unwrap_or("unknown");
+    let healthy = status == "ok" || (allow_degraded && status == "degraded");
+    if healthy {
+        println!("{status}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let reasons = body
+            .get("reasons")
+            .and_then(|r| r.as_array())
+            .map(|r| {
+                r.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default();
+        eprintln!("unhealthy: {status} (HTTP {code}) {reasons}");
+        Ok(ExitCode::FAILURE)
+    }
+}

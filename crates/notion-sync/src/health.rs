@@ -1,0 +1,269 @@
+//! `/healthz`: one JSON document saying whether the daemon is ok, degraded or failing,
+//! and why; plus the gauges `/metrics` refreshes on each scrape.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use sync_engine::{Engine, SchemaState};
+
+use crate::http::AppState;
+
+/// Queued work older than this makes the daemon `degraded`.
+pub const STUCK_QUEUE_AFTER: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Degraded,
+    Failing,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    pub status: Status,
+    pub version: String,
+    /// Why the status is not `ok`, one sentence each.
+    pub reasons: Vec<String>,
+    pub queue: QueueHealth,
+    pub reconcile: ReconcileHealth,
+    pub notion: NotionHealth,
+    pub webhook: WebhookHealth,
+    pub mirror: MirrorHealth,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueueHealth {
+    pub queued: u64,
+    pub queued_interactive: u64,
+    pub queued_bulk: u64,
+    pub running: u64,
+    pub dead: u64,
+    pub oldest_queued_age_s: Option<f64>,
+    pub leases_expired_total: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReconcileHealth {
+    pub last_success_at: Option<String>,
+    pub watermark: Option<String>,
+    pub watermark_lag_s: Option<i64>,
+    pub last_error: Option<String>,
+    /// The pass running now, with its progress (a first sync shows how far it got).
+    pub running: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NotionHealth {
+    pub requests_total: u64,
+    pub rate_limited_total: u64,
+    pub paused_until: Option<String>,
+    pub current_rate: f64,
+    pub configured_rate: f64,
+    pub schema: String,
+    pub schema_problems: Vec<String>,
+    pub auth_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WebhookHealth {
+    pub last_event_at: Option<String>,
+    pub secret_configured: bool,
+    pub pending_tokens: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MirrorHealth {
+    pub pages: u64,
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Gathers the health document. Store failures make it `failing`.
+pub async fn collect(engine: &Engine, secret_configured: bool, accepting: bool) -> Health {
+    let mut reasons = Vec::new();
+    let mut failing = false;
+    let store = engine.store();
+    let now = store.clock().now();
+
+    let queue = match store.queue_stats().await {
+        Ok(s) => QueueHealth {
+            queued: s.queued_interactive + s.queued_bulk,
+            queued_interactive: s.queued_interactive,
+            queued_bulk: s.queued_bulk,
+            running: s.running,
+            dead: s.dead,
+            oldest_queued_age_s: s.oldest_queued_age.map(|d| d.as_secs_f64()),
+            leases_expired_total: s.leases_expired_total,
+        },
+        Err(e) => {
+            failing = true;
+            reasons.push(format!("store unavailable: {e}"));
+            QueueHealth::default()
+        }
+    };
+    if queue.dead > 0 {
+        reasons.push(format!(
+            "{} dead job(s): see `notion-sync jobs list --state dead`",
+            queue.dead
+        ));
+    }
+    if queue
+        .oldest_queued_age_s
+        .is_some_and(|a| a > STUCK_QUEUE_AFTER.as_secs_f64())
+    {
+        reasons.push(format!(
+            "oldest queued job is {:.0} s old",
+            queue.oldest_queued_age_s.unwrap_or_default()
+        ));
+    }
+
+    let rec = engine.status().reconcile();
+    let sources = engine.route_context().data_sources;
+    let watermark = match sources.first() {
+        Some(ds) => store
+            .get_state(&format!("watermark:{ds}"))
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let watermark_lag_s = watermark
+        .as_deref()
+        .and_then(|w| DateTime::parse_from_rfc3339(w).ok())
+        .map(|w| (now - w.with_timezone(&Utc)).num_seconds());
+    if let Some(e) = &rec.last_error {
+        reasons.push(format!("last reconcile pass failed: {e}"));
+    }
+    let reconcile = ReconcileHealth {
+        last_success_at: rec.last_success_at.map(iso),
+        watermark,
+        watermark_lag_s,
+        last_error: rec.last_error.clone(),
+        running: rec
+            .running
+            .as_ref()
+            .and_then(|p| serde_json::to_value(p).ok()),
+    };
+
+    let client = engine.client();
+    let stats = client.stats();
+    let pacer = client.pacer().snapshot();
+    let schema = engine.status().schema();
+    let schema_problems = match &schema {
+        SchemaState::Drift(p) => p.clone(),
+        _ => Vec::new(),
+    };
+    for p in &schema_problems {
+        reasons.push(format!("schema drift (task writes paused): {p}"));
+    }
+    let auth_error = engine.status().auth_error();
+    if let Some(e) = &auth_error {
+        failing = true;
+        reasons.push(format!("Notion rejected the token: {e}"));
+    }
+    if let Some(p) = pacer.paused_for {
+        reasons.push(format!(
+            "Notion rate limit: paused for {:.0} s",
+            p.as_secs_f64()
+        ));
+    }
+    let notion = NotionHealth {
+        requests_total: stats.requests_total,
+        rate_limited_total: stats.rate_limited_total,
+        paused_until: pacer
+            .paused_for
+            .and_then(|d| chrono::TimeDelta::from_std(d).ok())
+            .map(|d| iso(Utc::now() + d)),
+        current_rate: pacer.current_rate,
+        configured_rate: pacer.configured_rate,
+        schema: schema.label().to_owned(),
+        schema_problems,
+        auth_error,
+    };
+
+    if !secret_configured {
+        reasons.push(
+            "NOTION_WEBHOOK_SECRET is not set: signed webhooks are refused (run `notion-sync webhook tokens`)"
+                .into(),
+        );
+    }
+    let webhook = WebhookHealth {
+        last_event_at: store.last_event_at().await.ok().flatten().map(iso),
+        secret_configured,
+        pending_tokens: store
+            .verification_tokens()
+            .await
+            .map(|t| t.len())
+            .unwrap_or(0),
+    };
+    let mirror = MirrorHealth {
+        pages: store.page_count().await.unwrap_or(0),
+    };
+    if !accepting {
+        failing = true;
+        reasons.push("shutting down".into());
+    }
+    let status = if failing {
+        Status::Failing
+    } else if reasons.is_empty() {
+        Status::Ok
+    } else {
+        Status::Degraded
+    };
+    Health {
+        status,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        reasons,
+        queue,
+        reconcile,
+        notion,
+        webhook,
+        mirror,
+    }
+}
+
+/// `GET /healthz`: 200 for ok/degraded, 503 for failing.
+pub async fn healthz(State(app): State<AppState>) -> Response {
+    let health = collect(
+        &app.engine,
+        app.webhook_secret.is_set(),
+        app.accepting.load(Ordering::Acquire),
+    )
+    .await;
+    let code = match health.status {
+        Status::Ok | Status::Degraded => StatusCode::OK,
+        Status::Failing => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (code, axum::Json(health)).into_response()
+}
+
+/// Sets the queue, mirror and pacer gauges from current state.
+pub async fn refresh_gauges(engine: &Engine) {
+    let store = engine.store();
+    if let Ok(s) = store.queue_stats().await {
+        metrics::gauge!("queue_jobs", "state" => "queued", "lane" => "interactive")
+            .set(s.queued_interactive as f64);
+        metrics::gauge!("queue_jobs", "state" => "queued", "lane" => "bulk")
+            .set(s.queued_bulk as f64);
+        metrics::gauge!("queue_jobs", "state" => "running", "lane" => "any").set(s.running as f64);
+        metrics::gauge!("queue_jobs", "state" => "dead", "lane" => "any").set(s.dead as f64);
+        metrics::gauge!("queue_oldest_queued_age_seconds")
+            .set(s.oldest_queued_age.map_or(0.0, |d| d.as_secs_f64()));
+    }
+    if let Ok(n) = store.page_count().await {
+        metrics::gauge!("mirror_pages").set(n as f64);
+    }
+    let pacer = engine.client().pacer().snapshot();
+    metrics::gauge!("notion_pacer_rate").set(pacer.current_rate);
+    metrics::gauge!("notion_pacer_waiters", "lane" => "interactive")
+        .set(pacer.waiters_interactive as f64);
+    metrics::gauge!("notion_pacer_waiters", "lane" => "bulk").set(pacer.waiters_bulk as f64);
+}

@@ -1,0 +1,99 @@
+//! The engine's own configuration, built by the binary from the validated config file.
+
+use std::time::Duration;
+
+use notion_api::NotionId;
+
+/// Where the task rows live: one data source, or every data source of a database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    DataSource(NotionId),
+    Database(NotionId),
+}
+
+/// The task rule's settings (`[tasks]`).
+#[derive(Debug, Clone)]
+pub struct TaskConfig {
+    pub status_property: String,
+    pub due_property: String,
+    /// Empty: every status outside the schema's "Complete" group.
+    pub open_statuses: Vec<String>,
+    pub overdue_status: String,
+    pub timezone: chrono_tz::Tz,
+    /// `false` turns the overdue rule off (mirror only).
+    pub mark_overdue: bool,
+}
+
+impl Default for TaskConfig {
+    fn default() -> Self {
+        Self {
+            status_property: "Status".into(),
+            due_property: "Due Date".into(),
+            open_statuses: vec!["To Do".into(), "In Progress".into()],
+            overdue_status: "Overdue".into(),
+            timezone: chrono_tz::UTC,
+            mark_overdue: true,
+        }
+    }
+}
+
+/// The reconciler's settings (`[reconcile]`).
+#[derive(Debug, Clone)]
+pub struct ReconcileConfig {
+    /// 6-field cron (with seconds), UTC. Empty: no scheduled incremental pass.
+    pub schedule: String,
+    /// 6-field cron for the full scan that finds deletions. Empty: none.
+    pub full_schedule: String,
+    /// Subtracted from the minute-floored pass start to form the next watermark.
+    pub backstep: Duration,
+    /// How long a fresh edit may stay invisible to queries; bodies fetched within
+    /// `minute + 60 s + margin` of an edit are re-checked.
+    pub visibility_margin: Duration,
+    /// Run one pass at start-up.
+    pub on_start: bool,
+    /// Re-read the schema at least this often during passes.
+    pub schema_check_interval: Duration,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        Self {
+            schedule: "0 */5 * * * *".into(),
+            full_schedule: "0 30 3 * * *".into(),
+            backstep: Duration::from_secs(60),
+            visibility_margin: Duration::from_secs(15),
+            on_start: true,
+            schema_check_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Everything the engine needs besides its handles.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub source: Source,
+    pub tasks: TaskConfig,
+    pub reconcile: ReconcileConfig,
+    /// Worker tasks draining the queue.
+    pub workers: usize,
+    /// Job lease; renewed every third of it while a job runs.
+    pub lease: Duration,
+    /// How long running jobs may take to finish after shutdown is requested.
+    pub shutdown_grace: Duration,
+    /// Depth limit for the block-children fallback.
+    pub max_block_depth: usize,
+}
+
+impl EngineConfig {
+    pub fn new(source: Source) -> Self {
+        Self {
+            source,
+            tasks: TaskConfig::default(),
+            reconcile: ReconcileConfig::default(),
+            workers: 4,
+            lease: Duration::from_secs(120),
+            shutdown_grace: Duration::from_secs(30),
+            max_block_depth: 8,
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The engine's live state as health reports it: schema guard, reconciler, Notion auth.
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::rules::{SchemaInfo, SchemaProblem};
+
+/// What the schema guard currently believes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaState {
+    /// Not checked yet (start-up, or Notion unreachable so far).
+    Unknown,
+    Ok(SchemaInfo),
+    Drift(Vec<SchemaProblem>),
+}
+
+impl SchemaState {
+    pub fn label(&self) -> &'static str {
+        match self {
+            SchemaState::Unknown => "unknown",
+            SchemaState::Ok(_) => "ok",
+            SchemaState::Drift(_) => "drift",
+        }
+    }
+}
+
+/// Progress of the pass that is running now.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PassProgress {
+    pub kind: &'static str,
+    pub started_at: DateTime<Utc>,
+    pub pages_seen: u64,
+    pub bodies_queued: u64,
+    /// Pages the mirror held when the pass started (an estimate of the total for a full scan).
+    pub expected_pages: u64,
+}
+
+/// What one finished pass did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct PassSummary {
+    pub kind: &'static str,
+    pub pages_seen: u64,
+    pub pages_updated: u64,
+    pub bodies_queued: u64,
+    pub pages_trashed: u64,
+    pub overdue_marked: u64,
+    pub query_requests: u64,
+    pub watermark: Option<String>,
+    pub resumed: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReconcileState {
+    pub running: Option<PassProgress>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_summary: Option<PassSummary>,
+}
+
+/// Shared, cheap-to-read engine state. Every field is behind its own lock, held briefly.
+#[derive(Debug)]
+pub struct EngineStatus {
+    schema: Mutex<SchemaState>,
+    reconcile: Mutex<ReconcileState>,
+    auth_error: Mutex<Option<String>>,
+}
+
+impl Default for EngineStatus {
+    fn default() -> Self {
+        Self {
+            schema: Mutex::new(SchemaState::Unknown),
+            reconcile: Mutex::new(ReconcileState::default()),
+            auth_error: Mutex::new(None),
+        }
+    }
+}
+
+impl EngineStatus {
+    pub fn schema(&self) -> SchemaState {
+        self.schema.lock().expect("status lock").clone()
+    }
+
+    /// Stores the new schema state; returns the problems that are new (to log once each).
+    pub fn set_schema(&self, state: SchemaState) -> Vec<SchemaProblem> {
+        let mut guard = self.schema.lock().expect("status lock");
+        let new_problems = match (&*guard, &state) {
+            (SchemaState::Drift(old), SchemaState::Drift(new)) => {
+                new.iter().filter(|p| !old.contains(p)).cloned().collect()
+            }
+            (_, SchemaState::Drift(new)) => new.clone(),
+            _ => Vec::new(),
+        };
+        *guard = state;
+        new_problems
+    }
+
+    pub fn schema_info(&self) -> Option<SchemaInfo> {
+        match &*self.schema.lock().expect("status lock") {
+            SchemaState::Ok(info) => Some(info.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn reconcile(&self) -> ReconcileState {
+        self.reconcile.lock().expect("status lock").clone()
+    }
+
+    pub fn update_reconcile(&self, f: impl FnOnce(&mut ReconcileState)) {
+        f(&mut self.reconcile.lock().expect("status lock"));
+    }
+
+    pub fn auth_error(&self) -> Option<String> {
+        self.auth_error.lock().expect("status lock").clone()
+    }
+
+    pub fn set_auth_error(&self, e: Option<String>) {
+        *self.auth_error.lock().expect("status lock") = e;
+    }
+}

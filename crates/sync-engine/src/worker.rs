@@ -1,0 +1,277 @@
+//! The worker pool: claims jobs under a lease, renews it while a job runs, completes
+//! or fails the job fenced by that lease, and hands leases back on shutdown.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sync_store::{ClaimedJob, FailOutcome, JobFailure, StoreError};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+
+/// How often idle workers look for jobs that became due without a wake-up.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How often expired leases are returned to the queue and old events pruned.
+const REAP_EVERY: Duration = Duration::from_secs(15);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// What a drain did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    pub completed: u64,
+    pub retried: u64,
+    pub dead: u64,
+}
+
+impl std::ops::AddAssign for DrainReport {
+    fn add_assign(&mut self, o: Self) {
+        self.completed += o.completed;
+        self.retried += o.retried;
+        self.dead += o.dead;
+    }
+}
+
+/// How one job ended.
+enum Ended {
+    Completed,
+    Retrying,
+    Dead,
+    /// Lease lost or handed back: someone else will run it.
+    Abandoned,
+}
+
+/// A pool of `config.workers` workers over the engine's queue.
+#[derive(Debug, Clone)]
+pub struct WorkerPool {
+    engine: Engine,
+    name: String,
+}
+
+impl WorkerPool {
+    pub fn new(engine: Engine) -> WorkerPool {
+        let name = format!("{}-{}", hostname(), std::process::id());
+        WorkerPool { engine, name }
+    }
+
+    /// Runs the workers, the lease reaper and the event pruner until `cancel`;
+    /// running jobs get `shutdown_grace` to finish, then their leases are returned.
+    pub async fn run(self, cancel: CancellationToken) {
+        let mut set = JoinSet::new();
+        for i in 0..self.engine.config().workers {
+            let engine = self.engine.clone();
+            let worker = format!("{}-w{i}", self.name);
+            let cancel = cancel.clone();
+            set.spawn(async move { worker_loop(engine, worker, cancel).await });
+        }
+        let engine = self.engine.clone();
+        let reaper_cancel = cancel.clone();
+        set.spawn(async move { maintenance_loop(engine, reaper_cancel).await });
+        while let Some(res) = set.join_next().await {
+            if let Err(e) = res {
+                tracing::error!(error = %e, "worker task panicked");
+            }
+        }
+        tracing::info!("workers stopped");
+    }
+
+    /// Runs due jobs until none is left (tests, `notion-sync reconcile`). With
+    /// `wait_scheduled`, also waits for jobs scheduled later (retry backoff).
+    pub async fn run_until_empty(&self, wait_scheduled: bool) -> Result<DrainReport, StoreError> {
+        let mut total = DrainReport::default();
+        loop {
+            self.engine.store().reap_expired_leases().await?;
+            let mut set = JoinSet::new();
+            for i in 0..self.engine.config().workers.max(1) {
+                let engine = self.engine.clone();
+                let worker = format!("{}-drain{i}", self.name);
+                set.spawn(async move { drain_loop(engine, worker).await });
+            }
+            while let Some(res) = set.join_next().await {
+                total += res.expect("drain task panicked")?;
+            }
+            if !wait_scheduled {
+                return Ok(total);
+            }
+            let Some(next) = self.engine.store().next_due_at().await? else {
+                return Ok(total);
+            };
+            let wait = (next - self.engine.store().clock().now())
+                .to_std()
+                .unwrap_or_default();
+            tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "worker".into())
+}
+
+async fn drain_loop(engine: Engine, worker: String) -> Result<DrainReport, StoreError> {
+    let mut report = DrainReport::default();
+    let lease = engine.config().lease;
+    loop {
+        let Some(job) = engine.store().claim(1, &worker, lease).await?.pop() else {
+            return Ok(report);
+        };
+        match run_claimed(&engine, &job, &CancellationToken::new()).await {
+            Ended::Completed => report.completed += 1,
+            Ended::Retrying => report.retried += 1,
+            Ended::Dead => report.dead += 1,
+            Ended::Abandoned => {}
+        }
+    }
+}
+
+async fn worker_loop(engine: Engine, worker: String, cancel: CancellationToken) {
+    let lease = engine.config().lease;
+    while !cancel.is_cancelled() {
+        // Register for wake-ups before looking, so a wake between the two isn't lost.
+        let woken = engine.woken();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let claimed = match engine.store().claim(1, &worker, lease).await {
+            Ok(mut jobs) => jobs.pop(),
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming jobs failed; retrying");
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                }
+                continue;
+            }
+        };
+        match claimed {
+            Some(job) => {
+                run_claimed(&engine, &job, &cancel).await;
+            }
+            None => {
+                let pause = match engine.store().next_due_at().await {
+                    Ok(Some(t)) => (t - engine.store().clock().now())
+                        .to_std()
+                        .unwrap_or_default()
+                        .clamp(Duration::from_millis(10), IDLE_POLL),
+                    _ => IDLE_POLL,
+                };
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = &mut woken => {}
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Runs one job: renews its lease every third of the lease, completes or fails it
+/// fenced by the lease, and on shutdown waits the grace period then hands it back.
+async fn run_claimed(engine: &Engine, job: &ClaimedJob, cancel: &CancellationToken) -> Ended {
+    let store = engine.store();
+    let lease = engine.config().lease;
+    let started = tokio::time::Instant::now();
+    let span = tracing::info_span!("job", job.id = job.id, job.kind = %job.kind, job.key = %job.key, job.attempt = job.attempts);
+    let handler = engine.run_job(job);
+    tokio::pin!(handler);
+    let mut renew = tokio::time::interval(lease / 3);
+    renew.tick().await;
+    let grace_over = async {
+        cancel.cancelled().await;
+        tokio::time::sleep(engine.config().shutdown_grace).await;
+    };
+    tokio::pin!(grace_over);
+    let result = loop {
+        tokio::select! {
+            r = &mut handler => break r,
+            _ = renew.tick() => {
+                if let Err(e) = store.extend(job, lease).await {
+                    let _e = span.enter();
+                    tracing::warn!(error = %e, "lease renewal failed: abandoning the job");
+                    return Ended::Abandoned;
+                }
+            }
+            _ = &mut grace_over => {
+                let _e = span.enter();
+                tracing::warn!("shutdown grace period over: handing the job back");
+                if let Err(e) = store.release(job).await {
+                    tracing::warn!(error = %e, "could not hand the job back; its lease will expire");
+                }
+                return Ended::Abandoned;
+            }
+        }
+    };
+    let _e = span.enter();
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics::histogram!("sync_job_duration_seconds", "kind" => job.kind.clone()).record(elapsed);
+    match result {
+        Ok(()) => match store.complete(job).await {
+            Ok(()) => {
+                metrics::counter!("sync_jobs_total", "kind" => job.kind.clone(), "outcome" => "completed").increment(1);
+                let age = (Utc::now() - job.first_enqueued_at)
+                    .num_milliseconds()
+                    .max(0) as f64
+                    / 1000.0;
+                metrics::histogram!("sync_freshness_seconds", "lane" => job.lane.as_str())
+                    .record(age);
+                Ended::Completed
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "completing the job failed");
+                Ended::Abandoned
+            }
+        },
+        Err(err) => {
+            let failure = JobFailure {
+                permanent: err.is_permanent(),
+                error: err.to_string(),
+                retry_at: err
+                    .retry_after()
+                    .and_then(|d| chrono::TimeDelta::from_std(d).ok())
+                    .map(|d| store.clock().now() + d),
+            };
+            match store.fail(job, failure).await {
+                Ok(FailOutcome::Retrying { run_at, attempts }) => {
+                    metrics::counter!("sync_jobs_total", "kind" => job.kind.clone(), "outcome" => "retrying").increment(1);
+                    tracing::warn!(error = %err, error.chain = ?err, retry_at = %run_at, attempts, "job failed; will retry");
+                    Ended::Retrying
+                }
+                Ok(FailOutcome::Dead) => {
+                    metrics::counter!("sync_jobs_total", "kind" => job.kind.clone(), "outcome" => "dead").increment(1);
+                    tracing::error!(error = %err, error.chain = ?err, "job failed permanently: moved to dead (see `notion-sync jobs list`)");
+                    Ended::Dead
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "recording the job failure failed");
+                    Ended::Abandoned
+                }
+            }
+        }
+    }
+}
+
+async fn maintenance_loop(engine: Engine, cancel: CancellationToken) {
+    let mut reap = tokio::time::interval(REAP_EVERY);
+    let mut prune = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = reap.tick() => match engine.store().reap_expired_leases().await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!(jobs = n, "expired leases returned to the queue");
+                    engine.wake_workers();
+                }
+                Err(e) => tracing::warn!(error = %e, "reaping expired leases failed"),
+            },
+            _ = prune.tick() => match engine.store().prune_events().await {
+                Ok(n) if n > 0 => tracing::info!(events = n, "pruned old webhook events"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning webhook events failed"),
+            },
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The reconciler catches what webhooks miss (here: no webhooks at all).
+
+use std::time::Duration;
+
+use notion_sim::{BodyEdit, NewTask, SimBlock};
+use sync_engine::PassKind;
+
+use crate::support::{env, sim_config};
+
+#[tokio::test]
+async fn first_pass_is_a_full_scan_that_mirrors_everything_exactly() {
+    let env = env(sim_config(120)).await;
+    let summary = env.pass().await;
+    assert_eq!(summary.kind, "full");
+    assert_eq!(summary.pages_seen, 120);
+    assert_eq!(summary.bodies_queued, 120);
+    env.assert_exact().await;
+    let rec = env.engine.status().reconcile();
+    assert!(rec.last_success_at.is_some());
+    assert!(rec.last_error.is_none());
+    assert!(summary.watermark.is_some());
+}
+
+#[tokio::test]
+async fn silent_body_edit_reaches_the_mirror_in_the_next_pass_despite_a_5s_visibility_delay() {
+    let mut config = sim_config(20);
+    config.visibility_delay = Duration::from_secs(5);
+    let env = env(config).await;
+    env.pass().await;
+    env.assert_exact().await;
+
+    env.sim.set_silent(true);
+    let id = env.live_ids()[3].clone();
+    env.sim
+        .edit_body(&id, BodyEdit::AppendParagraph("Silent addendum".into()))
+        .unwrap();
+    // Queried at once, Notion does not show the edit yet.
+    let early = env.pass().await;
+    assert_eq!(early.bodies_queued, 0, "the edit is not visible yet");
+    assert!(!env.mismatches().await.is_empty(), "mirror cannot know yet");
+
+    env.wait_visible(Duration::from_secs(5)).await;
+    let next = env.pass().await;
+    assert!(next.bodies_queued >= 1);
+    env.assert_exact().await;
+    let row = env.store.get_page(&id).await.unwrap().unwrap();
+    assert!(row.body_markdown.unwrap().ends_with("Silent addendum"));
+}
+
+#[tokio::test]
+async fn two_silent_edits_within_one_minute_both_arrive() {
+    let env = env(sim_config(10)).await;
+    env.pass().await;
+    env.sim.set_silent(true);
+    let id = env.live_ids()[0].clone();
+    env.sim.set_now(crate::support::at("2026-11-23T10:05:05Z"));
+
+    env.sim
+        .edit_body(&id, BodyEdit::AppendParagraph("first edit".into()))
+        .unwrap();
+    env.pass().await;
+    env.assert_exact().await;
+
+    // Same minute: last_edited_time does not move.
+    env.sim.advance(Duration::from_secs(30));
+    let before = env.sim.page(&id).unwrap().last_edited_time;
+    env.sim
+        .edit_body(&id, BodyEdit::AppendParagraph("second edit".into()))
+        .unwrap();
+    assert_eq!(env.sim.page(&id).unwrap().last_edited_time, before);
+    let summary = env.pass().await;
+    assert_eq!(summary.bodies_queued, 1);
+    env.assert_exact().await;
+    let body = env
+        .store
+        .get_page(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .body_markdown
+        .unwrap();
+    assert!(
+        body.contains("first edit") && body.contains("second edit"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_page_created_silently_arrives_and_a_deleted_one_is_found_by_the_full_scan() {
+    let env = env(sim_config(10)).await;
+    env.pass().await;
+    env.sim.set_silent(true);
+    let new = env.sim.create_task(NewTask {
+        title: "Created without a webhook".into(),
+        status: Some("To Do".into()),
+        due: Some("2026-12-01".into()),
+        body: vec![SimBlock::Paragraph("hello".into())],
+        silent: true,
+    });
+    let gone = env.live_ids()[0].clone();
+    env.sim.unshare(&gone).unwrap();
+
+    let incremental = env.pass().await;
+    assert_eq!(incremental.kind, "incremental");
+    let row = env
+        .store
+        .get_page(&new)
+        .await
+        .unwrap()
+        .expect("new page mirrored");
+    assert_eq!(row.title, "Created without a webhook");
+    assert_eq!(row.body_markdown.as_deref(), Some("hello"));
+    // Unsharing leaves no trace in an incremental query: only a full scan finds it.
+    assert!(!env.store.get_page(&gone).await.unwrap().unwrap().in_trash);
+
+    env.sim.advance(Duration::from_secs(120));
+    let full = env.full_pass().await;
+    assert_eq!(full.kind, "full");
+    assert_eq!(full.pages_trashed, 1);
+    assert!(env.store.get_page(&gone).await.unwrap().unwrap().in_trash);
+    env.assert_exact().await;
+}
+
+#[tokio::test]
+async fn watermark_follows_notions_clock_not_ours() {
+    let env = env(sim_config(3)).await;
+    // Notion's clock is 3 days behind ours here.
+    env.sim.set_now(crate::support::at("2026-11-20T08:30:42Z"));
+    let s = env
+        .engine
+        .reconcile(PassKind::Full, &env.cancel)
+        .await
+        .unwrap();
+    assert_eq!(s.watermark.as_deref(), Some("2026-11-20T08:29:00.000Z"));
+}
+
+#[tokio::test]
+async fn passes_never_overlap() {
+    let env = env(sim_config(300)).await;
+    let (a, b) = tokio::join!(
+        env.engine.reconcile(PassKind::Full, &env.cancel),
+        env.engine.reconcile(PassKind::Full, &env.cancel)
+    );
+    let errors = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Err(sync_engine::ReconcileError::AlreadyRunning)))
+        .count();
+    assert_eq!(errors, 1, "exactly one of two concurrent passes runs");
+}
+
+#[tokio::test]
+async fn an_interrupted_first_sync_resumes_where_it_stopped() {
+    let env = env(sim_config(450)).await;
+    // Slow Notion down so the scan can be stopped after its second page of results.
+    env.sim.set_faults(notion_sim::Faults {
+        latency: Duration::from_millis(60),
+        ..notion_sim::Faults::default()
+    });
+    let cancel = env.cancel.clone();
+    let engine = env.engine.clone();
+    let watcher = tokio::spawn(async move {
+        loop {
+            let seen = engine
+                .status()
+                .reconcile()
+                .running
+                .map_or(0, |p| p.pages_seen);
+            if seen >= 200 {
+                cancel.cancel();
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let r = env
+        .engine
+        .reconcile(PassKind::Incremental, &env.cancel)
+        .await;
+    assert!(
+        matches!(r, Err(sync_engine::ReconcileError::Cancelled)),
+        "{r:?}"
+    );
+    let seen_before = watcher.await.unwrap();
+    let progress = env
+        .store
+        .get_state(&format!("scan:{}", env.sim.data_source_id()))
+        .await
+        .unwrap();
+    assert!(progress.is_some(), "full-scan progress is persisted");
+    env.sim.set_faults(notion_sim::Faults::default());
+    let env = env.restart().await;
+    env.sim.clear_request_log();
+    let resumed = env.pass().await;
+    assert!(resumed.resumed);
+    assert_eq!(resumed.kind, "full");
+    // It went on from the last processed page instead of starting over: the pages it
+    // queried again are the 250 left plus the few sharing the last minute.
+    let requeried = resumed.pages_seen - seen_before;
+    assert!(
+        requeried < 300,
+        "{requeried} pages queried again after stopping at {seen_before}"
+    );
+    env.assert_exact().await;
+}
