@@ -1,14 +1,17 @@
 //! Webhook intake: the event log (deduplication by event id, retention) with the event's
 //! jobs enqueued in the same group-committed transaction, and pending verification tokens.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use tokio::sync::oneshot;
 
 use crate::error::StoreError;
 use crate::queue::{NewJob, PreparedJob, enqueue_one};
 use crate::store::Store;
 use crate::time::{from_iso, to_iso, to_ms};
-use crate::writer::{BoxFut, WriteCx, WriteOp};
+use crate::writer::{BoxFut, Erased, WriteCx, WriteOp, exec};
 
 /// A verified webhook delivery and the jobs it should cause.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,7 +67,8 @@ fn mask(token: &str) -> String {
     }
 }
 
-struct Ingest {
+/// An [`IncomingEvent`] prepared for the writer.
+pub(crate) struct IngestData {
     event_id: String,
     event_type: String,
     entity_type: String,
@@ -74,38 +78,234 @@ struct Ingest {
     jobs: Vec<PreparedJob>,
 }
 
-impl WriteOp for Ingest {
-    type Output = IngestOutcome;
+/// One caller's ingest waiting in the writer.
+pub(crate) struct IngestItem {
+    data: IngestData,
+    result: Option<Result<IngestOutcome, StoreError>>,
+    reply: oneshot::Sender<Result<IngestOutcome, StoreError>>,
+}
 
-    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<IngestOutcome, StoreError>> {
-        Box::pin(async move {
-            let now = cx.now();
-            let inserted = sqlx::query(
+impl IngestItem {
+    pub(crate) fn new(
+        data: IngestData,
+        reply: oneshot::Sender<Result<IngestOutcome, StoreError>>,
+    ) -> Self {
+        Self {
+            data,
+            result: None,
+            reply,
+        }
+    }
+
+    /// Answers without running (the store is closing).
+    pub(crate) fn reject(self, e: StoreError) {
+        let _ = self.reply.send(Err(e));
+    }
+}
+
+/// Rows per multi-row statement (7 bound values per event row, 5 per job row: far below
+/// SQLite's 32766-variable limit).
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// Every ingest of one writer batch, applied with a few multi-row statements instead of
+/// three statements per event: one `INSERT … ON CONFLICT (event_id) DO NOTHING RETURNING
+/// event_id` for the events, one upsert on the "one queued job per key" index for the jobs
+/// of the new ones. Rows are processed in order, so coalescing is the same as enqueueing
+/// one by one. An id appearing twice in the batch is inserted once (first caller) and a
+/// duplicate for the others.
+///
+/// Should a statement fail for a reason that is not environmental, the batch is undone
+/// (savepoint) and the events are applied one by one, each in its own savepoint, so the
+/// error reaches only the caller whose event caused it.
+pub(crate) struct IngestGroup {
+    items: Vec<IngestItem>,
+}
+
+impl IngestGroup {
+    pub(crate) fn new(items: Vec<IngestItem>) -> Self {
+        Self { items }
+    }
+
+    async fn apply_batched(&mut self, cx: &mut WriteCx) -> Result<(), StoreError> {
+        let now = cx.now();
+        let now_iso = to_iso(now);
+        let now_ms = to_ms(now);
+        let mut seen = HashSet::with_capacity(self.items.len());
+        let mut candidates = Vec::with_capacity(self.items.len());
+        for (i, item) in self.items.iter_mut().enumerate() {
+            if seen.insert(item.data.event_id.as_str()) {
+                candidates.push(i);
+            } else {
+                item.result = Some(Ok(IngestOutcome::Duplicate));
+            }
+        }
+        let mut inserted: HashSet<String> = HashSet::with_capacity(candidates.len());
+        for chunk in candidates.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO webhook_events (event_id, event_type, entity_type, entity_id, \
-                                             attempt_number, event_time, received_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-                 ON CONFLICT (event_id) DO NOTHING",
-            )
-            .bind(&self.event_id)
-            .bind(&self.event_type)
-            .bind(&self.entity_type)
-            .bind(&self.entity_id)
-            .bind(self.attempt_number)
-            .bind(&self.event_time)
-            .bind(to_iso(now))
-            .execute(&mut cx.conn)
-            .await
-            .map_err(|e| cx.err(e))?
-            .rows_affected();
-            if inserted == 0 {
-                return Ok(IngestOutcome::Duplicate);
+                 attempt_number, event_time, received_at) ",
+            );
+            qb.push_values(chunk, |mut row, &i| {
+                let d = &self.items[i].data;
+                row.push_bind(d.event_id.clone())
+                    .push_bind(d.event_type.clone())
+                    .push_bind(d.entity_type.clone())
+                    .push_bind(d.entity_id.clone())
+                    .push_bind(d.attempt_number)
+                    .push_bind(d.event_time.clone())
+                    .push_bind(now_iso.clone());
+            });
+            qb.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
+            let ids: Vec<String> = qb
+                .build_query_scalar()
+                .persistent(false)
+                .fetch_all(&mut cx.conn)
+                .await
+                .map_err(|e| cx.err(e))?;
+            inserted.extend(ids);
+        }
+        let new_jobs: Vec<&PreparedJob> = candidates
+            .iter()
+            .map(|&i| &self.items[i].data)
+            .filter(|d| inserted.contains(&d.event_id))
+            .flat_map(|d| d.jobs.iter())
+            .collect();
+        for chunk in new_jobs.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO jobs (key, kind, payload, lane, run_at, state, attempts, \
+                 enqueued_at, first_enqueued_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut row, job| {
+                row.push_bind(job.key.clone())
+                    .push_bind(job.kind.clone())
+                    .push_bind(job.payload.clone())
+                    .push_bind(job.lane.as_str())
+                    .push_bind(job.run_at.unwrap_or(now_ms))
+                    .push("'queued', 0")
+                    .push_bind(now_ms)
+                    .push_bind(now_ms)
+                    .push_bind(now_ms);
+            });
+            qb.push(COALESCE_UPSERT);
+            qb.build()
+                .persistent(false)
+                .execute(&mut cx.conn)
+                .await
+                .map_err(|e| cx.err(e))?;
+        }
+        for &i in &candidates {
+            let item = &mut self.items[i];
+            item.result = Some(Ok(if inserted.contains(&item.data.event_id) {
+                IngestOutcome::Inserted
+            } else {
+                IngestOutcome::Duplicate
+            }));
+        }
+        Ok(())
+    }
+
+    async fn apply_one_by_one(&mut self, cx: &mut WriteCx) -> Result<(), StoreError> {
+        let now = cx.now();
+        for item in &mut self.items {
+            exec(cx, "SAVEPOINT ingest_one").await?;
+            match ingest_one(cx, &item.data, now).await {
+                Ok(outcome) => {
+                    exec(cx, "RELEASE ingest_one").await?;
+                    item.result = Some(Ok(outcome));
+                }
+                Err(e) if e.aborts_batch() => return Err(e),
+                Err(e) => {
+                    exec(cx, "ROLLBACK TO ingest_one").await?;
+                    exec(cx, "RELEASE ingest_one").await?;
+                    item.result = Some(Err(e));
+                }
             }
-            let now = to_ms(now);
-            for job in &self.jobs {
-                enqueue_one(cx, job, now).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes a job insert coalesce into the key's queued job, exactly like `enqueue`: earliest
+/// run_at, highest lane, newest kind and payload, oldest first_enqueued_at. A key that is
+/// only running has no queued row, so the insert creates its follow-up.
+const COALESCE_UPSERT: &str = " ON CONFLICT (key) WHERE state = 'queued' DO UPDATE SET \
+     run_at = MIN(run_at, excluded.run_at), \
+     lane = CASE WHEN excluded.lane = 'interactive' THEN 'interactive' ELSE lane END, \
+     kind = excluded.kind, payload = excluded.payload, \
+     enqueued_at = excluded.enqueued_at, updated_at = excluded.updated_at";
+
+/// One event with its own statements (the fallback path).
+async fn ingest_one(
+    cx: &mut WriteCx,
+    d: &IngestData,
+    now: DateTime<Utc>,
+) -> Result<IngestOutcome, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO webhook_events (event_id, event_type, entity_type, entity_id, \
+                                     attempt_number, event_time, received_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(&d.event_id)
+    .bind(&d.event_type)
+    .bind(&d.entity_type)
+    .bind(&d.entity_id)
+    .bind(d.attempt_number)
+    .bind(&d.event_time)
+    .bind(to_iso(now))
+    .execute(&mut cx.conn)
+    .await
+    .map_err(|e| cx.err(e))?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(IngestOutcome::Duplicate);
+    }
+    let now = to_ms(now);
+    for job in &d.jobs {
+        enqueue_one(cx, job, now).await?;
+    }
+    Ok(IngestOutcome::Inserted)
+}
+
+impl Erased for IngestGroup {
+    fn standalone(&self) -> bool {
+        false
+    }
+
+    fn apply<'a>(&'a mut self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            for item in &mut self.items {
+                item.result = None;
             }
-            Ok(IngestOutcome::Inserted)
+            exec(cx, "SAVEPOINT ingest_batch").await?;
+            match self.apply_batched(cx).await {
+                Ok(()) => exec(cx, "RELEASE ingest_batch").await,
+                Err(e) if e.aborts_batch() => Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "batched ingest failed; applying the events one by one");
+                    exec(cx, "ROLLBACK TO ingest_batch").await?;
+                    exec(cx, "RELEASE ingest_batch").await?;
+                    for item in &mut self.items {
+                        item.result = None;
+                    }
+                    self.apply_one_by_one(cx).await
+                }
+            }
         })
+    }
+
+    fn reply_ok(self: Box<Self>) {
+        for item in self.items {
+            // Every item has a result once apply returned Ok.
+            let result = item.result.unwrap_or(Err(StoreError::Closed));
+            let _ = item.reply.send(result);
+        }
+    }
+
+    fn reply_err(self: Box<Self>, e: StoreError) {
+        for item in self.items {
+            let _ = item.reply.send(Err(e.clone()));
+        }
     }
 }
 
@@ -160,7 +360,7 @@ impl Store {
     /// batch gets the same typed error ([`StoreError::is_unavailable`] → answer 503).
     #[tracing::instrument(level = "debug", skip_all, fields(event.id = %event.event_id, event.type = %event.event_type), err(level = "debug"))]
     pub async fn ingest(&self, event: IncomingEvent) -> Result<IngestOutcome, StoreError> {
-        let op = Ingest {
+        let data = IngestData {
             event_id: event.event_id,
             event_type: event.event_type,
             entity_type: event.entity_type,
@@ -169,7 +369,7 @@ impl Store {
             event_time: event.event_time.map(to_iso),
             jobs: event.jobs.into_iter().map(PreparedJob::new).collect(),
         };
-        self.write(op).await
+        self.inner.writer.ingest(data).await
     }
 
     /// Deletes events received longer ago than `event_retention`; returns how many.
@@ -231,7 +431,70 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::{Lane, StoreConfig, SystemClock};
+
+    fn data(id: &str, payload: &str) -> IngestData {
+        IngestData {
+            event_id: id.to_owned(),
+            event_type: "page.created".to_owned(),
+            entity_type: "page".to_owned(),
+            entity_id: id.to_owned(),
+            attempt_number: 1,
+            event_time: None,
+            jobs: vec![PreparedJob {
+                key: format!("page:{id}"),
+                kind: "sync_page".to_owned(),
+                payload: payload.to_owned(),
+                lane: Lane::Interactive,
+                run_at: None,
+            }],
+        }
+    }
+
+    /// A job payload that is not JSON violates a CHECK constraint: the multi-row path fails,
+    /// the batch falls back to one savepoint per event, and only that caller gets the error.
+    #[tokio::test]
+    async fn a_bad_event_fails_alone_and_the_rest_of_its_batch_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig::for_path(&dir.path().join("t.db"));
+        let store = Store::open(config, Arc::new(SystemClock)).await.unwrap();
+        // On this current-thread runtime every task sends before the writer runs, so all
+        // four land in one batch.
+        let mut tasks = Vec::new();
+        for (id, payload) in [("a", "{}"), ("bad", "not json"), ("b", "{}"), ("a", "{}")] {
+            let store = store.clone();
+            let d = data(id, payload);
+            tasks.push(tokio::spawn(
+                async move { store.inner.writer.ingest(d).await },
+            ));
+        }
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        assert_eq!(results[0].as_ref().unwrap(), &IngestOutcome::Inserted);
+        assert!(
+            matches!(results[1], Err(StoreError::Database(_))),
+            "{:?}",
+            results[1]
+        );
+        assert_eq!(results[2].as_ref().unwrap(), &IngestOutcome::Inserted);
+        assert_eq!(results[3].as_ref().unwrap(), &IngestOutcome::Duplicate);
+        assert_eq!(store.write_stats().transactions, 1);
+        assert_eq!(store.event_count().await.unwrap(), 2);
+        let keys: Vec<String> = store
+            .list_jobs(crate::JobFilter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|j| j.key)
+            .collect();
+        assert_eq!(keys, ["page:a", "page:b"]);
+        store.close().await;
+    }
 
     #[test]
     fn token_debug_is_masked() {

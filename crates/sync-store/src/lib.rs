@@ -23,3 +23,4 @@ pub use queue::{
     ParseEnumError, QueueStats,
 };
 pub use store::Store;
+pub use writer::WriteStats;

@@ -295,11 +295,11 @@ pub struct QueueStats {
 
 /// A [`NewJob`] with its payload serialized, ready for the writer.
 pub(crate) struct PreparedJob {
-    key: String,
-    kind: String,
-    payload: String,
-    lane: Lane,
-    run_at: Option<i64>,
+    pub(crate) key: String,
+    pub(crate) kind: String,
+    pub(crate) payload: String,
+    pub(crate) lane: Lane,
+    pub(crate) run_at: Option<i64>,
 }
 
 impl PreparedJob {

@@ -12,7 +12,7 @@ use sqlx::{Connection, Row, SqliteConnection};
 use crate::clock::Clock;
 use crate::config::{StoreConfig, Synchronous};
 use crate::error::{MigrationError, StoreError};
-use crate::writer::{BoxFut, WriteCx, WriteOp, Writer};
+use crate::writer::{BoxFut, WriteCx, WriteOp, WriteStats, Writer, WriterCounters};
 
 /// The migrations in the repository's top-level `migrations/`, embedded at compile time.
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -31,6 +31,7 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) readers: SqlitePool,
     pub(crate) writer: Writer,
+    pub(crate) write_stats: Arc<WriterCounters>,
 }
 
 impl std::fmt::Debug for Store {
@@ -115,12 +116,14 @@ impl Store {
         conn: SqliteConnection,
         readers: SqlitePool,
     ) -> Store {
+        let write_stats = Arc::new(WriterCounters::default());
         let writer = Writer::spawn(WriteCx {
             conn,
             path: path.clone(),
             clock: Arc::clone(&clock),
             config: config.clone(),
             interactive_streak: 0,
+            stats: Arc::clone(&write_stats),
         });
         Store {
             inner: Arc::new(Inner {
@@ -129,6 +132,7 @@ impl Store {
                 clock,
                 readers,
                 writer,
+                write_stats,
             }),
         }
     }
@@ -160,6 +164,12 @@ impl Store {
     /// The configuration the store was opened with.
     pub fn config(&self) -> &StoreConfig {
         &self.inner.config
+    }
+
+    /// Counters of the single write path since open (mean group-commit batch size =
+    /// `requests / transactions`).
+    pub fn write_stats(&self) -> WriteStats {
+        self.inner.write_stats.snapshot()
     }
 
     /// Runs SQLite's `PRAGMA integrity_check`; returns the problems found (empty when the

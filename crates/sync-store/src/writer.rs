@@ -19,6 +19,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, SqliteConnection};
@@ -28,6 +29,7 @@ use tokio::task::JoinHandle;
 use crate::clock::Clock;
 use crate::config::StoreConfig;
 use crate::error::StoreError;
+use crate::ingest::{IngestData, IngestGroup, IngestItem, IngestOutcome};
 
 /// A boxed, sendable future (the writer stores heterogeneous operations).
 pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -43,6 +45,37 @@ pub(crate) struct WriteCx {
     pub(crate) config: StoreConfig,
     /// Consecutive interactive claims since the last bulk claim (bulk-lane floor).
     pub(crate) interactive_streak: u32,
+    pub(crate) stats: Arc<WriterCounters>,
+}
+
+/// Counters the writer keeps, shared with the store handle.
+#[derive(Debug, Default)]
+pub(crate) struct WriterCounters {
+    requests: AtomicU64,
+    transactions: AtomicU64,
+    failed_transactions: AtomicU64,
+}
+
+/// How the single write path is doing (for metrics: `requests / transactions` is the mean
+/// group-commit batch size).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Write requests received (each `ingest`, `enqueue`, `claim`, … call is one).
+    pub requests: u64,
+    /// Transactions committed.
+    pub transactions: u64,
+    /// Transactions rolled back because of an environmental error or a failed commit.
+    pub failed_transactions: u64,
+}
+
+impl WriterCounters {
+    pub(crate) fn snapshot(&self) -> WriteStats {
+        WriteStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            transactions: self.transactions.load(Ordering::Relaxed),
+            failed_transactions: self.failed_transactions.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl WriteCx {
@@ -67,7 +100,7 @@ pub(crate) trait WriteOp: Send + 'static {
 }
 
 /// A queued operation with its result slot and reply channel, type-erased.
-trait Erased: Send {
+pub(crate) trait Erased: Send {
     fn standalone(&self) -> bool;
     fn apply<'a>(&'a mut self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>>;
     /// The transaction committed: send the computed output.
@@ -111,6 +144,9 @@ impl<O: WriteOp> Erased for Pending<O> {
 
 enum Message {
     Op(Box<dyn Erased>),
+    /// Ingests are collected from the whole batch and applied together with multi-row
+    /// statements (see [`IngestGroup`]).
+    Ingest(IngestItem),
     Shutdown,
 }
 
@@ -145,6 +181,16 @@ impl Writer {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Records a webhook event in the next group commit; see [`IngestGroup`].
+    pub(crate) async fn ingest(&self, data: IngestData) -> Result<IngestOutcome, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Message::Ingest(IngestItem::new(data, reply)))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
     /// Lets the writer finish everything sent before this call, then stops it and closes the
     /// connection. Later calls fail with [`StoreError::Closed`]. Idempotent; concurrent callers
     /// all return after the task has ended.
@@ -162,26 +208,52 @@ impl Writer {
 
 async fn run(mut cx: WriteCx, mut rx: mpsc::Receiver<Message>) {
     let max_batch = cx.config.group_commit_max_batch.max(1);
-    let mut batch: Vec<Box<dyn Erased>> = Vec::with_capacity(max_batch);
+    let mut ops: Vec<Box<dyn Erased>> = Vec::with_capacity(max_batch);
+    let mut ingests: Vec<IngestItem> = Vec::with_capacity(max_batch);
     let mut group: Vec<Box<dyn Erased>> = Vec::with_capacity(max_batch);
     let mut stopping = false;
     while !stopping {
+        let mut take = |message: Message| match message {
+            Message::Op(op) => {
+                ops.push(op);
+                true
+            }
+            Message::Ingest(item) => {
+                ingests.push(item);
+                true
+            }
+            Message::Shutdown => false,
+        };
         match rx.recv().await {
-            Some(Message::Op(op)) => batch.push(op),
-            Some(Message::Shutdown) | None => break,
-        }
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(Message::Op(op)) => batch.push(op),
-                Ok(Message::Shutdown) => {
-                    stopping = true;
+            Some(message) => {
+                if !take(message) {
                     break;
                 }
-                Err(_) => break,
             }
+            None => break,
         }
-        tracing::trace!(batch.size = batch.len(), "store writer batch");
-        for op in batch.drain(..) {
+        let mut taken: u64 = 1;
+        while taken < max_batch as u64 {
+            let Ok(message) = rx.try_recv() else { break };
+            if !take(message) {
+                stopping = true;
+                break;
+            }
+            taken += 1;
+        }
+        cx.stats.requests.fetch_add(taken, Ordering::Relaxed);
+        tracing::trace!(
+            batch.size = taken,
+            batch.ingests = ingests.len(),
+            "store writer batch"
+        );
+        // Every request in a batch is concurrent with the others and all commit together,
+        // so any order within the batch is a valid serialization: ingests go first, as one
+        // operation.
+        if !ingests.is_empty() {
+            group.push(Box::new(IngestGroup::new(std::mem::take(&mut ingests))));
+        }
+        for op in ops.drain(..) {
             if op.standalone() {
                 commit_group(&mut cx, &mut group).await;
                 run_standalone(&mut cx, op).await;
@@ -194,8 +266,10 @@ async fn run(mut cx: WriteCx, mut rx: mpsc::Receiver<Message>) {
     // Refuse new requests, answer those that raced with the shutdown.
     rx.close();
     while let Some(message) = rx.recv().await {
-        if let Message::Op(op) = message {
-            op.reply_err(StoreError::Closed);
+        match message {
+            Message::Op(op) => op.reply_err(StoreError::Closed),
+            Message::Ingest(item) => item.reject(StoreError::Closed),
+            Message::Shutdown => {}
         }
     }
     if let Err(e) = cx.conn.close().await {
@@ -215,6 +289,7 @@ async fn run_standalone(cx: &mut WriteCx, mut op: Box<dyn Erased>) {
 async fn commit_group(cx: &mut WriteCx, ops: &mut Vec<Box<dyn Erased>>) {
     while !ops.is_empty() {
         if let Err(e) = exec(cx, "BEGIN IMMEDIATE").await {
+            cx.stats.failed_transactions.fetch_add(1, Ordering::Relaxed);
             fail_all(ops, &e);
             return;
         }
@@ -228,18 +303,21 @@ async fn commit_group(cx: &mut WriteCx, ops: &mut Vec<Box<dyn Erased>>) {
         match failure {
             None => match exec(cx, "COMMIT").await {
                 Ok(()) => {
+                    cx.stats.transactions.fetch_add(1, Ordering::Relaxed);
                     for op in ops.drain(..) {
                         op.reply_ok();
                     }
                 }
                 Err(e) => {
                     rollback(cx).await;
+                    cx.stats.failed_transactions.fetch_add(1, Ordering::Relaxed);
                     fail_all(ops, &e);
                 }
             },
             Some((i, e)) => {
                 rollback(cx).await;
                 if e.aborts_batch() {
+                    cx.stats.failed_transactions.fetch_add(1, Ordering::Relaxed);
                     fail_all(ops, &e);
                 } else {
                     // Blame the one operation; re-run the others without it.
@@ -257,7 +335,7 @@ fn fail_all(ops: &mut Vec<Box<dyn Erased>>, e: &StoreError) {
     }
 }
 
-async fn exec(cx: &mut WriteCx, sql: &'static str) -> Result<(), StoreError> {
+pub(crate) async fn exec(cx: &mut WriteCx, sql: &'static str) -> Result<(), StoreError> {
     match sqlx::query(sql).execute(&mut cx.conn).await {
         Ok(_) => Ok(()),
         Err(e) => Err(cx.err(e)),

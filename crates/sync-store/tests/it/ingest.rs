@@ -103,6 +103,32 @@ async fn concurrent_deliveries_each_get_a_durable_answer_exactly_once() {
     assert_eq!(queued.len(), 50, "one coalesced job per page");
 }
 
+/// Group commit: callers that arrive while the writer is busy share one transaction. On a
+/// current-thread runtime all 64 spawned callers send before the writer runs.
+#[tokio::test]
+async fn concurrent_ingests_share_one_commit() {
+    let t = open_with(|c| c.synchronous = sync_store::Synchronous::Full).await;
+    let before = t.store.write_stats();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let s = t.store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.ingest(event(&format!("e{i}"), &format!("p{}", i % 8)))
+                .await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), IngestOutcome::Inserted);
+    }
+    let after = t.store.write_stats();
+    assert_eq!(after.requests - before.requests, 64);
+    assert_eq!(after.transactions - before.transactions, 1);
+    assert_eq!(
+        t.store.list_jobs(JobFilter::default()).await.unwrap().len(),
+        8
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_write_in_a_batch_fails_alone() {
     let t = open().await;
