@@ -46,7 +46,9 @@ pub fn notion_client(config: &Config, secrets: &Secrets) -> anyhow::Result<Notio
     let rate = config.notion.requests_per_second;
     let pacer = Pacer::new(PacerConfig {
         requests_per_second: rate,
-        burst: (rate.ceil() as u32).max(1),
+        // A small burst keeps Notion's own bucket from emptying, so timing jitter
+        // between us and Notion never turns into a 429.
+        burst: 2,
         ..PacerConfig::default()
     });
     let client = NotionClient::new(

@@ -632,6 +632,7 @@ fn body_may_have_changed_on_get(mirror: Option<&PageRow>, page: &Page) -> bool {
 /// - edited since the mirror's copy: fetch unless the properties changed (they explain it);
 /// - same minute as the mirror's copy, body fetched while that minute was open and
 ///   properties unchanged → a second edit in the same minute may hide there: fetch.
+///
 /// With `audit`, every body not proven current is fetched (the daily full scan).
 pub fn body_may_have_changed(
     mirror: Option<&PageRow>,

@@ -173,7 +173,7 @@ impl TaskView {
             due: page
                 .property(&tasks.due_property)
                 .and_then(|p| p.date())
-                .map(|d| d.start.clone()),
+                .map(|d| d.start),
         }
     }
 }

@@ -8,7 +8,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use tokio::sync::oneshot;
 
 use crate::error::StoreError;
-use crate::queue::{NewJob, PreparedJob, enqueue_one};
+use crate::queue::{Lane, NewJob, PreparedJob, enqueue_one, join_payloads};
 use crate::store::Store;
 use crate::time::{from_iso, to_iso, to_ms};
 use crate::writer::{BoxFut, Erased, WriteCx, WriteOp, exec};
@@ -114,16 +114,20 @@ const ROWS_PER_STATEMENT: usize = 256;
 /// one by one. An id appearing twice in the batch is inserted once (first caller) and a
 /// duplicate for the others.
 ///
-/// Should a statement fail for a reason that is not environmental, the batch is undone
-/// (savepoint) and the events are applied one by one, each in its own savepoint, so the
-/// error reaches only the caller whose event caused it.
+/// Should a statement fail for a reason that is not environmental, the writer rolls the
+/// transaction back and re-runs it with this group in one-by-one mode: each event in its
+/// own savepoint, so the error reaches only the caller whose event caused it.
 pub(crate) struct IngestGroup {
     items: Vec<IngestItem>,
+    one_by_one: bool,
 }
 
 impl IngestGroup {
     pub(crate) fn new(items: Vec<IngestItem>) -> Self {
-        Self { items }
+        Self {
+            items,
+            one_by_one: false,
+        }
     }
 
     async fn apply_batched(&mut self, cx: &mut WriteCx) -> Result<(), StoreError> {
@@ -170,6 +174,7 @@ impl IngestGroup {
             .filter(|d| inserted.contains(&d.event_id))
             .flat_map(|d| d.jobs.iter())
             .collect();
+        let new_jobs = join_with_queued(cx, &new_jobs).await?;
         for chunk in new_jobs.chunks(ROWS_PER_STATEMENT) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO jobs (key, kind, payload, lane, run_at, state, attempts, \
@@ -228,6 +233,69 @@ impl IngestGroup {
 /// Makes a job insert coalesce into the key's queued job, exactly like `enqueue`: earliest
 /// run_at, highest lane, newest kind and payload, oldest first_enqueued_at. A key that is
 /// only running has no queued row, so the insert creates its follow-up.
+/// Coalescing for the batched path, as `enqueue_one` does it row by row: requests for
+/// one key within the batch are joined first, then each with the payload of the key's
+/// queued job, so the upsert below can simply take the joined values.
+async fn join_with_queued(
+    cx: &mut WriteCx,
+    jobs: &[&PreparedJob],
+) -> Result<Vec<PreparedJob>, StoreError> {
+    let mut order: Vec<PreparedJob> = Vec::with_capacity(jobs.len());
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for job in jobs {
+        match index.get(job.key.as_str()) {
+            Some(&i) => {
+                let merged = &mut order[i];
+                merged.payload = join_payloads(Some(&merged.payload), &job.payload);
+                merged.kind = job.kind.clone();
+                merged.run_at = match (merged.run_at, job.run_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    _ => None,
+                };
+                if job.lane == Lane::Interactive {
+                    merged.lane = Lane::Interactive;
+                }
+            }
+            None => {
+                index.insert(job.key.as_str(), order.len());
+                order.push(PreparedJob {
+                    key: job.key.clone(),
+                    kind: job.kind.clone(),
+                    payload: job.payload.clone(),
+                    lane: job.lane,
+                    run_at: job.run_at,
+                });
+            }
+        }
+    }
+    for chunk in order.chunks_mut(ROWS_PER_STATEMENT) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT key, payload FROM jobs WHERE state = 'queued' AND key IN (",
+        );
+        let mut keys = qb.separated(", ");
+        for job in chunk.iter() {
+            keys.push_bind(job.key.clone());
+        }
+        qb.push(")");
+        let rows = qb
+            .build()
+            .persistent(false)
+            .fetch_all(&mut cx.conn)
+            .await
+            .map_err(|e| cx.err(e))?;
+        let queued: std::collections::HashMap<String, String> = rows
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+            .collect();
+        for job in chunk.iter_mut() {
+            if let Some(old) = queued.get(&job.key) {
+                job.payload = join_payloads(Some(old), &job.payload);
+            }
+        }
+    }
+    Ok(order)
+}
+
 const COALESCE_UPSERT: &str = " ON CONFLICT (key) WHERE state = 'queued' DO UPDATE SET \
      run_at = MIN(run_at, excluded.run_at), \
      lane = CASE WHEN excluded.lane = 'interactive' THEN 'interactive' ELSE lane END, \
@@ -277,21 +345,21 @@ impl Erased for IngestGroup {
             for item in &mut self.items {
                 item.result = None;
             }
-            exec(cx, "SAVEPOINT ingest_batch").await?;
-            match self.apply_batched(cx).await {
-                Ok(()) => exec(cx, "RELEASE ingest_batch").await,
-                Err(e) if e.aborts_batch() => Err(e),
-                Err(e) => {
-                    tracing::warn!(error = %e, "batched ingest failed; applying the events one by one");
-                    exec(cx, "ROLLBACK TO ingest_batch").await?;
-                    exec(cx, "RELEASE ingest_batch").await?;
-                    for item in &mut self.items {
-                        item.result = None;
-                    }
-                    self.apply_one_by_one(cx).await
-                }
+            if self.one_by_one {
+                self.apply_one_by_one(cx).await
+            } else {
+                self.apply_batched(cx).await
             }
         })
+    }
+
+    fn retry_after(&mut self, e: &StoreError) -> bool {
+        if self.one_by_one {
+            return false;
+        }
+        tracing::warn!(error = %e, events = self.items.len(), "batched ingest failed; applying the events one by one");
+        self.one_by_one = true;
+        true
     }
 
     fn reply_ok(self: Box<Self>) {

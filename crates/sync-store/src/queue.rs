@@ -333,6 +333,55 @@ fn corrupt(cx: &WriteCx, what: String) -> StoreError {
     StoreError::Database(DatabaseError::corrupt(&cx.path, what))
 }
 
+/// The payload of a coalesced job: the two requests joined field by field, so the
+/// merged job does everything either asked for. Objects join key by key; booleans
+/// OR; numbers and strings take the maximum (ISO-8601 times compare as strings);
+/// arrays take the union; `null` yields to a value; anything else takes the new value.
+pub(crate) fn join_payloads(old: Option<&str>, new: &str) -> String {
+    let (Some(old), Ok(new_v)) = (old, serde_json::from_str::<serde_json::Value>(new)) else {
+        return new.to_owned();
+    };
+    let Ok(old_v) = serde_json::from_str::<serde_json::Value>(old) else {
+        return new.to_owned();
+    };
+    join_values(old_v, new_v).to_string()
+}
+
+fn join_values(old: serde_json::Value, new: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match (old, new) {
+        (Value::Object(mut a), Value::Object(b)) => {
+            for (k, v) in b {
+                let joined = match a.remove(&k) {
+                    Some(prev) => join_values(prev, v),
+                    None => v,
+                };
+                a.insert(k, joined);
+            }
+            Value::Object(a)
+        }
+        (Value::Bool(a), Value::Bool(b)) => Value::Bool(a || b),
+        (Value::Number(a), Value::Number(b)) => {
+            if a.as_f64().unwrap_or(f64::MIN) >= b.as_f64().unwrap_or(f64::MIN) {
+                Value::Number(a)
+            } else {
+                Value::Number(b)
+            }
+        }
+        (Value::String(a), Value::String(b)) => Value::String(a.max(b)),
+        (Value::Array(mut a), Value::Array(b)) => {
+            for v in b {
+                if !a.contains(&v) {
+                    a.push(v);
+                }
+            }
+            Value::Array(a)
+        }
+        (old, Value::Null) => old,
+        (_, new) => new,
+    }
+}
+
 /// Records one request for `job.key`: coalesce into the queued job, else queue a new one
 /// (a follow-up if the key is running).
 pub(crate) async fn enqueue_one(
@@ -343,6 +392,7 @@ pub(crate) async fn enqueue_one(
     let run_at = job.run_at.unwrap_or(now);
     let row = sqlx::query(
         "SELECT (SELECT id FROM jobs WHERE key = ?1 AND state = 'queued'), \
+                (SELECT payload FROM jobs WHERE key = ?1 AND state = 'queued'), \
                 EXISTS (SELECT 1 FROM jobs WHERE key = ?1 AND state = 'running')",
     )
     .bind(&job.key)
@@ -350,8 +400,10 @@ pub(crate) async fn enqueue_one(
     .await
     .map_err(|e| cx.err(e))?;
     let queued: Option<i64> = row.get(0);
-    let running: bool = row.get(1);
+    let queued_payload: Option<String> = row.get(1);
+    let running: bool = row.get(2);
     if let Some(id) = queued {
+        let payload = join_payloads(queued_payload.as_deref(), &job.payload);
         sqlx::query(
             "UPDATE jobs SET run_at = MIN(run_at, ?2), \
                  lane = CASE WHEN ?3 = 'interactive' THEN 'interactive' ELSE lane END, \
@@ -362,7 +414,7 @@ pub(crate) async fn enqueue_one(
         .bind(run_at)
         .bind(job.lane.as_str())
         .bind(&job.kind)
-        .bind(&job.payload)
+        .bind(&payload)
         .bind(now)
         .execute(&mut cx.conn)
         .await
@@ -937,7 +989,8 @@ fn job_row(store: &Store, r: &SqliteRow) -> Result<JobRow, StoreError> {
 
 impl Store {
     /// Records a request for work. A queued job with the same key absorbs it (earliest
-    /// `run_at` and highest lane win; kind and payload become the new request's) →
+    /// `run_at` and highest lane win; the kind becomes the new request's and the payloads
+    /// are joined field by field, see `join_payloads`) →
     /// `Coalesced`. If the key is running, one follow-up is queued → `FollowUp` (further
     /// requests coalesce into that follow-up). Otherwise → `Inserted`.
     #[tracing::instrument(skip_all, fields(job.key = %job.key, job.kind = %job.kind, job.lane = %job.lane), err(level = "debug"))]
@@ -1175,5 +1228,31 @@ mod tests {
             assert_eq!(state.as_str().parse::<JobState>().unwrap(), state);
         }
         assert!("urgent".parse::<Lane>().is_err());
+    }
+
+    #[test]
+    fn coalesced_payloads_join_field_by_field() {
+        let check = |old: &str, new: &str, expected: serde_json::Value| {
+            let joined: serde_json::Value =
+                serde_json::from_str(&super::join_payloads(Some(old), new)).unwrap();
+            assert_eq!(joined, expected, "{old} + {new}");
+        };
+        check(
+            r#"{"props":false,"body":true,"human":true,"event_time":"2026-11-23T10:00:01.000Z"}"#,
+            r#"{"props":true,"body":false,"human":false,"event_time":"2026-11-23T10:00:00.500Z"}"#,
+            serde_json::json!({"props":true,"body":true,"human":true,"event_time":"2026-11-23T10:00:01.000Z"}),
+        );
+        check(
+            r#"{"n":3,"ids":[1,2]}"#,
+            r#"{"n":2,"ids":[2,3],"x":null}"#,
+            serde_json::json!({"n":3,"ids":[1,2,3],"x":null}),
+        );
+        check(
+            r#"{"a":"x"}"#,
+            r#"{"a":null}"#,
+            serde_json::json!({"a":"x"}),
+        );
+        check("not json", r#"{"a":1}"#, serde_json::json!({"a":1}));
+        assert_eq!(super::join_payloads(None, "{}"), "{}");
     }
 }

@@ -1,0 +1,7 @@
+//! The daemon end to end: real sockets, a real SQLite file, a real notion-sim.
+
+mod binary;
+mod health;
+mod pacing;
+mod support;
+mod webhooks;
