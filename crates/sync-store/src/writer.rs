@@ -106,6 +106,12 @@ pub(crate) trait Erased: Send {
     /// The transaction committed: send the computed output.
     fn reply_ok(self: Box<Self>);
     fn reply_err(self: Box<Self>, e: StoreError);
+    /// `apply` failed with a non-environmental error and the transaction was rolled back.
+    /// Return true to be re-run (the operation switched to a slower, failure-isolating
+    /// strategy) instead of being answered with the error.
+    fn retry_after(&mut self, _e: &StoreError) -> bool {
+        false
+    }
 }
 
 struct Pending<O: WriteOp> {
@@ -319,7 +325,7 @@ async fn commit_group(cx: &mut WriteCx, ops: &mut Vec<Box<dyn Erased>>) {
                 if e.aborts_batch() {
                     cx.stats.failed_transactions.fetch_add(1, Ordering::Relaxed);
                     fail_all(ops, &e);
-                } else {
+                } else if !ops[i].retry_after(&e) {
                     // Blame the one operation; re-run the others without it.
                     ops.remove(i).reply_err(e);
                 }
