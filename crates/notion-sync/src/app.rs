@@ -21,10 +21,39 @@ use crate::http::{AppState, SecretSlot, router};
 
 /// Opens (creating if needed) the SQLite store and applies migrations.
 pub async fn open_store(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Store> {
-    let store_config = store_config(config)?;
+    open_store_with(store_config(config)?, clock).await
+}
+
+async fn open_store_with(
+    store_config: StoreConfig,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Store> {
+    let url = store_config.url.clone();
     Store::open(store_config, clock)
         .await
-        .with_context(|| format!("opening the store at {}", config.store.url))
+        .with_context(|| format!("opening the store at {url}"))
+}
+
+/// Adjusts store settings derived from the config (tests and benchmarks).
+pub type StoreTweak = Arc<dyn Fn(&mut StoreConfig) + Send + Sync>;
+
+/// What tests and benchmarks may change beyond the configuration file.
+#[derive(Clone)]
+pub struct BuildOptions {
+    /// The clock the store and engine read (a settable one in tests).
+    pub clock: Arc<dyn Clock>,
+    /// Adjusts the store settings after they are derived from the config (for
+    /// example a tiny `max_page_count` to simulate a full disk).
+    pub store: Option<StoreTweak>,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            store: None,
+        }
+    }
 }
 
 pub fn store_config(config: &Config) -> anyhow::Result<StoreConfig> {
@@ -116,26 +145,75 @@ pub fn build_engine(
     Ok((engine, task))
 }
 
+/// Worker names of the daemon start with this; a new daemon (holding the instance
+/// lock) returns jobs its dead predecessor held to the queue at once.
+pub const SERVE_WORKER_PREFIX: &str = "serve:";
+
 /// The daemon, built and bound but not yet running.
 pub struct Application {
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
     state: AppState,
     notifier_task: Option<NotifierTask>,
+    /// Held while the daemon lives: one `serve` per database file.
+    _instance_lock: std::fs::File,
+}
+
+/// Takes the exclusive lock `<db>.lock` so two daemons never share a database file.
+fn lock_instance(db: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let mut path = db.as_os_str().to_owned();
+    path.push(".lock");
+    let path = std::path::PathBuf::from(path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening the instance lock {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another notion-sync serve is running on {} (it holds {}); SQLite has one writer: run one instance per database file",
+            db.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
 }
 
 impl Application {
     pub async fn build(config: &Config, secrets: &Secrets) -> anyhow::Result<Application> {
-        Self::build_with_clock(config, secrets, Arc::new(SystemClock)).await
+        Self::build_with(config, secrets, BuildOptions::default()).await
     }
 
-    /// As `build`, with a settable clock (tests).
-    pub async fn build_with_clock(
+    /// As `build`, with test hooks (clock, store settings).
+    pub async fn build_with(
         config: &Config,
         secrets: &Secrets,
-        clock: Arc<dyn Clock>,
+        options: BuildOptions,
     ) -> anyhow::Result<Application> {
-        let store = open_store(config, clock).await?;
+        let mut store_config = store_config(config)?;
+        if let Some(tweak) = &options.store {
+            tweak(&mut store_config);
+        }
+        let store = open_store_with(store_config, options.clock.clone()).await?;
+        let instance_lock = match lock_instance(store.path()) {
+            Ok(l) => l,
+            Err(e) => {
+                store.close().await;
+                return Err(e);
+            }
+        };
+        // We hold the lock, so any job a previous daemon left running is orphaned.
+        let reclaimed = store.reclaim_workers(SERVE_WORKER_PREFIX).await?;
+        if reclaimed > 0 {
+            tracing::warn!(
+                jobs = reclaimed,
+                "returned jobs a previous instance left running to the queue"
+            );
+        }
         let (engine, notifier_task) = build_engine(config, secrets, store)?;
         let listen = config.listen_addr()?;
         let listener = tokio::net::TcpListener::bind(listen)
@@ -154,6 +232,7 @@ impl Application {
             addr,
             state,
             notifier_task,
+            _instance_lock: instance_lock,
         })
     }
 
@@ -195,8 +274,13 @@ impl Application {
 
         let mut work: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
         let (e, c) = (engine.clone(), work_stop.clone());
+        let prefix = format!(
+            "{SERVE_WORKER_PREFIX}{}:{:08x}",
+            std::process::id(),
+            rand_suffix()
+        );
         work.spawn(async move {
-            WorkerPool::new(e).run(c).await;
+            WorkerPool::named(e, prefix).run(c).await;
             ("workers", Ok(()))
         });
         let (e, c) = (engine.clone(), work_stop.clone());
@@ -274,4 +358,15 @@ impl Application {
             None => Ok(()),
         }
     }
+}
+
+fn rand_suffix() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish() as u32
 }

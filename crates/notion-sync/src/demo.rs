@@ -6,14 +6,12 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use notion_sim::{RateLimit, SimConfig, SimHandle, WebhookConfig};
 use secrecy::SecretString;
 use sync_engine::Engine;
-use sync_store::SystemClock;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Application;
@@ -83,7 +81,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         webhook_secret: None,
         slack_webhook_url: None,
     };
-    let app = Application::build_with_clock(&config, &secrets, Arc::new(SystemClock)).await?;
+    let app = Application::build(&config, &secrets).await?;
     let addr = app.local_addr();
     let engine = app.engine().clone();
     let secret_slot = app.webhook_secret_slot();

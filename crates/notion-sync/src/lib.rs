@@ -10,5 +10,5 @@ pub mod http;
 pub mod progress;
 pub mod telemetry;
 
-pub use app::Application;
+pub use app::{Application, BuildOptions};
 pub use config::{Config, Secrets};

@@ -49,9 +49,19 @@ pub struct WorkerPool {
 }
 
 impl WorkerPool {
+    /// A pool whose workers are named `<hostname>-<pid>-w<i>`.
     pub fn new(engine: Engine) -> WorkerPool {
         let name = format!("{}-{}", hostname(), std::process::id());
         WorkerPool { engine, name }
+    }
+
+    /// A pool whose worker names start with `prefix` (the daemon uses one per
+    /// instance, so a restart can reclaim its predecessor's jobs at once).
+    pub fn named(engine: Engine, prefix: impl Into<String>) -> WorkerPool {
+        WorkerPool {
+            engine,
+            name: prefix.into(),
+        }
     }
 
     /// Runs the workers, the lease reaper and the event pruner until `cancel`;

@@ -579,11 +579,25 @@ async fn mark_dead(
 /// Returns every running job whose lease ended at or before `now` to the queue (or to `dead`
 /// once it has used all attempts: a job that keeps killing its worker must not loop).
 pub(crate) async fn reap(cx: &mut WriteCx, now: i64) -> Result<u64, StoreError> {
+    reap_where(cx, now, None).await
+}
+
+/// Returns running jobs to the queue (or to `dead` when out of attempts): those whose
+/// lease expired, and with `dead_workers`, also those held by workers whose names start
+/// with that prefix (the caller knows they are gone).
+async fn reap_where(
+    cx: &mut WriteCx,
+    now: i64,
+    dead_workers: Option<&str>,
+) -> Result<u64, StoreError> {
     let rows = sqlx::query(
         "SELECT id, key, attempts, worker FROM jobs \
-         WHERE state = 'running' AND lease_until <= ?1 ORDER BY id",
+         WHERE state = 'running' \
+           AND (lease_until <= ?1 OR (?2 IS NOT NULL AND substr(worker, 1, length(?2)) = ?2)) \
+         ORDER BY id",
     )
     .bind(now)
+    .bind(dead_workers)
     .fetch_all(&mut cx.conn)
     .await
     .map_err(|e| cx.err(e))?;
@@ -620,7 +634,7 @@ pub(crate) async fn reap(cx: &mut WriteCx, now: i64) -> Result<u64, StoreError> 
     Ok(n)
 }
 
-struct Reap;
+struct Reap(Option<String>);
 
 impl WriteOp for Reap {
     type Output = u64;
@@ -628,7 +642,7 @@ impl WriteOp for Reap {
     fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<u64, StoreError>> {
         Box::pin(async move {
             let now = to_ms(cx.now());
-            reap(cx, now).await
+            reap_where(cx, now, self.0.as_deref()).await
         })
     }
 }
@@ -1090,7 +1104,18 @@ impl Store {
     /// [`QueueStats::leases_expired_total`]. `claim` does this too.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn reap_expired_leases(&self) -> Result<u64, StoreError> {
-        self.write(Reap).await
+        self.write(Reap(None)).await
+    }
+
+    /// Crash recovery at start: returns every running job held by a worker whose name
+    /// starts with `worker_prefix` to the queue at once, as if its lease had expired.
+    /// Only for a caller that knows those workers are gone (it holds the instance lock).
+    #[tracing::instrument(skip_all, fields(worker_prefix), err(level = "debug"))]
+    pub async fn reclaim_workers(&self, worker_prefix: &str) -> Result<u64, StoreError> {
+        if worker_prefix.is_empty() {
+            return Ok(0);
+        }
+        self.write(Reap(Some(worker_prefix.to_owned()))).await
     }
 
     /// Counts per state and lane, oldest queued age, expired-lease total.
