@@ -12,6 +12,28 @@ use super::rich_text::{RichText, plain_text};
 use super::user::User;
 use crate::NotionId;
 
+/// Writes a number the way Notion (JavaScript) does: integral values
+/// without a fraction (`3`, not `3.0`).
+pub(crate) fn serialize_number<S: Serializer>(n: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match n {
+        Some(v) if v.is_finite() && v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 =>
+        {
+            #[allow(clippy::cast_possible_truncation)]
+            s.serialize_i64(*v as i64)
+        }
+        Some(v) => s.serialize_f64(*v),
+        None => s.serialize_none(),
+    }
+}
+
+struct Num<'a>(&'a Option<f64>);
+
+impl Serialize for Num<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize_number(self.0, s)
+    }
+}
+
 /// A select, multi-select or status option.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SelectOption {
@@ -203,6 +225,7 @@ pub enum FormulaValue {
     /// A number result.
     Number {
         /// The value.
+        #[serde(serialize_with = "serialize_number")]
         number: Option<f64>,
     },
     /// A boolean result.
@@ -281,7 +304,7 @@ impl Serialize for RollupValue {
         match &self.result {
             RollupResult::Number(n) => {
                 m.serialize_entry("type", "number")?;
-                m.serialize_entry("number", n)?;
+                m.serialize_entry("number", &Num(n))?;
             }
             RollupResult::Date(d) => {
                 m.serialize_entry("type", "date")?;
@@ -721,7 +744,7 @@ impl Serialize for PropertyValue {
             Self::Title { title: v, .. } | Self::RichText { rich_text: v, .. } => {
                 m.serialize_entry(k, v)?
             }
-            Self::Number { number, .. } => m.serialize_entry(k, number)?,
+            Self::Number { number, .. } => m.serialize_entry(k, &Num(number))?,
             Self::Select { select: v, .. } | Self::Status { status: v, .. } => {
                 m.serialize_entry(k, v)?
             }

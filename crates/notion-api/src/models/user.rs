@@ -81,20 +81,18 @@ struct PersonWire {
     email: Option<String>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct UserWire {
-    #[serde(default = "user_object")]
-    object: String,
     id: NotionId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     avatar_url: Option<String>,
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type", default)]
     kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     person: Option<PersonWire>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     bot: Option<Value>,
 }
 
@@ -119,22 +117,37 @@ impl<'de> Deserialize<'de> for User {
 
 impl Serialize for User {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = serializer.serialize_map(None)?;
+        m.serialize_entry("object", "user")?;
+        m.serialize_entry("id", &self.id)?;
         let kind = match self.kind {
-            UserKind::Person => Some("person".to_owned()),
-            UserKind::Bot => Some("bot".to_owned()),
+            UserKind::Person => Some("person"),
+            UserKind::Bot => Some("bot"),
             UserKind::Unknown => None,
         };
-        UserWire {
-            object: user_object(),
-            id: self.id,
-            name: self.name.clone(),
-            avatar_url: self.avatar_url.clone(),
-            person: (self.kind == UserKind::Person).then(|| PersonWire {
-                email: self.email.clone(),
-            }),
-            bot: self.bot.clone(),
-            kind,
+        if let Some(kind) = kind {
+            // Full user objects carry name and avatar_url even when null.
+            m.serialize_entry("name", &self.name)?;
+            m.serialize_entry("avatar_url", &self.avatar_url)?;
+            m.serialize_entry("type", kind)?;
+            match self.kind {
+                UserKind::Person => m.serialize_entry(
+                    "person",
+                    &PersonWire {
+                        email: self.email.clone(),
+                    },
+                )?,
+                _ => m.serialize_entry("bot", self.bot.as_ref().unwrap_or(&Value::Null))?,
+            }
+        } else {
+            if let Some(n) = &self.name {
+                m.serialize_entry("name", n)?;
+            }
+            if let Some(a) = &self.avatar_url {
+                m.serialize_entry("avatar_url", a)?;
+            }
         }
-        .serialize(serializer)
+        m.end()
     }
 }
