@@ -79,6 +79,19 @@ fn ok(mut v: Value) -> Response {
     (StatusCode::OK, axum::Json(v)).into_response()
 }
 
+/// A 200 with an already serialized JSON body.
+fn ok_text(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
 fn parse_path_id(raw: &str, what: &str) -> Result<String, ApiError> {
     normalize_id(raw).ok_or_else(|| {
         ApiError::validation(format!(
@@ -145,6 +158,7 @@ fn dropped_connection() -> Response {
     Response::new(Body::from_stream(stream))
 }
 
+#[tracing::instrument(skip_all, fields(http.method = %req.method(), http.path = %req.uri().path()))]
 async fn api_middleware(State(s): St, req: Request, next: Next) -> Response {
     if req.uri().path().starts_with("/_sim") {
         return next.run(req).await;
@@ -301,9 +315,9 @@ async fn query_data_source(
     let query = crate::query::parse(&body, ds, now)?;
     let (results, next) =
         crate::query::run(&mut w, &id, &query, only.as_deref(), Instant::now(), delay)?;
-    Ok(ok(crate::render::list(
-        results,
-        next,
+    Ok(ok_text(crate::render::list_text(
+        &results,
+        next.as_deref(),
         "page_or_data_source",
     )))
 }
@@ -321,12 +335,14 @@ async fn get_page(
         .get(&id)
         .filter(|p| p.shared)
         .ok_or_else(|| ApiError::not_found("page", &id))?;
-    Ok(ok(crate::render::page(
-        &w,
-        page,
-        page.latest(),
-        only.as_deref(),
-    )))
+    Ok(match only {
+        None => ok_text(crate::render::with_request_id(&crate::render::page_text(
+            &w,
+            page,
+            page.latest(),
+        ))),
+        Some(keys) => ok(crate::render::page(&w, page, page.latest(), Some(&keys))),
+    })
 }
 
 async fn patch_page(

@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::clock::floor_minute;
 use crate::model::{
     Block, BlockKind, DataSource, Database, DatePoint, DateValue, PageRecord, PageSnapshot,
-    PropKind, PropSchema, PropValue, Segment, SelectOption, StatusGroup, User, UserKind, Version,
-    World,
+    PropKind, PropSchema, PropValue, RenderCache, Segment, SelectOption, StatusGroup, User,
+    UserKind, Version, World,
 };
 
 pub(crate) const STATUS_TODO: &str = "To Do";
@@ -133,6 +133,7 @@ pub(crate) fn workspace(seed: u64, pages: usize, now: DateTime<Utc>) -> World {
         block_index: HashMap::new(),
         cursors: HashMap::new(),
         cursor_order: VecDeque::new(),
+        schema_gen: 0,
         tasks_data_source_id: String::new(),
         other_data_source_id: String::new(),
     };
@@ -329,6 +330,7 @@ fn insert(w: &mut World, ds: &str, d: Draft) {
         cover: Value::Null,
         props: d.props,
         body: Arc::new(d.body),
+        rendered: RenderCache::default(),
     };
     w.pages.insert(
         d.id.clone(),

@@ -41,7 +41,7 @@ pub(crate) struct Ids {
 }
 
 /// State shared by the HTTP server, the webhook sender and every `SimHandle` clone.
-#[derive(Debug)]
+/// Deliberately not `Debug`: it holds the token.
 pub(crate) struct Shared {
     pub token: String,
     pub addr: SocketAddr,
@@ -181,9 +181,19 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
 }
 
 /// A running simulator. Cheap to clone; every clone controls the same workspace.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SimHandle {
     pub(crate) inner: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("addr", &self.inner.addr)
+            .field("token", &"****")
+            .field("data_source_id", &self.inner.ids.data_source_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimHandle {

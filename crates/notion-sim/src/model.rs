@@ -278,6 +278,32 @@ pub(crate) struct PageSnapshot {
     pub cover: Value,
     pub props: HashMap<String, PropValue>,
     pub body: Arc<Vec<Block>>,
+    /// This version's page JSON, valid while the schema generation matches.
+    pub rendered: RenderCache,
+}
+
+/// A per-version cache of the serialized page object (without `request_id`). Cloning a
+/// snapshot to edit it starts with an empty cache.
+#[derive(Debug, Default)]
+pub(crate) struct RenderCache(std::sync::Mutex<Option<(u64, Arc<str>)>>);
+
+impl Clone for RenderCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl RenderCache {
+    pub(crate) fn get(&self, generation: u64) -> Option<Arc<str>> {
+        match &*crate::lock(&self.0) {
+            Some((g, text)) if *g == generation => Some(Arc::clone(text)),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn set(&self, generation: u64, text: Arc<str>) {
+        *crate::lock(&self.0) = Some((generation, text));
+    }
 }
 
 /// A committed version; `committed: None` means "since before the sim started".
@@ -430,6 +456,8 @@ pub(crate) struct World {
     pub block_index: HashMap<String, String>,
     pub cursors: HashMap<String, CursorState>,
     pub cursor_order: VecDeque<String>,
+    /// Bumped by every schema change, invalidating cached page JSON.
+    pub schema_gen: u64,
     pub tasks_data_source_id: String,
     pub other_data_source_id: String,
 }

@@ -13,8 +13,8 @@ use crate::clock::floor_minute;
 use crate::error::SimError;
 use crate::generate::{PROP_DUE, PROP_STATUS, from_sim_blocks};
 use crate::model::{
-    Block, DatePoint, DateValue, PageRecord, PageSnapshot, PropKind, PropValue, Segment,
-    SelectOption, World,
+    Block, DatePoint, DateValue, PageRecord, PageSnapshot, PropKind, PropValue, RenderCache,
+    Segment, SelectOption, World,
 };
 use crate::webhooks::{Author, EventSpec};
 use crate::{BodyEdit, SimBlock};
@@ -191,6 +191,7 @@ impl World {
             cover: Value::Null,
             props,
             body: Arc::new(blocks),
+            rendered: RenderCache::default(),
         };
         let mut record = PageRecord {
             id: id.clone(),
@@ -340,6 +341,7 @@ impl World {
     }
 
     fn touch_ds(&mut self, ctx: &Ctx, ds_id: &str) {
+        self.schema_gen += 1;
         if let Some(ds) = self.data_source_mut(ds_id) {
             ds.last_edited_time = floor_minute(ctx.now);
             ds.last_edited_by = ctx.author.id.clone();

@@ -1,6 +1,7 @@
 //! `POST /v1/data_sources/{id}/query`: filter parsing and evaluation, sorts, keyset cursors.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
@@ -696,7 +697,7 @@ pub(crate) fn run(
     only: Option<&[String]>,
     now: Instant,
     delay: Duration,
-) -> Result<(Vec<Value>, Option<String>), ApiError> {
+) -> Result<(Vec<Arc<str>>, Option<String>), ApiError> {
     let (results, next_key) = {
         let world: &World = w;
         let Some(ds) = world.data_source(ds_id) else {
@@ -738,9 +739,14 @@ pub(crate) fn run(
             }
         };
         let end = (start + q.page_size).min(rows.len());
-        let results: Vec<Value> = rows[start..end]
+        let results: Vec<Arc<str>> = rows[start..end]
             .iter()
-            .map(|(_, p, s)| crate::render::page(world, p, s, only))
+            .map(|(_, p, s)| match only {
+                None => crate::render::page_text(world, p, s),
+                Some(keys) => crate::render::page(world, p, s, Some(keys))
+                    .to_string()
+                    .into(),
+            })
             .collect();
         let next_key = rows.get(end).map(|(k, p, _)| (k.clone(), p.seq));
         (results, next_key)

@@ -1,5 +1,7 @@
 //! JSON shaped like Notion's 2025-09-03 responses (see the recorded fixtures).
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use crate::clock::{iso_offset, iso_z};
@@ -214,6 +216,44 @@ pub(crate) fn page(
         "public_url": null,
         "archived": snap.in_trash,
     })
+}
+
+/// The serialized page object, cached per version and schema generation.
+pub(crate) fn page_text(w: &World, page_rec: &PageRecord, snap: &PageSnapshot) -> Arc<str> {
+    if let Some(text) = snap.rendered.get(w.schema_gen) {
+        return text;
+    }
+    let text: Arc<str> = page(w, page_rec, snap, None).to_string().into();
+    snap.rendered.set(w.schema_gen, Arc::clone(&text));
+    text
+}
+
+/// Appends `"request_id"` to a serialized, non-empty JSON object.
+pub(crate) fn with_request_id(object: &str) -> String {
+    let body = object.trim_end().strip_suffix('}').unwrap_or(object);
+    format!("{body},\"request_id\":\"{}\"}}", uuid::Uuid::new_v4())
+}
+
+/// Notion's list envelope around already serialized results.
+pub(crate) fn list_text(results: &[Arc<str>], next_cursor: Option<&str>, kind: &str) -> String {
+    let mut out = String::with_capacity(results.iter().map(|r| r.len() + 1).sum::<usize>() + 256);
+    out.push_str("{\"object\":\"list\",\"results\":[");
+    for (i, r) in results.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r);
+    }
+    out.push_str("],\"next_cursor\":");
+    out.push_str(&json!(next_cursor).to_string());
+    out.push_str(&format!(
+        ",\"has_more\":{},\"type\":{},{}:{{}},\"request_id\":\"{}\"}}",
+        next_cursor.is_some(),
+        json!(kind),
+        json!(kind),
+        uuid::Uuid::new_v4()
+    ));
+    out
 }
 
 fn title_rich_text(title: &str) -> Value {

@@ -246,6 +246,7 @@ pub(crate) fn apply(w: &mut World, ds_id: &str, prop_id: &str, parsed: Parsed) -
         }
         let id = w.new_id();
         let color = COLORS[w.rng_index(COLORS.len())].to_owned();
+        w.schema_gen += 1;
         if let Some(p) = w.data_source_mut(ds_id).and_then(|d| d.prop_mut(prop_id)) {
             match &mut p.kind {
                 PropKind::Select(o) | PropKind::MultiSelect(o) => o.push(SelectOption {

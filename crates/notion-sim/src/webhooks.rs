@@ -105,7 +105,8 @@ pub(crate) struct Workspace {
     pub accessible_by: Value,
 }
 
-#[derive(Clone, Debug)]
+/// Not `Debug`: it holds the verification token.
+#[derive(Clone)]
 struct Subscription {
     id: String,
     url: String,
@@ -114,7 +115,6 @@ struct Subscription {
 
 type AggKey = (String, &'static str, String);
 
-#[derive(Debug)]
 pub(crate) struct Hub {
     workspace: Workspace,
     subs: Mutex<Vec<Subscription>>,
@@ -200,6 +200,7 @@ impl Hub {
     }
 
     /// Creates a subscription after delivering the unsigned handshake; returns the token.
+    #[tracing::instrument(skip_all, fields(webhook.url = %url))]
     pub(crate) async fn subscribe(
         &self,
         url: &str,

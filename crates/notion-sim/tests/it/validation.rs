@@ -258,3 +258,15 @@ async fn patch_validation_like_notion() {
     assert_eq!(res.body["in_trash"], false);
     assert_eq!(res.body["properties"]["Blocked"]["checkbox"], true);
 }
+
+#[tokio::test]
+async fn secrets_stay_out_of_debug_output() {
+    let config = notion_sim::SimConfig {
+        token: "secret_do_not_print".into(),
+        ..fast_config()
+    };
+    assert!(!format!("{config:?}").contains("secret_do_not_print"));
+    let sim = sim(config).await;
+    assert!(!format!("{sim:?}").contains("secret_do_not_print"));
+    assert_eq!(sim.token(), "secret_do_not_print");
+}
