@@ -516,18 +516,21 @@ impl NotionClient {
                 Err(e) => e,
             };
 
-            if attempt >= inner.config.max_attempts || !Self::should_retry(&call, &err) {
-                inner.stats.errors_total.fetch_add(1, Ordering::Relaxed);
-                return Err(err);
-            }
-            if err.class() == ErrorClass::RateLimited {
+            let rate_limited = err.class() == ErrorClass::RateLimited;
+            if rate_limited {
+                // Every caller backs off, whether or not this call retries.
                 let wait = err.retry_after().unwrap_or(DEFAULT_RETRY_AFTER);
                 tracing::info!(
                     endpoint = call.route, attempt, wait_ms = wait.as_millis() as u64,
                     error = %err, "notion rate limited; pausing every caller"
                 );
                 inner.pacer.on_rate_limited(wait);
-            } else {
+            }
+            if attempt >= inner.config.max_attempts || !Self::should_retry(&call, &err) {
+                inner.stats.errors_total.fetch_add(1, Ordering::Relaxed);
+                return Err(err);
+            }
+            if !rate_limited {
                 let wait =
                     backoff_delay(attempt, inner.config.backoff_base, inner.config.backoff_max);
                 tracing::warn!(

@@ -193,6 +193,29 @@ async fn rate_limit_pauses_every_caller() {
 }
 
 #[tokio::test]
+async fn an_exhausted_rate_limited_call_still_pauses_everyone() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "30")
+                .set_body_json(error_body(429, "rate_limited", "slow down")),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut cfg = support::config(&server.uri());
+    cfg.max_attempts = 1;
+    let client = NotionClient::new(cfg, support::fast_pacer()).unwrap();
+    let e = client.users_me().await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::RateLimited);
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
+    assert!(e.is_retryable());
+    let paused = client.pacer().snapshot().paused_for.expect("paused");
+    assert!(paused > Duration::from_secs(25));
+}
+
+#[tokio::test]
 async fn rate_limit_without_header_uses_additional_data() {
     let server = MockServer::start().await;
     let mut body = error_body(529, "service_overload", "Overloaded");
