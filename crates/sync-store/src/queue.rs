@@ -485,9 +485,32 @@ async fn held(cx: &mut WriteCx, id: i64, token: &str) -> Result<Option<Held>, St
     }))
 }
 
+/// The key's queued job, if any, with the payload it would have after absorbing job
+/// `other`'s (both requests' payloads joined; see [`join_payloads`]).
+async fn queued_for_merge(
+    cx: &mut WriteCx,
+    key: &str,
+    other: i64,
+) -> Result<Option<(i64, String)>, StoreError> {
+    let row = sqlx::query(
+        "SELECT q.id, q.payload, o.payload FROM jobs q, jobs o \
+         WHERE q.key = ?1 AND q.state = 'queued' AND o.id = ?2",
+    )
+    .bind(key)
+    .bind(other)
+    .fetch_optional(&mut cx.conn)
+    .await
+    .map_err(|e| cx.err(e))?;
+    Ok(row.map(|r| {
+        let queued: String = r.get(1);
+        let other: String = r.get(2);
+        (r.get(0), join_payloads(Some(&other), &queued))
+    }))
+}
+
 /// Returns running job `id` to the queue. If the key already has a queued follow-up, the
 /// follow-up absorbs it (earliest run_at, highest lane, oldest first_enqueued_at, most
-/// attempts) and the running row is deleted. Returns the queued job's (run_at, attempts).
+/// attempts, payloads joined) and the running row is deleted. Returns the queued job's (run_at, attempts).
 async fn requeue_running(
     cx: &mut WriteCx,
     id: i64,
@@ -497,16 +520,11 @@ async fn requeue_running(
     last_error: Option<&str>,
     now: i64,
 ) -> Result<(i64, u32), StoreError> {
-    let follow_up: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM jobs WHERE key = ?1 AND state = 'queued'")
-            .bind(key)
-            .fetch_optional(&mut cx.conn)
-            .await
-            .map_err(|e| cx.err(e))?;
-    match follow_up {
-        Some(follow_up) => {
+    match queued_for_merge(cx, key, id).await? {
+        Some((follow_up, payload)) => {
             let row = sqlx::query(
                 "UPDATE jobs SET \
+                     payload = ?7, \
                      run_at = MIN(jobs.run_at, ?2), \
                      lane = CASE WHEN jobs.lane = 'interactive' OR old.lane = 'interactive' \
                                  THEN 'interactive' ELSE 'bulk' END, \
@@ -524,6 +542,7 @@ async fn requeue_running(
             .bind(last_error)
             .bind(now)
             .bind(id)
+            .bind(payload)
             .fetch_one(&mut cx.conn)
             .await
             .map_err(|e| cx.err(e))?;
@@ -875,16 +894,10 @@ async fn retry_one(cx: &mut WriteCx, id: i64, now: i64) -> Result<bool, StoreErr
             Ok(true)
         }
         "dead" => {
-            let queued: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM jobs WHERE key = ?1 AND state = 'queued'")
-                    .bind(&key)
-                    .fetch_optional(&mut cx.conn)
-                    .await
-                    .map_err(|e| cx.err(e))?;
-            match queued {
-                Some(queued) => {
+            match queued_for_merge(cx, &key, id).await? {
+                Some((queued, payload)) => {
                     sqlx::query(
-                        "UPDATE jobs SET run_at = MIN(jobs.run_at, ?2), attempts = 0, \
+                        "UPDATE jobs SET payload = ?4, run_at = MIN(jobs.run_at, ?2), attempts = 0, \
                              lane = CASE WHEN jobs.lane = 'interactive' OR old.lane = 'interactive' \
                                          THEN 'interactive' ELSE 'bulk' END, \
                              first_enqueued_at = MIN(jobs.first_enqueued_at, old.first_enqueued_at), \
@@ -895,6 +908,7 @@ async fn retry_one(cx: &mut WriteCx, id: i64, now: i64) -> Result<bool, StoreErr
                     .bind(queued)
                     .bind(now)
                     .bind(id)
+                    .bind(payload)
                     .execute(&mut cx.conn)
                     .await
                     .map_err(|e| cx.err(e))?;

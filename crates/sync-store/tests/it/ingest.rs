@@ -164,6 +164,47 @@ async fn a_bad_write_in_a_batch_fails_alone() {
     assert_eq!(s.get_page(&bad.id).await.unwrap(), None);
 }
 
+/// Coalescing inside a group-committed batch joins payloads exactly like `enqueue` does,
+/// including with a job queued before the batch.
+#[tokio::test]
+async fn batched_ingests_join_the_payloads_of_one_key() {
+    let t = open().await;
+    let with = |id: &str, payload: serde_json::Value| IncomingEvent {
+        jobs: vec![NewJob::new("page:p", "sync_page", payload, Lane::Bulk)],
+        ..event(id, "p")
+    };
+    t.store
+        .ingest(with("e0", serde_json::json!({"reasons": ["a"]})))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for (id, payload) in [
+        ("e1", serde_json::json!({"props": true, "reasons": ["b"]})),
+        ("e2", serde_json::json!({"body": true, "reasons": ["c"]})),
+        ("e1", serde_json::json!({"evil": true})),
+    ] {
+        let s = t.store.clone();
+        let ev = with(id, payload);
+        tasks.push(tokio::spawn(async move { s.ingest(ev).await.unwrap() }));
+    }
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    use IngestOutcome::{Duplicate, Inserted};
+    assert_eq!(outcomes, [Inserted, Inserted, Duplicate]);
+    let claimed = t
+        .store
+        .claim(5, "w", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        claimed[0].payload,
+        serde_json::json!({"props": true, "body": true, "reasons": ["a", "b", "c"]})
+    );
+}
+
 #[tokio::test]
 async fn events_older_than_the_retention_are_pruned() {
     let t = open_with(|c| c.event_retention = Duration::from_secs(3600)).await;

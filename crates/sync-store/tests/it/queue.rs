@@ -57,8 +57,8 @@ async fn queued_job_absorbs_requests_earliest_run_at_and_highest_lane_win() {
     assert_eq!(claimed[0].id, id);
     assert_eq!(
         claimed[0].payload,
-        serde_json::json!({"key": "page:a"}),
-        "newest payload wins"
+        serde_json::json!({"key": "page:a", "v": 2}),
+        "payloads of coalesced requests are joined field by field"
     );
 }
 
@@ -377,6 +377,59 @@ async fn failure_of_a_running_key_merges_into_its_follow_up() {
     assert_eq!(rows[0].first_enqueued_at, j.first_enqueued_at);
     let again = s.claim(1, "w", LEASE).await.unwrap().remove(0);
     assert_eq!((again.id, again.attempts), (follow, 2));
+}
+
+#[tokio::test]
+async fn a_failed_run_merged_into_its_follow_up_keeps_what_it_was_asked_to_do() {
+    let t = open().await;
+    let s = &t.store;
+    let with = |payload: serde_json::Value| sync_store::NewJob {
+        payload,
+        ..job("page:a", Lane::Interactive)
+    };
+    s.enqueue(with(serde_json::json!({"body": true, "props": false})))
+        .await
+        .unwrap();
+    let j = s.claim(1, "w", LEASE).await.unwrap().remove(0);
+    s.enqueue(with(serde_json::json!({"body": false, "props": true})))
+        .await
+        .unwrap();
+    s.fail(&j, JobFailure::transient("502")).await.unwrap();
+    let again = s.claim(1, "w", LEASE).await.unwrap().remove(0);
+    assert_eq!(
+        again.payload,
+        serde_json::json!({"body": true, "props": true})
+    );
+}
+
+#[tokio::test]
+async fn reclaim_workers_returns_a_dead_predecessors_jobs_at_once() {
+    let t = open().await;
+    let s = &t.store;
+    for key in ["a", "b", "c"] {
+        s.enqueue(job(key, Lane::Interactive)).await.unwrap();
+    }
+    let old = s.claim(2, "host-1/pid-10/w0", LEASE).await.unwrap();
+    let other = s
+        .claim(1, "host-2/pid-7/w0", LEASE)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        s.reclaim_workers("").await.unwrap(),
+        0,
+        "an empty prefix matches nothing"
+    );
+    assert_eq!(s.reclaim_workers("host-1/pid-10/").await.unwrap(), 2);
+    for j in &old {
+        assert!(is_lease_lost(s.complete(j).await, j.id));
+    }
+    s.extend(&other, LEASE).await.unwrap();
+    let again = s.claim(5, "host-1/pid-11/w0", LEASE).await.unwrap();
+    let mut keys: Vec<_> = again.iter().map(|j| j.key.as_str()).collect();
+    keys.sort();
+    assert_eq!(keys, ["a", "b"]);
+    assert_eq!(s.queue_stats().await.unwrap().leases_expired_total, 2);
 }
 
 #[tokio::test]
