@@ -133,6 +133,18 @@ async fn a_read_only_store_reads_but_every_write_is_a_typed_error() {
 }
 
 #[tokio::test]
+async fn a_read_only_store_opens_a_cleanly_closed_database() {
+    let t = open().await;
+    t.store.set_state("watermark", "w1").await.unwrap();
+    t.store.close().await;
+    let ro = Store::open_read_only(t.config.clone(), ManualClock::new(t0()))
+        .await
+        .unwrap();
+    assert_eq!(ro.get_state("watermark").await.unwrap().as_deref(), Some("w1"));
+    ro.close().await;
+}
+
+#[tokio::test]
 async fn read_only_open_refuses_a_missing_or_unmigrated_database() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_in(dir.path());
