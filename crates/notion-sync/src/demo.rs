@@ -107,6 +107,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("(temporary database; pass --db PATH to keep it)");
     }
 
+    let demo_start = sim.now();
     let editor = tokio::spawn(edit_like_people(
         sim.clone(),
         args.clone(),
@@ -128,7 +129,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 }
             } => break,
             _ = tick.tick() => {
-                let status = Snapshot::take(&engine, &sim, last_requests, tick.period()).await;
+                let status = Snapshot::take(&engine, &sim, last_requests, tick.period(), demo_start).await;
                 last_requests = status.requests;
                 status.print(terminal, started.elapsed());
             }
@@ -137,7 +138,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     shutdown.cancel();
     editor.await.ok();
     let result = daemon.await.context("daemon task")?;
-    let final_status = Snapshot::take(&engine, &sim, last_requests, Duration::from_secs(1)).await;
+    let final_status =
+        Snapshot::take(&engine, &sim, last_requests, Duration::from_secs(1), demo_start).await;
     println!(
         "demo finished: mirror holds {}/{} tasks in sync, {} marked overdue, {} Notion requests, {} rate-limited",
         final_status.in_sync,
@@ -209,11 +211,14 @@ struct Snapshot {
 }
 
 impl Snapshot {
+    /// Freshness counts from the later of the change and the demo's start (the
+    /// initial sync of an existing workspace is a backlog, not a stale change).
     async fn take(
         engine: &Engine,
         sim: &SimHandle,
         last_requests: usize,
         period: Duration,
+        demo_start: chrono::DateTime<chrono::Utc>,
     ) -> Snapshot {
         let store = engine.store();
         let stats = store.queue_stats().await.ok();
@@ -234,7 +239,7 @@ impl Snapshot {
             if synced {
                 in_sync += 1;
             } else {
-                let age = (now - p.last_edited_time).num_seconds();
+                let age = (now - p.last_edited_time.max(demo_start)).num_seconds();
                 oldest = Some(oldest.map_or(age, |o: i64| o.max(age)));
             }
         }

@@ -88,8 +88,11 @@ pub fn next_watermark(t: DateTime<Utc>, backstep: std::time::Duration) -> DateTi
 }
 
 impl Engine {
-    /// Runs one pass over every mirrored data source. Never two at once.
-    #[tracing::instrument(skip_all, fields(pass.kind = kind.as_str()), err)]
+    /// Runs one pass over every mirrored data source. Never two at once. Cancelling
+    /// stops it at once: everything it wrote is durable, the watermark moves only on
+    /// success, a full scan resumes from its last page, an unfinished overdue write is
+    /// confirmed by the next pass.
+    #[tracing::instrument(skip_all, fields(pass.kind = kind.as_str()))]
     pub async fn reconcile(
         &self,
         kind: PassKind,
@@ -98,7 +101,10 @@ impl Engine {
         let Ok(_running) = self.reconcile_lock().try_lock() else {
             return Err(ReconcileError::AlreadyRunning);
         };
-        let result = self.reconcile_locked(kind, cancel).await;
+        let result = tokio::select! {
+            r = self.reconcile_locked(kind, cancel) => r,
+            _ = cancel.cancelled() => Err(ReconcileError::Cancelled),
+        };
         let now = self.now();
         self.status().update_reconcile(|r| {
             r.running = None;
