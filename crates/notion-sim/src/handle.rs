@@ -328,10 +328,8 @@ impl SimHandle {
         let value = World::due_value(due)?;
         let (id, ds) = self.page_ds(page_id)?;
         let prop = {
-            let w = crate::lock(&self.inner.world);
-            w.data_source(&ds)
-                .and_then(|d| d.prop("Due Date"))
-                .map(|p| p.id.clone())
+            crate::lock(&self.inner.world)
+                .due_prop_id(&ds)
                 .ok_or_else(|| SimError::UnknownProperty("Due Date".to_owned()))?
         };
         self.edit(
@@ -695,9 +693,9 @@ fn sim_page(w: &World, page: &crate::model::PageRecord) -> Option<SimPage> {
             _ => None,
         }
     });
-    let due = ds
-        .prop("Due Date")
-        .and_then(|p| match snap.props.get(&p.id) {
+    let due = w
+        .due_prop_id(&ds.id)
+        .and_then(|pid| match snap.props.get(&pid) {
             Some(PropValue::Date(Some(d))) => Some(d.start.render()),
             _ => None,
         });

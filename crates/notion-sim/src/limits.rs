@@ -34,6 +34,12 @@ impl Bucket {
         self.tokens = (self.tokens + elapsed * self.limit.per_second).min(cap);
     }
 
+    /// Gives back a token taken for a request that another limit rejected.
+    pub(crate) fn refund(&mut self) {
+        let cap = f64::from(self.limit.burst.max(1));
+        self.tokens = (self.tokens + 1.0).min(cap);
+    }
+
     /// Takes a token, or says how long until one is available and until the bucket is full.
     pub(crate) fn try_take(&mut self, now: Instant) -> Result<(), (Duration, Duration)> {
         self.refill(now);
@@ -132,6 +138,10 @@ impl Limits {
         if let Some(b) = &mut self.workspace
             && let Err((_, full)) = b.try_take(now)
         {
+            // A rejected request costs nothing.
+            if let Some(i) = &mut self.integration {
+                i.refund();
+            }
             // The workspace limit is shared by every integration: back off until it refills.
             return Err(rate_limited(retry_after_secs(full), "workspace_rate_limit"));
         }
@@ -180,6 +190,35 @@ mod tests {
         assert_eq!(retry_after_secs(full), 2);
         assert!(b.try_take(t0 + Duration::from_millis(500)).is_ok());
         assert!(b.try_take(t0 + Duration::from_millis(500)).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_workspace_rejection_does_not_spend_the_integration_budget() {
+        let mut l = Limits::new(
+            Some(RateLimit {
+                per_second: 1.0,
+                burst: 2,
+            }),
+            Some(RateLimit {
+                per_second: 0.1,
+                burst: 1,
+            }),
+            1,
+        );
+        let t0 = Instant::now();
+        assert!(l.admit(t0).is_ok());
+        let e = l.admit(t0).unwrap_err();
+        assert_eq!(
+            e.additional_data.unwrap()["rate_limit_reason"],
+            "workspace_rate_limit"
+        );
+        assert_eq!(e.retry_after, Some(10));
+        l.workspace = None;
+        assert!(
+            l.admit(t0).is_ok(),
+            "the integration bucket still holds its second token"
+        );
+        assert!(l.admit(t0).is_err());
     }
 
     #[test]

@@ -129,6 +129,15 @@ impl World {
             .map(|p| p.id.clone())
     }
 
+    /// The Tasks due-date property: the well-known id, else a date property named "Due Date".
+    pub(crate) fn due_prop_id(&self, ds_id: &str) -> Option<String> {
+        let ds = self.data_source(ds_id)?;
+        ds.prop_by_id(PROP_DUE)
+            .or_else(|| ds.prop("Due Date"))
+            .filter(|p| matches!(p.kind, PropKind::Date))
+            .map(|p| p.id.clone())
+    }
+
     pub(crate) fn due_value(due: Option<&str>) -> Result<PropValue, SimError> {
         match due {
             None => Ok(PropValue::Date(None)),
@@ -174,7 +183,10 @@ impl World {
             });
         }
         if due.is_some() {
-            props.insert(PROP_DUE.to_owned(), World::due_value(due)?);
+            let due_id = self
+                .due_prop_id(ds_id)
+                .ok_or_else(|| SimError::UnknownProperty("Due Date".to_owned()))?;
+            props.insert(due_id, World::due_value(due)?);
         }
         let at = floor_minute(ctx.now);
         let blocks = from_sim_blocks(self, body, at, &ctx.author.id);

@@ -240,6 +240,9 @@ async fn schema_changes_show_in_the_data_source_and_validation() {
         .await;
     assert_eq!(res.status, 200, "{}", res.body);
     assert!(res.body["properties"]["Deadline"]["date"].is_null());
+    // The Rust API follows the property by id across renames.
+    sim.set_due(&page, Some("2026-09-09")).unwrap();
+    assert_eq!(sim.page(&page).unwrap().due.as_deref(), Some("2026-09-09"));
     sim.remove_property("Blocked").unwrap();
     assert!(api.get(&ds_path).await.body["properties"]["Blocked"].is_null());
 }
