@@ -103,6 +103,14 @@ impl IngestItem {
     }
 }
 
+/// Multi-row statements of up to this many rows stay prepared in the write connection's
+/// statement cache (the usual batch sizes); larger ones are prepared for one use.
+const CACHED_STATEMENT_ROWS: usize = 24;
+
+fn cache_statement(rows: usize) -> bool {
+    rows <= CACHED_STATEMENT_ROWS
+}
+
 /// Rows per multi-row statement (7 bound values per event row, 5 per job row: far below
 /// SQLite's 32766-variable limit).
 const ROWS_PER_STATEMENT: usize = 256;
@@ -162,7 +170,7 @@ impl IngestGroup {
             qb.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
             let ids: Vec<String> = qb
                 .build_query_scalar()
-                .persistent(false)
+                .persistent(cache_statement(chunk.len()))
                 .fetch_all(&mut cx.conn)
                 .await
                 .map_err(|e| cx.err(e))?;
@@ -193,7 +201,7 @@ impl IngestGroup {
             });
             qb.push(COALESCE_UPSERT);
             qb.build()
-                .persistent(false)
+                .persistent(cache_statement(chunk.len()))
                 .execute(&mut cx.conn)
                 .await
                 .map_err(|e| cx.err(e))?;
@@ -279,7 +287,7 @@ async fn join_with_queued(
         qb.push(")");
         let rows = qb
             .build()
-            .persistent(false)
+            .persistent(cache_statement(chunk.len()))
             .fetch_all(&mut cx.conn)
             .await
             .map_err(|e| cx.err(e))?;

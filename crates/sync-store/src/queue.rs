@@ -1135,15 +1135,15 @@ impl Store {
     /// Counts per state and lane, oldest queued age, expired-lease total.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
+        // Separate subqueries so each count is answered from its partial index.
         let row = sqlx::query(
             "SELECT \
-                 COALESCE(SUM(state = 'queued' AND lane = 'interactive'), 0), \
-                 COALESCE(SUM(state = 'queued' AND lane = 'bulk'), 0), \
-                 COALESCE(SUM(state = 'running'), 0), \
-                 COALESCE(SUM(state = 'dead'), 0), \
-                 MIN(CASE WHEN state = 'queued' THEN first_enqueued_at END), \
-                 (SELECT value FROM store_counters WHERE name = ?1) \
-             FROM jobs",
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND lane = 'interactive'), \
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND lane = 'bulk'), \
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'running'), \
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'dead'), \
+                 (SELECT MIN(first_enqueued_at) FROM jobs WHERE state = 'queued'), \
+                 (SELECT value FROM store_counters WHERE name = ?1)",
         )
         .bind(LEASES_EXPIRED)
         .fetch_one(self.readers())

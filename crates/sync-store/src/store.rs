@@ -52,6 +52,8 @@ impl Store {
         let path = absolute(&config.database_path()?);
         prepare_file(&path)?;
         let options = base_options(&path, &config)
+            // Room for every fixed statement plus the small multi-row ingest statements.
+            .statement_cache_capacity(256)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match config.synchronous {
                 Synchronous::Full => SqliteSynchronous::Full,
@@ -235,7 +237,19 @@ fn prepare_file(path: &Path) -> Result<(), StoreError> {
         .open(path)
     {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(meta) = std::fs::metadata(path)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                tracing::warn!(
+                    db.path = %path.display(),
+                    mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                    "the database file is accessible to other users; consider chmod 600"
+                );
+            }
+            Ok(())
+        }
         Err(e) => Err(StoreError::io(path, "creating the database file", &e)),
     }
 }

@@ -140,7 +140,10 @@ async fn a_read_only_store_opens_a_cleanly_closed_database() {
     let ro = Store::open_read_only(t.config.clone(), ManualClock::new(t0()))
         .await
         .unwrap();
-    assert_eq!(ro.get_state("watermark").await.unwrap().as_deref(), Some("w1"));
+    assert_eq!(
+        ro.get_state("watermark").await.unwrap().as_deref(),
+        Some("w1")
+    );
     ro.close().await;
 }
 
