@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use notion_sim::{RateLimit, SimConfig, SimHandle, WebhookConfig};
 use secrecy::SecretString;
-use sync_engine::Engine;
+use sync_engine::{Engine, PassKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Application;
@@ -108,11 +108,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
 
     let demo_start = sim.now();
-    let editor = tokio::spawn(edit_like_people(
-        sim.clone(),
-        args.clone(),
-        shutdown.clone(),
-    ));
+    let editing = shutdown.child_token();
+    let editor = tokio::spawn(edit_like_people(sim.clone(), args.clone(), editing.clone()));
     let deadline = args
         .duration
         .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
@@ -135,15 +132,30 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    shutdown.cancel();
+    editing.cancel();
     editor.await.ok();
+    if !shutdown.is_cancelled() {
+        // Scripted end: one last incremental pass catches what dropped webhooks missed.
+        let pass = engine.reconcile(PassKind::Incremental, &shutdown);
+        if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(15), pass).await {
+            tracing::info!(error = %e, "final reconcile pass skipped");
+        }
+    }
+    let final_status = Snapshot::take(
+        &engine,
+        &sim,
+        last_requests,
+        Duration::from_secs(1),
+        demo_start,
+    )
+    .await;
+    shutdown.cancel();
     let result = daemon.await.context("daemon task")?;
-    let final_status =
-        Snapshot::take(&engine, &sim, last_requests, Duration::from_secs(1), demo_start).await;
     println!(
-        "demo finished: mirror holds {}/{} tasks in sync, {} marked overdue, {} Notion requests, {} rate-limited",
-        final_status.in_sync,
+        "demo finished: {}/{} tasks mirrored, {} identical to Notion (bodies arrive at the rate limit), {} marked overdue, {} Notion requests, {} rate-limited",
+        final_status.present,
         final_status.sim_pages,
+        final_status.in_sync,
         final_status.overdue_marked,
         final_status.requests,
         final_status.rate_limited
@@ -203,6 +215,9 @@ struct Snapshot {
     rate_limited: u64,
     mirror_pages: u64,
     sim_pages: usize,
+    /// Live tasks with a mirror row.
+    present: usize,
+    /// Live tasks whose row equals Notion's (title, status, body).
     in_sync: usize,
     oldest_unsynced_s: Option<i64>,
     overdue_marked: usize,
@@ -226,16 +241,22 @@ impl Snapshot {
         let pages = sim.pages();
         let now = sim.now();
         let mut in_sync = 0;
+        let mut present = 0;
         let mut oldest: Option<i64> = None;
         let live: Vec<_> = pages.iter().filter(|p| !p.in_trash && p.shared).collect();
         for p in &live {
-            let synced = matches!(
-                store.get_page(&p.id).await,
-                Ok(Some(row)) if !row.in_trash
-                    && row.title == p.title
+            let row = store
+                .get_page(&p.id)
+                .await
+                .ok()
+                .flatten()
+                .filter(|r| !r.in_trash);
+            present += usize::from(row.is_some());
+            let synced = row.is_some_and(|row| {
+                row.title == p.title
                     && row.status == p.status
                     && row.body_markdown.as_deref() == Some(p.markdown.as_str())
-            );
+            });
             if synced {
                 in_sync += 1;
             } else {
@@ -264,6 +285,7 @@ impl Snapshot {
             rate_limited: engine.client().stats().rate_limited_total,
             mirror_pages: store.page_count().await.unwrap_or(0),
             sim_pages: live.len(),
+            present,
             in_sync,
             oldest_unsynced_s: oldest,
             overdue_marked: store.transitions(None).await.map(|t| t.len()).unwrap_or(0),

@@ -3,5 +3,6 @@
 mod binary;
 mod health;
 mod pacing;
+mod ship;
 mod support;
 mod webhooks;
