@@ -27,6 +27,34 @@ fn fail(path: &str, expectation: &str, got: &Value) -> ApiError {
     ))
 }
 
+/// Notion's answer when a property value has none of the expected type keys.
+fn fix_one(path: &str) -> ApiError {
+    const TYPES: [&str; 14] = [
+        "title",
+        "rich_text",
+        "number",
+        "url",
+        "select",
+        "multi_select",
+        "people",
+        "email",
+        "phone_number",
+        "date",
+        "checkbox",
+        "relation",
+        "files",
+        "status",
+    ];
+    let lines: Vec<String> = TYPES
+        .iter()
+        .map(|t| format!("{path}.{t} should be defined, instead was `undefined`."))
+        .collect();
+    ApiError::validation(format!(
+        "body failed validation. Fix one:\n{}",
+        lines.join("\n")
+    ))
+}
+
 /// Parses a request rich text array (`[{"text": {"content", "link"}, "annotations"}]`).
 pub(crate) fn parse_rich_text(v: &Value, path: &str) -> Result<Vec<Segment>, ApiError> {
     let items = v.as_array().ok_or_else(|| fail(path, "an array", v))?;
@@ -145,11 +173,7 @@ pub(crate) fn parse_update(
     let path = format!("body.properties.{key}");
     let obj = v.as_object().ok_or_else(|| fail(&path, "an object", v))?;
     let Some(inner) = obj.get(type_name) else {
-        return Err(fail(
-            &format!("{path}.{type_name}"),
-            "defined",
-            &Value::Null,
-        ));
+        return Err(fix_one(&path));
     };
     let ipath = format!("{path}.{type_name}");
     let parsed = match &schema.kind {

@@ -207,6 +207,12 @@ async fn patch_validation_like_notion() {
         )
         .await;
     assert_error(&res, 400, "validation_error");
+    let message = res.body["message"].as_str().unwrap();
+    assert!(message.starts_with("body failed validation. Fix one:\n"));
+    assert!(
+        message
+            .contains("body.properties.Status.status should be defined, instead was `undefined`.")
+    );
     let res = api
         .patch(&path, &json!({"properties": {"Estimate": {"number": "3"}}}))
         .await;
