@@ -2,9 +2,12 @@
 //! write request, batching whatever is queued into one transaction (group commit).
 //!
 //! The loop takes the first request from the channel, then everything already waiting (up
-//! to `group_commit_max_batch`), runs them in order inside one `BEGIN IMMEDIATE … COMMIT`
-//! and only then answers each caller through its oneshot. A burst of concurrent callers
-//! therefore costs one fsync, not one per caller.
+//! to `group_commit_max_batch`), runs them inside one `BEGIN IMMEDIATE … COMMIT` and only
+//! then answers each caller through its oneshot. A burst of concurrent callers therefore
+//! costs one fsync, not one per caller. The batch's ingests run first, together, as one
+//! operation with multi-row statements ([`IngestGroup`]); the other requests follow in
+//! arrival order. (All requests of a batch are concurrent and commit at once, so any
+//! order is a valid serialization.)
 //!
 //! Failure rules:
 //! * an environmental error ([`StoreError::aborts_batch`]: disk full, busy, read-only, I/O)
@@ -13,7 +16,8 @@
 //! * any other error is blamed on the operation that raised it: the transaction is rolled
 //!   back, that caller gets the error, and the remaining operations are re-run from scratch
 //!   in a new transaction. Operations are therefore written to be re-runnable (they only
-//!   read the database and the clock).
+//!   read the database and the clock). The ingest group is instead re-run in one-by-one
+//!   mode, so only the caller whose event failed gets the error.
 
 use std::future::Future;
 use std::path::PathBuf;

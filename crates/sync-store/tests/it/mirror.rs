@@ -304,6 +304,7 @@ async fn status_write_intents_make_the_patch_happen_once() {
     s.upsert_page(&p).await.unwrap();
     let (due, to) = ("2026-11-20", "Overdue");
 
+    assert_eq!(s.status_write(&p.id, due, to).await.unwrap(), None);
     assert_eq!(
         s.begin_status_write(&p.id, due, to).await.unwrap(),
         StatusWrite::New
@@ -326,9 +327,18 @@ async fn status_write_intents_make_the_patch_happen_once() {
         observed_at: t.now() + ChronoDuration::seconds(1),
         ..p.clone()
     };
+    assert_eq!(
+        s.status_write(&p.id, due, to).await.unwrap(),
+        Some(StatusWrite::Pending),
+        "looking up does not create or change the intent"
+    );
     s.finish_status_write(&p.id, due, to, &transition, Some(&patched))
         .await
         .unwrap();
+    assert_eq!(
+        s.status_write(&p.id, due, to).await.unwrap(),
+        Some(StatusWrite::Done)
+    );
     assert_eq!(
         s.begin_status_write(&p.id, due, to).await.unwrap(),
         StatusWrite::Done
