@@ -182,7 +182,7 @@ impl IngestGroup {
             .filter(|d| inserted.contains(&d.event_id))
             .flat_map(|d| d.jobs.iter())
             .collect();
-        let new_jobs = join_with_queued(cx, &new_jobs).await?;
+        let new_jobs = join_with_queued(cx, &new_jobs, now_ms).await?;
         for chunk in new_jobs.chunks(ROWS_PER_STATEMENT) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO jobs (key, kind, payload, lane, run_at, state, attempts, \
@@ -238,15 +238,14 @@ impl IngestGroup {
     }
 }
 
-/// Makes a job insert coalesce into the key's queued job, exactly like `enqueue`: earliest
-/// run_at, highest lane, newest kind and payload, oldest first_enqueued_at. A key that is
-/// only running has no queued row, so the insert creates its follow-up.
 /// Coalescing for the batched path, as `enqueue_one` does it row by row: requests for
-/// one key within the batch are joined first, then each with the payload of the key's
-/// queued job, so the upsert below can simply take the joined values.
+/// one key within the batch are merged first (earliest run_at, highest lane, newest kind,
+/// payloads joined), then each payload is joined with that of the key's queued job, so the
+/// upsert ([`COALESCE_UPSERT`]) can simply take the joined payload.
 async fn join_with_queued(
     cx: &mut WriteCx,
     jobs: &[&PreparedJob],
+    now_ms: i64,
 ) -> Result<Vec<PreparedJob>, StoreError> {
     let mut order: Vec<PreparedJob> = Vec::with_capacity(jobs.len());
     let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
@@ -256,10 +255,8 @@ async fn join_with_queued(
                 let merged = &mut order[i];
                 merged.payload = join_payloads(Some(&merged.payload), &job.payload);
                 merged.kind = job.kind.clone();
-                merged.run_at = match (merged.run_at, job.run_at) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    _ => None,
-                };
+                let a = merged.run_at.unwrap_or(now_ms);
+                merged.run_at = Some(a.min(job.run_at.unwrap_or(now_ms)));
                 if job.lane == Lane::Interactive {
                     merged.lane = Lane::Interactive;
                 }
@@ -304,6 +301,9 @@ async fn join_with_queued(
     Ok(order)
 }
 
+/// Makes a job insert coalesce into the key's queued job, exactly like `enqueue`: earliest
+/// run_at, highest lane, newest kind, the (pre-joined) payload, oldest first_enqueued_at.
+/// A key that is only running has no queued row, so the insert creates its follow-up.
 const COALESCE_UPSERT: &str = " ON CONFLICT (key) WHERE state = 'queued' DO UPDATE SET \
      run_at = MIN(run_at, excluded.run_at), \
      lane = CASE WHEN excluded.lane = 'interactive' THEN 'interactive' ELSE lane END, \

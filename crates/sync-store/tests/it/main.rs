@@ -5,6 +5,7 @@ mod helpers;
 mod crash;
 mod errors;
 mod ingest;
+mod ingest_model;
 mod mirror;
 mod open;
 mod queue;
