@@ -678,7 +678,7 @@ impl Store {
     }
 
     /// Looks up an intent without creating one (`None`: never begun).
-    #[tracing::instrument(skip_all, fields(page.id = %page_id, due, to_status), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(page.id = %page_id, due = %due, to_status = %to_status), err(level = "debug"))]
     pub async fn status_write(
         &self,
         page_id: &str,
@@ -701,7 +701,7 @@ impl Store {
     }
 
     /// Starts (or looks up) the intent to write `to_status` on `page_id` for due date `due`.
-    #[tracing::instrument(skip_all, fields(page.id = %page_id, due, to_status), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(page.id = %page_id, due = %due, to_status = %to_status), err(level = "debug"))]
     pub async fn begin_status_write(
         &self,
         page_id: &str,
@@ -714,7 +714,7 @@ impl Store {
 
     /// In one transaction: marks the intent done (creating it if needed), records the
     /// transition and, if given, upserts the page as Notion returned it after the PATCH.
-    #[tracing::instrument(skip_all, fields(page.id = %page_id, due, to_status), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(page.id = %page_id, due = %due, to_status = %to_status), err(level = "debug"))]
     pub async fn finish_status_write(
         &self,
         page_id: &str,
@@ -732,7 +732,7 @@ impl Store {
     }
 
     /// Deletes a pending intent (the person moved the task on); a done intent is kept.
-    #[tracing::instrument(skip_all, fields(page.id = %page_id, due, to_status), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(page.id = %page_id, due = %due, to_status = %to_status), err(level = "debug"))]
     pub async fn abandon_status_write(
         &self,
         page_id: &str,

@@ -1043,7 +1043,7 @@ impl Store {
     /// Atomically moves up to `n` due jobs to running under a lease of `lease`, interactive
     /// lane first (with the bulk floor), then by `run_at` and id. Expired leases are reaped
     /// first, in the same transaction. Each job gets a fresh random lease token.
-    #[tracing::instrument(skip_all, fields(n, worker), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(n = n, worker = %worker), err(level = "debug"))]
     pub async fn claim(
         &self,
         n: usize,
@@ -1124,7 +1124,7 @@ impl Store {
     /// Crash recovery at start: returns every running job held by a worker whose name
     /// starts with `worker_prefix` to the queue at once, as if its lease had expired.
     /// Only for a caller that knows those workers are gone (it holds the instance lock).
-    #[tracing::instrument(skip_all, fields(worker_prefix), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(worker_prefix = %worker_prefix), err(level = "debug"))]
     pub async fn reclaim_workers(&self, worker_prefix: &str) -> Result<u64, StoreError> {
         if worker_prefix.is_empty() {
             return Ok(0);

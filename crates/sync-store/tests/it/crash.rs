@@ -112,7 +112,7 @@ fn sigkill_during_ingest_loses_no_acknowledged_event() {
             ])
             .env(CHILD_ENV, &path)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
