@@ -206,3 +206,116 @@ async fn a_wrong_token_is_reported_without_being_logged() {
     assert!(!text.contains(SECRET));
     sim.shutdown().await;
 }
+
+fn run_cli(args: &[&str], config: &std::path::Path, token: &str) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_notion-sync"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env_clear()
+        .env("NOTION_TOKEN", token)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+// The CLI runs as a blocking child process while the simulator answers it from
+// this runtime: two worker threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_shot_commands_reconcile_migrate_jobs_and_tokens() {
+    let sim = notion_sim::start(sim_config(30)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n[notion]\napi_url = \"{}\"\ndata_source_id = \"{}\"\nrequests_per_second = 50.0\n",
+            dir.path().join("m.db").display(),
+            sim.base_url(),
+            sim.data_source_id()
+        ),
+    )
+    .unwrap();
+    let (ok, out, err) = run_cli(&["migrate"], &config, sim.token());
+    assert!(ok, "{err}");
+    assert!(out.starts_with("migrations applied: "), "{out}");
+
+    let (ok, out, err) = run_cli(&["reconcile"], &config, sim.token());
+    assert!(ok, "{out}\n{err}");
+    // The first pass is a full scan; its bodies were drained before the summary.
+    assert!(
+        out.contains("full pass: 30 pages seen, 30 updated, 30 bodies queued"),
+        "{out}"
+    );
+    assert!(out.contains("queue after drain: 0 queued, 0 dead"), "{out}");
+    assert!(out.contains("\nwatermark: "), "{out}");
+    assert_eq!(sim.count_requests("GET", "/v1/pages/{id}/markdown"), 30);
+
+    let (ok, out, _) = run_cli(&["reconcile", "--full"], &config, sim.token());
+    assert!(ok);
+    assert!(out.starts_with("full pass: 30 pages seen"), "{out}");
+
+    let (ok, out, _) = run_cli(&["jobs", "list"], &config, sim.token());
+    assert!(ok);
+    assert!(out.contains("-- 0 shown; queued 0"), "{out}");
+    let (ok, _, err) = run_cli(&["jobs", "retry", "4242"], &config, sim.token());
+    assert!(!ok);
+    assert!(err.contains("job 4242 not found"), "{err}");
+    let (ok, out, _) = run_cli(&["webhook", "tokens"], &config, sim.token());
+    assert!(ok);
+    assert!(
+        out.starts_with("No verification token received yet."),
+        "{out}"
+    );
+
+    // A config error is one line naming the key.
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[tasks]\ntimezone = \"Mars/Base\"\n",
+    )
+    .unwrap();
+    let (ok, _, err) = run_cli(&["migrate"], &dir.path().join("bad.toml"), sim.token());
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        "error: config key `tasks.timezone` = \"Mars/Base\": must be an IANA time zone such as \"UTC\" or \"Europe/Berlin\""
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_on_the_same_database_refuses_to_start() {
+    let sim = notion_sim::start(sim_config(1)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    let port = free_port();
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nurl = \"sqlite://{}\"\n[notion]\napi_url = \"{}\"\ndata_source_id = \"{}\"\n[reconcile]\non_start = false\n",
+            dir.path().join("m.db").display(),
+            sim.base_url(),
+            sim.data_source_id()
+        ),
+    )
+    .unwrap();
+    let http = reqwest::Client::new();
+    let mut first = start(&config, sim.token(), dir.path().join("first.log"));
+    wait_for("the first daemon", 60, || async {
+        health(&http, port).await.is_some()
+    })
+    .await;
+    let (ok, _, err) = run_cli(&["serve"], &config, sim.token());
+    assert!(!ok);
+    assert!(
+        err.contains("another notion-sync serve is running on"),
+        "{err}"
+    );
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    sim.shutdown().await;
+}
