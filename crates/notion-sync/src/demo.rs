@@ -114,7 +114,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .duration
         .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
     let mut tick = tokio::time::interval(Duration::from_secs(if terminal { 1 } else { 5 }));
-    let mut last_requests = 0usize;
+    // Requests/s over the last few seconds (one-second windows jitter around the budget).
+    let mut window: std::collections::VecDeque<(tokio::time::Instant, usize)> = Default::default();
     let started = tokio::time::Instant::now();
     loop {
         tokio::select! {
@@ -126,8 +127,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 }
             } => break,
             _ = tick.tick() => {
-                let status = Snapshot::take(&engine, &sim, last_requests, tick.period(), demo_start).await;
-                last_requests = status.requests;
+                let mut status = Snapshot::take(&engine, &sim, demo_start).await;
+                let now = tokio::time::Instant::now();
+                window.push_back((now, status.requests));
+                while window.len() > 2 && now - window[0].0 > Duration::from_secs(5) {
+                    window.pop_front();
+                }
+                let (t0, r0) = window[0];
+                let span = (now - t0).as_secs_f64();
+                status.rate = if span > 0.0 { (status.requests - r0) as f64 / span } else { 0.0 };
                 status.print(terminal, started.elapsed());
             }
         }
@@ -141,14 +149,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             tracing::info!(error = %e, "final reconcile pass skipped");
         }
     }
-    let final_status = Snapshot::take(
-        &engine,
-        &sim,
-        last_requests,
-        Duration::from_secs(1),
-        demo_start,
-    )
-    .await;
+    let final_status = Snapshot::take(&engine, &sim, demo_start).await;
     shutdown.cancel();
     let result = daemon.await.context("daemon task")?;
     println!(
@@ -231,8 +232,6 @@ impl Snapshot {
     async fn take(
         engine: &Engine,
         sim: &SimHandle,
-        last_requests: usize,
-        period: Duration,
         demo_start: chrono::DateTime<chrono::Utc>,
     ) -> Snapshot {
         let store = engine.store();
@@ -281,7 +280,7 @@ impl Snapshot {
             running: stats.as_ref().map_or(0, |s| s.running),
             dead: stats.as_ref().map_or(0, |s| s.dead),
             requests,
-            rate: requests.saturating_sub(last_requests) as f64 / period.as_secs_f64(),
+            rate: 0.0,
             rate_limited: engine.client().stats().rate_limited_total,
             mirror_pages: store.page_count().await.unwrap_or(0),
             sim_pages: live.len(),

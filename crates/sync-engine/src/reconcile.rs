@@ -304,7 +304,10 @@ impl Engine {
         if schema_suspect {
             self.check_schema(ds, PaceLane::Bulk).await?;
         }
-        let (marked, overdue_queries) = self.overdue_pass(ds, latest_date, &client).await?;
+        // Status writes are what people see: they go on the interactive lane instead of
+        // queueing behind the pass's own body fetches.
+        let writer = self.client_for(Lane::Interactive);
+        let (marked, overdue_queries) = self.overdue_pass(ds, latest_date, &writer).await?;
         summary.overdue_marked = marked;
         summary.query_requests += overdue_queries;
         let w = next_watermark(pass_start, self.config().reconcile.backstep);
