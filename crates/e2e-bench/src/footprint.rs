@@ -1,0 +1,146 @@
+//! Footprint with a large mirror: 100,000 pages written into the daemon's SQLite file with
+//! the store API before it starts (populating them through Notion at 3 req/s would take
+//! hours), then start-up time and RSS idle and after a few webhook-driven syncs.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Serialize;
+use sync_store::{PageUpsert, Store, StoreConfig, Synchronous, SystemClock};
+use tokio::time::Instant;
+
+use crate::daemon::{Daemon, DaemonConfig, Memory};
+use crate::support::{self, Mirror, notion_like};
+
+#[derive(Debug, Clone)]
+pub struct FootprintParams {
+    pub mirror_pages: usize,
+    pub sim_pages: usize,
+    pub changes: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FootprintResult {
+    pub mirror_pages: u64,
+    pub db_file_mib: f64,
+    pub populate_s: f64,
+    pub startup_ms: f64,
+    pub memory_at_ready: Memory,
+    /// After `/healthz` (counts the mirror) and a second of idling.
+    pub memory_idle: Memory,
+    /// After `changes` webhook-driven page syncs into the large mirror.
+    pub memory_after_syncs: Memory,
+    pub changes: usize,
+}
+
+pub async fn run(bin: &Path, p: &FootprintParams) -> anyhow::Result<FootprintResult> {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("mirror.db");
+    let sim = support::start_sim(p.sim_pages, notion_like(10.0, 10)).await?;
+    let t = Instant::now();
+    populate(&sim, &db, p.mirror_pages).await?;
+    let populate_s = t.elapsed().as_secs_f64();
+    let db_file_mib = std::fs::metadata(&db)?.len() as f64 / (1024.0 * 1024.0);
+
+    let cfg = DaemonConfig::new(10.0);
+    let daemon = Daemon::start(bin, dir.path(), Some(&db), &sim, &cfg).await?;
+    let memory_at_ready = daemon.memory()?;
+    support::subscribe(&sim, &daemon).await?;
+    daemon.wait_initialized().await?;
+    let health = daemon.health().await?;
+    let mirror_pages = health["mirror"]["pages"].as_u64().unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let memory_idle = daemon.memory()?;
+
+    let mirror = Mirror::open(&db).await?;
+    let ids: Vec<String> = sim.pages().into_iter().map(|p| p.id).collect();
+    for i in 0..p.changes {
+        sim.set_title(&ids[i % ids.len()], &format!("Large mirror change {i}"))?;
+    }
+    for i in 0..p.changes {
+        let title = format!("Large mirror change {i}");
+        let id = &ids[i % ids.len()];
+        if i + ids.len() >= p.changes {
+            mirror
+                .wait_page(id, Duration::from_secs(60), |r| r.title == title)
+                .await?;
+        }
+    }
+    support::settle(&sim, &daemon, Duration::from_secs(60)).await?;
+    let memory_after_syncs = daemon.memory()?;
+    mirror.close().await;
+    let startup_ms = support::ms(daemon.startup);
+    daemon.stop().await?;
+    sim.shutdown().await;
+    Ok(FootprintResult {
+        mirror_pages,
+        db_file_mib,
+        populate_s,
+        startup_ms,
+        memory_at_ready,
+        memory_idle,
+        memory_after_syncs,
+        changes: p.changes,
+    })
+}
+
+/// Writes `n` mirror rows shaped like the sim's pages (their `properties` JSON and
+/// Markdown bodies, cycled) in batches of 1,000, then a body for each.
+async fn populate(sim: &notion_sim::SimHandle, db: &Path, n: usize) -> anyhow::Result<()> {
+    let store = Store::open(
+        StoreConfig {
+            synchronous: Synchronous::Normal,
+            ..StoreConfig::for_path(db)
+        },
+        Arc::new(SystemClock),
+    )
+    .await?;
+    let templates = sim.pages();
+    let now = chrono::Utc::now();
+    let ds = sim.data_source_id();
+    let mut ids = Vec::with_capacity(n);
+    for chunk_start in (0..n).step_by(1000) {
+        let batch: Vec<PageUpsert> = (chunk_start..(chunk_start + 1000).min(n))
+            .map(|i| {
+                let t = &templates[i % templates.len()];
+                let id = uuid::Uuid::new_v4();
+                ids.push((id.to_string(), i % templates.len()));
+                PageUpsert {
+                    id: id.to_string(),
+                    data_source_id: ds.clone(),
+                    title: format!("{} #{i}", t.title),
+                    status: t.status.clone(),
+                    due: t.due.clone(),
+                    url: format!("https://www.notion.so/{}", id.simple()),
+                    created_time: t.created_time,
+                    last_edited_time: t.last_edited_time,
+                    in_trash: false,
+                    properties: t.properties.to_string(),
+                    observed_at: now,
+                }
+            })
+            .collect();
+        store.upsert_pages(&batch).await?;
+    }
+    let store_ref = &store;
+    let templates = &templates;
+    let results: Vec<_> = futures::stream::iter(ids)
+        .map(|(id, t)| async move {
+            let md = &templates[t].markdown;
+            let hash = format!(
+                "{:064x}",
+                md.len() as u128 * 0x9e37_79b9_7f4a_7c15 + t as u128
+            );
+            store_ref.set_page_body(&id, md, &hash, now).await
+        })
+        .buffer_unordered(512)
+        .collect()
+        .await;
+    for r in results {
+        r?;
+    }
+    store.close().await;
+    Ok(())
+}

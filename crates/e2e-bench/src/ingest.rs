@@ -1,0 +1,222 @@
+//! Webhook ingest: signed deliveries per second from 64 closed-loop senders, then ack
+//! latency under an open-loop generator at a fixed rate, at one `synchronous` setting.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::daemon::{Daemon, DaemonConfig, Memory, loopback_client};
+use crate::stats::{Summary, rate};
+use crate::support::{self, Deliveries, Mirror, notion_like};
+
+#[derive(Debug, Clone)]
+pub struct IngestParams {
+    pub pages: usize,
+    pub senders: usize,
+    pub warmup: Duration,
+    pub closed_loop: Duration,
+    pub open_rate: u32,
+    pub open_loop: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestResult {
+    pub synchronous: &'static str,
+    pub startup_ms: f64,
+    pub senders: usize,
+    pub closed_loop_s: f64,
+    pub deliveries_ok: u64,
+    pub deliveries_failed: u64,
+    pub deliveries_per_s: f64,
+    /// Latency of each closed-loop delivery (the senders wait for it).
+    pub closed_loop_latency_ms: Summary,
+    pub open_loop_target_per_s: u32,
+    pub open_loop_s: f64,
+    pub open_loop_sent: u64,
+    pub open_loop_failed: u64,
+    pub open_loop_achieved_per_s: f64,
+    /// From handing the request to the client to the 200.
+    pub ack_latency_ms: Summary,
+    /// How late the generator started each request against its schedule.
+    pub schedule_lag_ms: Summary,
+    /// Webhook events in the daemon's event log after the run: every 200 is durable.
+    pub events_stored: u64,
+    pub events_acknowledged: u64,
+    pub queue_after: u64,
+    pub memory_after: Memory,
+    /// Bytes the daemon logged (JSON, level info) during the scenario.
+    pub daemon_log_bytes: u64,
+}
+
+pub async fn run(
+    bin: &Path,
+    synchronous: &'static str,
+    p: &IngestParams,
+) -> anyhow::Result<IngestResult> {
+    let dir = tempfile::tempdir()?;
+    // Notion's 3 req/s: the workers barely use CPU and the queue grows, as it would.
+    let sim = support::start_sim(p.pages, notion_like(3.0, 10)).await?;
+    let cfg = DaemonConfig {
+        synchronous,
+        ..DaemonConfig::new(3.0)
+    };
+    let daemon = Daemon::start(bin, dir.path(), None, &sim, &cfg).await?;
+    support::subscribe(&sim, &daemon).await?;
+    daemon.wait_initialized().await?;
+    let url = Arc::new(daemon.webhook_url());
+    let factory = Arc::new(Deliveries::for_sim(&sim));
+    let http = loopback_client(p.senders * 2);
+    let counter = Arc::new(AtomicU64::new(0));
+
+    // Warm-up (connections, SQLite cache), not counted.
+    let (warm_ok, ..) = closed_loop(&http, &url, &factory, &counter, p.senders, p.warmup).await;
+
+    let (ok, failed, lat, elapsed) =
+        closed_loop(&http, &url, &factory, &counter, p.senders, p.closed_loop).await;
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let open = open_loop(&http, &url, &factory, &counter, p.open_rate, p.open_loop).await;
+
+    let health = daemon.health().await?;
+    let memory_after = daemon.memory()?;
+    let mirror = Mirror::open(&daemon.db).await?;
+    let events_stored = mirror.event_count().await?;
+    mirror.close().await;
+    let result = IngestResult {
+        synchronous,
+        startup_ms: support::ms(daemon.startup),
+        senders: p.senders,
+        closed_loop_s: elapsed.as_secs_f64(),
+        deliveries_ok: ok,
+        deliveries_failed: failed,
+        deliveries_per_s: rate(ok as f64, elapsed),
+        closed_loop_latency_ms: Summary::of_durations_ms(&lat),
+        open_loop_target_per_s: p.open_rate,
+        open_loop_s: p.open_loop.as_secs_f64(),
+        open_loop_sent: open.sent,
+        open_loop_failed: open.failed,
+        open_loop_achieved_per_s: open.achieved,
+        ack_latency_ms: Summary::of_durations_ms(&open.latency),
+        schedule_lag_ms: Summary::of_durations_ms(&open.lag),
+        events_stored,
+        events_acknowledged: warm_ok + ok + (open.sent - open.failed),
+        queue_after: health["queue"]["queued"].as_u64().unwrap_or(0),
+        memory_after,
+        daemon_log_bytes: daemon.log_bytes(),
+    };
+    daemon.stop().await?;
+    sim.shutdown().await;
+    Ok(result)
+}
+
+/// `senders` tasks POST as fast as answers come back until `window` is over.
+/// Returns (2xx, failures, latencies, elapsed until the last answer).
+async fn closed_loop(
+    http: &reqwest::Client,
+    url: &Arc<String>,
+    factory: &Arc<Deliveries>,
+    counter: &Arc<AtomicU64>,
+    senders: usize,
+    window: Duration,
+) -> (u64, u64, Vec<Duration>, Duration) {
+    let started = Instant::now();
+    let end = started + window;
+    let mut set = JoinSet::new();
+    for _ in 0..senders {
+        let (http, url, factory, counter) = (
+            http.clone(),
+            Arc::clone(url),
+            Arc::clone(factory),
+            Arc::clone(counter),
+        );
+        set.spawn(async move {
+            let mut ok = 0u64;
+            let mut failed = 0u64;
+            let mut lat = Vec::with_capacity(8192);
+            while Instant::now() < end {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let (body, sig) = factory.delivery(n);
+                let t0 = Instant::now();
+                if support::post_delivery(&http, &url, body, sig).await {
+                    ok += 1;
+                    lat.push(t0.elapsed());
+                } else {
+                    failed += 1;
+                }
+            }
+            (ok, failed, lat)
+        });
+    }
+    let (mut ok, mut failed, mut lat) = (0, 0, Vec::new());
+    while let Some(r) = set.join_next().await {
+        let (o, f, l) = r.expect("sender task panicked");
+        ok += o;
+        failed += f;
+        lat.extend(l);
+    }
+    (ok, failed, lat, started.elapsed())
+}
+
+struct OpenLoop {
+    sent: u64,
+    failed: u64,
+    achieved: f64,
+    latency: Vec<Duration>,
+    lag: Vec<Duration>,
+}
+
+/// Starts request `i` at `start + i / rate`, never waiting for answers to pace.
+async fn open_loop(
+    http: &reqwest::Client,
+    url: &Arc<String>,
+    factory: &Arc<Deliveries>,
+    counter: &Arc<AtomicU64>,
+    per_second: u32,
+    window: Duration,
+) -> OpenLoop {
+    let n = (f64::from(per_second) * window.as_secs_f64()).round() as u64;
+    let start = Instant::now() + Duration::from_millis(20);
+    let mut set = JoinSet::new();
+    for i in 0..n {
+        let at = start + Duration::from_secs_f64(i as f64 / f64::from(per_second));
+        let (body, sig) = factory.delivery(counter.fetch_add(1, Ordering::Relaxed));
+        tokio::time::sleep_until(at).await;
+        let (http, url) = (http.clone(), Arc::clone(url));
+        set.spawn(async move {
+            let t0 = Instant::now();
+            let ok = support::post_delivery(&http, &url, body, sig).await;
+            (t0.saturating_duration_since(at), t0.elapsed(), ok, t0)
+        });
+    }
+    let mut out = OpenLoop {
+        sent: n,
+        failed: 0,
+        achieved: 0.0,
+        latency: Vec::with_capacity(n as usize),
+        lag: Vec::with_capacity(n as usize),
+    };
+    let mut first: Option<Instant> = None;
+    let mut last: Option<Instant> = None;
+    while let Some(r) = set.join_next().await {
+        let (lag, latency, ok, t0) = r.expect("request task panicked");
+        out.lag.push(lag);
+        if ok {
+            out.latency.push(latency);
+        } else {
+            out.failed += 1;
+        }
+        first = Some(first.map_or(t0, |f: Instant| f.min(t0)));
+        last = Some(last.map_or(t0, |l: Instant| l.max(t0)));
+    }
+    if let (Some(f), Some(l)) = (first, last)
+        && n > 1
+    {
+        out.achieved = (n - 1) as f64 / (l - f).as_secs_f64();
+    }
+    out
+}

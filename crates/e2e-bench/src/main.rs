@@ -1,0 +1,250 @@
+#![doc = include_str!("../README.md")]
+
+mod baseline;
+mod budget;
+mod cost;
+mod daemon;
+mod footprint;
+mod freshness;
+mod ingest;
+mod reconciler;
+mod report;
+mod stats;
+mod support;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+
+use crate::report::{Machine, Report};
+use crate::support::Workload;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "e2e-bench",
+    about = "Runs the real notion-sync daemon against notion-sim and a polling-script baseline; prints a table and JSON"
+)]
+struct Args {
+    /// Shorter windows and smaller workloads (about a minute instead of about five).
+    #[arg(long)]
+    quick: bool,
+    /// Write the JSON report to PATH instead of printing it after the table.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Run only these scenarios (comma-separated).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    only: Vec<Scenario>,
+    /// Do not run `cargo build --release -p notion-sync` first (when started by cargo).
+    #[arg(long)]
+    no_build: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Ingest,
+    Budget,
+    Cost,
+    Freshness,
+    Reconciler,
+    Baseline,
+    Footprint,
+}
+
+/// Every size and duration of a run.
+struct Plan {
+    pages: usize,
+    ingest: ingest::IngestParams,
+    budget: budget::BudgetParams,
+    cost: cost::CostParams,
+    freshness: freshness::FreshnessParams,
+    reconciler: reconciler::ReconcilerParams,
+    baseline: baseline::BaselineParams,
+    footprint: footprint::FootprintParams,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        let pages = if quick { 20 } else { 50 };
+        let workload = if quick {
+            Workload {
+                changes: 5,
+                gap: Duration::from_secs(1),
+            }
+        } else {
+            Workload {
+                changes: 10,
+                gap: Duration::from_secs(2),
+            }
+        };
+        let secs = |full: f64, q: f64| Duration::from_secs_f64(if quick { q } else { full });
+        Plan {
+            pages,
+            ingest: ingest::IngestParams {
+                pages,
+                senders: 64,
+                warmup: secs(1.0, 0.5),
+                closed_loop: secs(10.0, 3.0),
+                open_rate: 500,
+                open_loop: secs(10.0, 3.0),
+            },
+            budget: budget::BudgetParams {
+                rate: if quick { 10.0 } else { 3.0 },
+                sim_burst: if quick { 5 } else { 3 },
+                backlog_pages: 100,
+                storm_pages: if quick { 40 } else { 30 },
+                storm_429s: if quick { 2 } else { 3 },
+                storm_retry_after_s: if quick { 1 } else { 2 },
+            },
+            cost: cost::CostParams {
+                pages,
+                samples: if quick { 2 } else { 5 },
+                burst: 100,
+            },
+            freshness: freshness::FreshnessParams {
+                pages,
+                rate: 3.0,
+                backlog_samples: if quick { 3 } else { 5 },
+                workload: workload.clone(),
+            },
+            reconciler: reconciler::ReconcilerParams {
+                pages,
+                rate: 10.0,
+                every_s: if quick { 5 } else { 10 },
+                samples: if quick { 2 } else { 3 },
+                body_changes: if quick { 2 } else { 3 },
+            },
+            baseline: baseline::BaselineParams {
+                pages,
+                rate: 3.0,
+                sleep: Duration::from_millis(350),
+                workload,
+            },
+            footprint: footprint::FootprintParams {
+                mirror_pages: 100_000,
+                sim_pages: pages,
+                changes: 10,
+            },
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if !args.no_build {
+        daemon::build_daemon_if_under_cargo()?;
+    }
+    let bin = daemon::daemon_binary()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(run_scenarios(&args, &bin))?;
+    println!("{}", report.table());
+    let json = serde_json::to_string_pretty(&report)?;
+    match &args.json {
+        Some(path) => {
+            std::fs::write(path, json + "\n")
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("JSON written to {}", path.display());
+        }
+        None => println!("{json}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_scenarios(args: &Args, bin: &std::path::Path) -> anyhow::Result<Report> {
+    let plan = Plan::new(args.quick);
+    let wanted = |s: Scenario| args.only.is_empty() || args.only.contains(&s);
+    let started = Instant::now();
+    let mut report = Report {
+        mode: if args.quick { "quick" } else { "full" },
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        duration_s: 0.0,
+        machine: Machine::detect(),
+        ingest: Vec::new(),
+        budget: None,
+        cost: None,
+        freshness: None,
+        reconciler: None,
+        footprint: None,
+        baseline: None,
+        targets: Vec::new(),
+    };
+    eprintln!(
+        "e2e-bench ({} run, {} pages, daemon {})",
+        report.mode,
+        plan.pages,
+        bin.display()
+    );
+    let step = |name: &str| {
+        eprintln!("[{:>5.1} s] {name}", started.elapsed().as_secs_f64());
+    };
+    if wanted(Scenario::Ingest) {
+        for sync in ["FULL", "NORMAL"] {
+            step(&format!("webhook ingest, synchronous = {sync}"));
+            report.ingest.push(
+                ingest::run(bin, sync, &plan.ingest)
+                    .await
+                    .with_context(|| format!("ingest at {sync}"))?,
+            );
+        }
+    }
+    if wanted(Scenario::Budget) {
+        step("Notion budget and 429 storm");
+        report.budget = Some(budget::run(bin, &plan.budget).await.context("budget")?);
+    }
+    if wanted(Scenario::Cost) {
+        step("requests per synced change (webhooks)");
+        report.cost = Some(
+            cost::run(bin, &plan.cost)
+                .await
+                .context("requests per change")?,
+        );
+    }
+    if wanted(Scenario::Freshness) {
+        step("freshness under backlog and idle, idle footprint");
+        report.freshness = Some(
+            freshness::run(bin, &plan.freshness)
+                .await
+                .context("freshness")?,
+        );
+    }
+    if wanted(Scenario::Reconciler) {
+        step("silent changes through the reconciler");
+        report.reconciler = Some(
+            reconciler::run(bin, &plan.reconciler)
+                .await
+                .context("reconciler")?,
+        );
+    }
+    if wanted(Scenario::Baseline) {
+        step("baseline: polling script with 350 ms sleeps");
+        report.baseline = Some(baseline::run(&plan.baseline).await.context("baseline")?);
+    }
+    if wanted(Scenario::Footprint) {
+        step("footprint with 100,000 mirrored pages");
+        report.footprint = Some(
+            footprint::run(bin, &plan.footprint)
+                .await
+                .context("footprint")?,
+        );
+    }
+    report.duration_s = started.elapsed().as_secs_f64();
+    step("done");
+    report.check_targets();
+    Ok(report)
+}

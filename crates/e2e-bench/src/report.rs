@@ -1,0 +1,516 @@
+//! The results of a run: the JSON document, the human table and the target checks.
+
+use serde::Serialize;
+
+use crate::baseline::BaselineResult;
+use crate::budget::BudgetResult;
+use crate::cost::CostResult;
+use crate::footprint::FootprintResult;
+use crate::freshness::FreshnessResult;
+use crate::ingest::IngestResult;
+use crate::reconciler::ReconcilerResult;
+use crate::stats::{Summary, ratio};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub nproc: usize,
+    pub cpu_model: String,
+    pub mem_total_mib: u64,
+    pub kernel: String,
+    pub git_commit: Option<String>,
+}
+
+impl Machine {
+    pub fn detect() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map_or_else(|| "unknown".to_owned(), |(_, v)| v.trim().to_owned());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let mem_total_mib = meminfo
+            .lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb / 1024);
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map_or_else(|_| "unknown".to_owned(), |s| s.trim().to_owned());
+        let git_commit = std::process::Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        Machine {
+            nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu_model,
+            mem_total_mib,
+            kernel,
+            git_commit,
+        }
+    }
+}
+
+/// One target of the issue, checked against a measured figure.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetCheck {
+    pub target: String,
+    pub measured: String,
+    pub met: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub mode: &'static str,
+    pub command: String,
+    pub started_at: String,
+    pub duration_s: f64,
+    pub machine: Machine,
+    pub ingest: Vec<IngestResult>,
+    pub budget: Option<BudgetResult>,
+    pub cost: Option<CostResult>,
+    pub freshness: Option<FreshnessResult>,
+    pub reconciler: Option<ReconcilerResult>,
+    pub footprint: Option<FootprintResult>,
+    pub baseline: Option<BaselineResult>,
+    pub targets: Vec<TargetCheck>,
+}
+
+fn f0(v: f64) -> String {
+    format!("{v:.0}")
+}
+
+fn f1(v: f64) -> String {
+    format!("{v:.1}")
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1} %", v * 100.0)
+}
+
+fn lat(s: &Summary) -> String {
+    format!("{:.1} / {:.1} / {:.1}", s.p50, s.p99, s.max)
+}
+
+fn secs(s: &Summary) -> String {
+    format!("{:.2} / {:.2} s", s.p50 / 1e3, s.p99 / 1e3)
+}
+
+fn times(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |r| format!("{r:.1}x"))
+}
+
+fn yes(b: bool) -> String {
+    if b { "yes".to_owned() } else { "NO".to_owned() }
+}
+
+impl Report {
+    /// Checks every target the issue sets against what this run measured.
+    pub fn check_targets(&mut self) {
+        let mut t = Vec::new();
+        if let Some(full) = self.ingest.iter().find(|r| r.synchronous == "FULL") {
+            t.push(TargetCheck {
+                target: "≥ 5,000 deliveries/s ingest at FULL (64 senders)".into(),
+                measured: format!("{:.0}/s", full.deliveries_per_s),
+                met: full.deliveries_per_s >= 5000.0,
+            });
+            t.push(TargetCheck {
+                target: format!(
+                    "ack p99 ≤ 10 ms at {}/s (FULL)",
+                    full.open_loop_target_per_s
+                ),
+                measured: format!("p99 {:.1} ms", full.ack_latency_ms.p99),
+                met: full.ack_latency_ms.p99 <= 10.0 && full.open_loop_failed == 0,
+            });
+        }
+        if let Some(b) = &self.budget {
+            t.push(TargetCheck {
+                target: "≥ 95 % of the budget used with 0 429s".into(),
+                measured: format!(
+                    "{} of {} req/s, {} 429s",
+                    pct(b.drain.budget_share),
+                    b.configured_per_s,
+                    b.drain.rate_limited_429
+                ),
+                met: b.drain.budget_share >= 0.95 && b.drain.rate_limited_429 == 0,
+            });
+        }
+        if let Some(c) = &self.cost {
+            t.push(TargetCheck {
+                target: format!(
+                    "≤ 2 page fetches for {} deliveries to one page",
+                    c.one_page_burst.deliveries_acknowledged
+                ),
+                measured: format!("{} page fetches", c.one_page_burst.page_fetches),
+                met: c.one_page_burst.page_fetches <= 2 && c.one_page_burst.mirror_has_last_title,
+            });
+        }
+        if let Some(f) = &self.freshness {
+            t.push(TargetCheck {
+                target: "freshness p50 ≤ 1 s idle (webhook → mirror)".into(),
+                measured: format!("p50 {:.0} ms", f.idle.freshness_ms.p50),
+                met: f.idle.freshness_ms.p50 <= 1000.0,
+            });
+            t.push(TargetCheck {
+                target: "RSS ≤ 40 MB idle".into(),
+                measured: format!("{:.1} MiB", f.memory_idle.rss_mib),
+                met: f.memory_idle.rss_mib <= 40.0,
+            });
+        }
+        if let Some(fp) = &self.footprint {
+            let rss = fp.memory_idle.rss_mib.max(fp.memory_after_syncs.rss_mib);
+            t.push(TargetCheck {
+                target: format!("RSS ≤ 150 MB with {} mirrored pages", fp.mirror_pages),
+                measured: format!("{rss:.1} MiB"),
+                met: rss <= 150.0 && fp.mirror_pages >= 100_000,
+            });
+        }
+        self.targets = t;
+    }
+
+    /// The human-readable table.
+    pub fn table(&self) -> String {
+        let mut rows: Vec<[String; 5]> = Vec::new();
+        let section = |rows: &mut Vec<[String; 5]>, name: &str| {
+            rows.push([
+                format!("## {name}"),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+        };
+        let row = |rows: &mut Vec<[String; 5]>, m: String, d: String, b: String, r: String| {
+            rows.push([m, d, b, r, String::new()]);
+        };
+        let base = self.baseline.as_ref();
+
+        section(&mut rows, "Webhook ingest");
+        for r in &self.ingest {
+            row(
+                &mut rows,
+                format!("deliveries/s, {} senders, {}", r.senders, r.synchronous),
+                format!(
+                    "{} ({} ok, {} failed)",
+                    f0(r.deliveries_per_s),
+                    r.deliveries_ok,
+                    r.deliveries_failed
+                ),
+                "-".into(),
+                "-".into(),
+            );
+            row(
+                &mut rows,
+                format!(
+                    "ack ms p50/p99/max at {}/s, {}",
+                    r.open_loop_target_per_s, r.synchronous
+                ),
+                format!("{} ({} failed)", lat(&r.ack_latency_ms), r.open_loop_failed),
+                "-".into(),
+                "-".into(),
+            );
+        }
+
+        if let Some(b) = &self.budget {
+            section(&mut rows, "Notion budget");
+            row(
+                &mut rows,
+                format!(
+                    "share of {} req/s used draining {} changes",
+                    b.configured_per_s, b.drain.changes
+                ),
+                format!(
+                    "{} ({:.2} req/s)",
+                    pct(b.drain.budget_share),
+                    b.drain.achieved_per_s
+                ),
+                base.map_or("-".into(), |x| {
+                    format!("{} ({:.2} req/s)", pct(x.budget_share), x.achieved_per_s)
+                }),
+                "-".into(),
+            );
+            row(
+                &mut rows,
+                "429s received while draining".into(),
+                b.drain.rate_limited_429.to_string(),
+                base.map_or("-".into(), |x| x.rate_limited_429.to_string()),
+                "-".into(),
+            );
+            let s = &b.storm;
+            row(
+                &mut rows,
+                format!(
+                    "429 storm ({}x, Retry-After {} s): requests stopped",
+                    s.forced_429s, s.retry_after_s
+                ),
+                format!(
+                    "{:.2} s, every worker paused: {}",
+                    s.requests_stopped_s,
+                    yes(s.every_worker_paused)
+                ),
+                "-".into(),
+                "-".into(),
+            );
+            row(
+                &mut rows,
+                "  rate after the storm (share of configured)".into(),
+                format!(
+                    "{:.2} req/s ({})",
+                    s.after_storm_per_s,
+                    pct(s.after_storm_share)
+                ),
+                "-".into(),
+                "-".into(),
+            );
+        }
+
+        if self.cost.is_some() || self.reconciler.is_some() || self.freshness.is_some() {
+            section(&mut rows, "Requests per synced change");
+        }
+        let base_rpc = base.map(|x| x.requests_per_change);
+        if let Some(c) = &self.cost {
+            let case = |rows: &mut Vec<[String; 5]>, name: &str, k: &crate::cost::CostCase| {
+                row(
+                    rows,
+                    name.to_owned(),
+                    format!("{:.2} ({})", k.per_change, k.requests.breakdown()),
+                    "-".into(),
+                    "-".into(),
+                );
+            };
+            case(&mut rows, "property change via webhook", &c.property_change);
+            case(
+                &mut rows,
+                "body change via webhook, Markdown endpoint",
+                &c.body_change_markdown,
+            );
+            case(
+                &mut rows,
+                "body change via webhook, block children",
+                &c.body_change_blocks,
+            );
+            row(
+                &mut rows,
+                format!(
+                    "{} deliveries for one page: page fetches",
+                    c.one_page_burst.deliveries_acknowledged
+                ),
+                format!(
+                    "{} ({})",
+                    c.one_page_burst.page_fetches,
+                    c.one_page_burst.requests.breakdown()
+                ),
+                "-".into(),
+                "-".into(),
+            );
+        }
+        if let Some(r) = &self.reconciler {
+            row(
+                &mut rows,
+                format!(
+                    "silent change via reconciler ({} prop + {} body, `{}`)",
+                    r.silent_property_changes, r.silent_body_changes, r.schedule
+                ),
+                format!(
+                    "{:.2} ({}; {} passes)",
+                    r.requests_per_change,
+                    r.requests.breakdown(),
+                    r.passes_seen
+                ),
+                "-".into(),
+                "-".into(),
+            );
+        }
+        if let Some(f) = &self.freshness {
+            row(
+                &mut rows,
+                format!(
+                    "workload: {} title edits, one per {:.1} s",
+                    f.idle.workload.changes,
+                    f.idle.workload.gap.as_secs_f64()
+                ),
+                format!(
+                    "{:.2} ({})",
+                    f.idle.requests_per_change,
+                    f.idle.requests.breakdown()
+                ),
+                base.map_or("-".into(), |x| {
+                    format!("{:.1} ({})", x.requests_per_change, x.requests.breakdown())
+                }),
+                times(base_rpc.and_then(|b| ratio(b, f.idle.requests_per_change))),
+            );
+        }
+        if let Some(x) = base {
+            row(
+                &mut rows,
+                format!("  baseline: requests per run ({} pages)", x.pages),
+                "-".into(),
+                format!(
+                    "{} (run {:.1} s)",
+                    x.requests_per_run, x.run_duration_s.mean
+                ),
+                "-".into(),
+            );
+        }
+
+        if self.freshness.is_some() || self.reconciler.is_some() {
+            section(&mut rows, "Freshness (edit in Notion → row in the mirror)");
+        }
+        if let Some(f) = &self.freshness {
+            row(
+                &mut rows,
+                "webhook, idle: p50 / p99".into(),
+                secs(&f.idle.freshness_ms),
+                base.map_or("-".into(), |x| secs(&x.freshness_ms)),
+                times(base.and_then(|x| ratio(x.freshness_ms.p50, f.idle.freshness_ms.p50))),
+            );
+            let backlog = f.backlog_queued.iter().min().copied().unwrap_or(0);
+            row(
+                &mut rows,
+                format!("webhook, under backlog (≥ {backlog} bulk jobs queued): p50 / p99"),
+                secs(&f.under_backlog_ms),
+                "-".into(),
+                "-".into(),
+            );
+        }
+        if let Some(r) = &self.reconciler {
+            row(
+                &mut rows,
+                format!("silent edit, reconciler `{}`: p50 / max", r.schedule),
+                format!(
+                    "{:.2} / {:.2} s",
+                    r.silent_edit_to_mirror_ms.p50 / 1e3,
+                    r.silent_edit_to_mirror_ms.max / 1e3
+                ),
+                "-".into(),
+                "-".into(),
+            );
+        }
+
+        section(&mut rows, "Footprint (daemon process)");
+        if let Some(f) = &self.freshness {
+            row(
+                &mut rows,
+                format!("RSS idle, {} pages mirrored (HWM)", f.pages),
+                format!(
+                    "{} MiB ({} MiB)",
+                    f1(f.memory_idle.rss_mib),
+                    f1(f.memory_idle.hwm_mib)
+                ),
+                "-".into(),
+                "-".into(),
+            );
+            row(
+                &mut rows,
+                "start-up to ready, empty database".into(),
+                format!("{:.0} ms", f.startup_empty_ms),
+                "-".into(),
+                "-".into(),
+            );
+        }
+        if let Some(fp) = &self.footprint {
+            row(
+                &mut rows,
+                format!(
+                    "RSS with {} pages: idle / after {} syncs",
+                    fp.mirror_pages, fp.changes
+                ),
+                format!(
+                    "{} / {} MiB (HWM {})",
+                    f1(fp.memory_idle.rss_mib),
+                    f1(fp.memory_after_syncs.rss_mib),
+                    f1(fp.memory_after_syncs.hwm_mib)
+                ),
+                "-".into(),
+                "-".into(),
+            );
+            row(
+                &mut rows,
+                format!(
+                    "start-up to ready, {} pages ({:.0} MiB file)",
+                    fp.mirror_pages, fp.db_file_mib
+                ),
+                format!("{:.0} ms", fp.startup_ms),
+                "-".into(),
+                "-".into(),
+            );
+        }
+        for r in &self.ingest {
+            row(
+                &mut rows,
+                format!("peak RSS (HWM) after ingest, {}", r.synchronous),
+                format!("{} MiB", f1(r.memory_after.hwm_mib)),
+                "-".into(),
+                "-".into(),
+            );
+        }
+
+        let header = [
+            "metric".to_owned(),
+            "notion-sync".to_owned(),
+            "baseline script".to_owned(),
+            "baseline/daemon".to_owned(),
+            String::new(),
+        ];
+        let mut out = render(&header, &rows);
+        if !self.targets.is_empty() {
+            out.push_str("\nTargets\n");
+            for t in &self.targets {
+                out.push_str(&format!(
+                    "  [{}] {} — measured {}\n",
+                    if t.met { "met" } else { "MISSED" },
+                    t.target,
+                    t.measured
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn render(header: &[String; 5], rows: &[[String; 5]]) -> String {
+    // Markdown-compatible: sections become bold rows.
+    let rows: Vec<[String; 4]> = std::iter::once(header)
+        .chain(rows.iter())
+        .map(|r| match r[0].strip_prefix("## ") {
+            Some(name) => [
+                format!("**{name}**"),
+                String::new(),
+                String::new(),
+                String::new(),
+            ],
+            None => [r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone()],
+        })
+        .collect();
+    let mut width = [0usize; 4];
+    for r in &rows {
+        for (w, cell) in width.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |r: &[String; 4]| -> String {
+        let mut s = String::from("|");
+        for (w, cell) in width.iter().zip(r) {
+            s.push(' ');
+            s.push_str(cell);
+            s.push_str(&" ".repeat(w - cell.chars().count()));
+            s.push_str(" |");
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(&rows[0]);
+    out.push('|');
+    for w in width {
+        out.push_str(&"-".repeat(w + 2));
+        out.push('|');
+    }
+    out.push('\n');
+    for r in &rows[1..] {
+        out.push_str(&line(r));
+    }
+    out
+}
