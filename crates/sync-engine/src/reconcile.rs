@@ -9,7 +9,7 @@ use notion_api::{
     NotionId, Page, QueryRequest, Sort,
 };
 use serde::{Deserialize, Serialize};
-use sync_store::{Lane, PageFilter, StatusWrite, StoreError};
+use sync_store::{Lane, StatusWrite, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Engine, JobError, MarkOutcome, body_may_have_changed};
@@ -223,7 +223,7 @@ impl Engine {
         if resumed {
             tracing::info!(data_source.id = %ds, progress = ?scan, "resuming an interrupted full scan");
         }
-        let expected = store.page_ids(&ds.to_string(), false).await?.len() as u64;
+        let expected = store.page_count_in(&ds.to_string()).await?;
         let started_local = self.now();
         let mut summary = PassSummary {
             kind: kind.as_str(),
@@ -387,21 +387,16 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Result<u64, ReconcileError> {
         let store = self.store();
-        let unseen: Vec<_> = store
-            .list_pages(PageFilter {
-                data_source_id: Some(ds.to_string()),
-                ..PageFilter::default()
-            })
-            .await?
-            .into_iter()
-            .filter(|row| row.observed_at < scan_start)
-            .collect();
+        // Ids only: a full scan of a large workspace must not load every row.
+        let unseen = store
+            .page_ids_observed_before(&ds.to_string(), scan_start)
+            .await?;
         let mut trashed = 0;
-        for row in unseen {
+        for page_id in unseen {
             if cancel.is_cancelled() {
                 return Err(ReconcileError::Cancelled);
             }
-            let Ok(id) = NotionId::parse(&row.id) else {
+            let Ok(id) = NotionId::parse(&page_id) else {
                 continue;
             };
             match self.observe(client.retrieve_page(id).await) {
@@ -412,12 +407,12 @@ impl Engine {
                             .upsert_page(&self.page_upsert(&page.value, at)?)
                             .await?;
                         trashed += u64::from(page.value.in_trash);
-                    } else if store.mark_trashed(&row.id, at).await? {
+                    } else if store.mark_trashed(&page_id, at).await? {
                         trashed += 1;
                     }
                 }
                 Err(e) if e.class() == ErrorClass::NotFound => {
-                    if store.mark_trashed(&row.id, self.now()).await? {
+                    if store.mark_trashed(&page_id, self.now()).await? {
                         trashed += 1;
                     }
                 }
@@ -452,26 +447,18 @@ impl Engine {
         let today = rules::today(notion_now, tasks.timezone);
         let store = self.store();
         let mut candidates = 0;
-        for row in store
-            .list_pages(PageFilter {
-                data_source_id: Some(ds.to_string()),
-                statuses: Some(schema.open_statuses.clone()),
-                ..PageFilter::default()
-            })
+        for (id, due) in store
+            .dues_with_status(&ds.to_string(), &schema.open_statuses)
             .await?
         {
-            let Some(due) = row
-                .due
-                .as_deref()
-                .and_then(|d| d.parse::<NotionDate>().ok())
-            else {
+            let Ok(due) = due.parse::<NotionDate>() else {
                 continue;
             };
             if !rules::is_past_due(&due, notion_now, tasks.timezone) {
                 continue;
             }
             if store
-                .status_write(&row.id, &due.to_string(), &tasks.overdue_status)
+                .status_write(&id, &due.to_string(), &tasks.overdue_status)
                 .await?
                 == Some(StatusWrite::Done)
             {

@@ -636,6 +636,60 @@ impl Store {
         .map_err(|e| self.err(e))
     }
 
+    /// Ids of one data source's pages (not in the trash) last observed before `before`:
+    /// after a full scan that started at `before`, the pages it did not see.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn page_ids_observed_before(
+        &self,
+        data_source_id: &str,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT id FROM pages WHERE data_source_id = ?1 AND in_trash = 0 AND observed_at < ?2 \
+             ORDER BY id",
+        )
+        .bind(normalize_id(data_source_id))
+        .bind(to_iso(before))
+        .fetch_all(self.readers())
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    /// `(id, due)` of one data source's pages (not in the trash) that have a due date and
+    /// one of `statuses`: the overdue rule's candidates, without loading whole rows.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn dues_with_status(
+        &self,
+        data_source_id: &str,
+        statuses: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let statuses = serde_json::Value::from(statuses.to_vec()).to_string();
+        let rows = sqlx::query(
+            "SELECT id, due FROM pages \
+             WHERE data_source_id = ?1 AND in_trash = 0 AND due IS NOT NULL \
+               AND status IN (SELECT value FROM json_each(?2)) ORDER BY due, id",
+        )
+        .bind(normalize_id(data_source_id))
+        .bind(statuses)
+        .fetch_all(self.readers())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Number of one data source's pages not in the trash.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn page_count_in(&self, data_source_id: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pages WHERE data_source_id = ?1 AND in_trash = 0",
+        )
+        .bind(normalize_id(data_source_id))
+        .fetch_one(self.readers())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Number of pages not in the trash (all data sources).
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn page_count(&self) -> Result<u64, StoreError> {

@@ -273,6 +273,43 @@ async fn list_pages_filters_by_source_status_due_and_trash() {
 }
 
 #[tokio::test]
+async fn scan_helpers_return_ids_counts_and_dues_without_whole_rows() {
+    let t = open().await;
+    let s = &t.store;
+    let t0 = t.now();
+    let seen_before = page(1, Some("To Do"), Some("2026-11-20"), t0);
+    let seen_after = page(
+        2,
+        Some("Done"),
+        Some("2026-11-01"),
+        t0 + ChronoDuration::seconds(30),
+    );
+    let no_due = page(3, Some("To Do"), None, t0);
+    let mut other = page(4, Some("To Do"), Some("2026-11-02"), t0);
+    other.data_source_id = "11111111-477e-80af-bc30-000bd6b0d5c5".into();
+    let mut trashed = page(5, Some("To Do"), Some("2026-11-03"), t0);
+    trashed.in_trash = true;
+    for p in [&seen_before, &seen_after, &no_due, &other, &trashed] {
+        s.upsert_page(p).await.unwrap();
+    }
+    let scan_start = t0 + ChronoDuration::seconds(10);
+    assert_eq!(
+        s.page_ids_observed_before(DS, scan_start).await.unwrap(),
+        vec![seen_before.id.clone(), no_due.id.clone()]
+    );
+    assert_eq!(s.page_count_in(DS).await.unwrap(), 3);
+    let open_dues = s
+        .dues_with_status(DS, &["To Do".to_owned(), "In Progress".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(
+        open_dues,
+        vec![(seen_before.id.clone(), "2026-11-20".to_owned())]
+    );
+    assert!(s.dues_with_status(DS, &[]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn transitions_are_recorded_in_order() {
     let t = open().await;
     let s = &t.store;
