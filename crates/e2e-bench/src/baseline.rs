@@ -29,12 +29,17 @@ pub struct BaselineResult {
     pub sim_rate_per_s: f64,
     /// Requests of one complete run (query pages + a page GET and a Markdown GET per page).
     pub requests_per_run: usize,
+    /// Completed runs (none when every edit was seen within the first run).
     pub run_duration_s: Summary,
+    /// `requests_per_run` at the achieved request rate.
+    pub run_estimate_s: f64,
     pub runs_completed: usize,
     pub workload: Workload,
     pub synced: usize,
     pub freshness_ms: Summary,
-    /// Requests from the first edit until the script had seen the last one.
+    /// From the first edit until the script had seen the last one.
+    pub window_s: f64,
+    /// Requests in that window.
     pub requests: RouteCounts,
     pub requests_per_change: f64,
     pub achieved_per_s: f64,
@@ -56,6 +61,8 @@ struct Script {
     data_source: String,
     sleep: Duration,
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// Requests a run makes: its queries plus two per page (known once it has queried).
+    per_run: std::sync::atomic::AtomicUsize,
 }
 
 impl Script {
@@ -127,6 +134,10 @@ impl Script {
                 _ => break,
             }
         }
+        self.per_run.store(
+            requests + 2 * pages.len(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         for id in pages {
             let page = self
                 .call(
@@ -184,6 +195,7 @@ pub async fn run(p: &BaselineParams) -> anyhow::Result<BaselineResult> {
         data_source: sim.data_source_id(),
         sleep: p.sleep,
         seen: Arc::clone(&seen),
+        per_run: std::sync::atomic::AtomicUsize::new(0),
     });
     // Requests and duration of each completed run.
     let runs: Arc<Mutex<Vec<(usize, Duration)>>> = Arc::default();
@@ -255,13 +267,16 @@ pub async fn run(p: &BaselineParams) -> anyhow::Result<BaselineResult> {
     let runs = runs.lock().expect("lock").clone();
 
     let requests = RouteCounts::of(&log);
-    let achieved = requests.total as f64 / window.as_secs_f64();
+    // Same measure as the daemon's drain: intervals over the span of arrivals.
+    let achieved = crate::stats::arrival_rate(&support::arrivals(&log)).unwrap_or(0.0);
     let complete: Vec<f64> = runs.iter().map(|(_, d)| d.as_secs_f64() * 1e3).collect();
     Ok(BaselineResult {
         pages: p.pages,
         sleep_ms: p.sleep.as_secs_f64() * 1e3,
         sim_rate_per_s: p.rate,
-        requests_per_run: runs.first().map_or(0, |r| r.0),
+        requests_per_run: script.per_run.load(std::sync::atomic::Ordering::Relaxed),
+        run_estimate_s: script.per_run.load(std::sync::atomic::Ordering::Relaxed) as f64
+            / achieved.max(f64::MIN_POSITIVE),
         run_duration_s: {
             let s = Summary::of(&complete);
             Summary {
@@ -275,6 +290,7 @@ pub async fn run(p: &BaselineParams) -> anyhow::Result<BaselineResult> {
         runs_completed: runs.len(),
         workload: p.workload.clone(),
         synced: delays.len(),
+        window_s: window.as_secs_f64(),
         freshness_ms: Summary::of_durations_ms(&delays),
         requests_per_change: requests.total as f64 / p.workload.changes.max(1) as f64,
         rate_limited_429: requests.rate_limited_429,

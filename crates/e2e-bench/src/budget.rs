@@ -24,6 +24,8 @@ pub struct BudgetParams {
     /// Consecutive forced 429s and their `Retry-After` (s).
     pub storm_429s: u32,
     pub storm_retry_after_s: u32,
+    /// Requests observed after the storm to measure the rate the daemon resumed at.
+    pub after_storm_requests: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -48,7 +50,7 @@ pub struct StormResult {
     /// Requests that reached the sim within `Retry-After` of a 429 (0: every worker paused).
     pub requests_inside_pause: usize,
     pub every_worker_paused: bool,
-    /// After the storm, until the backlog was drained.
+    /// Requests after the storm used to measure the rate it resumed at.
     pub after_storm_requests: usize,
     pub after_storm_per_s: f64,
     pub after_storm_share: f64,
@@ -94,7 +96,9 @@ pub async fn run(bin: &Path, p: &BudgetParams) -> anyhow::Result<BudgetResult> {
     }
     support::wait_requests(&sim, 4, Duration::from_secs(30)).await?;
     sim.force_errors(429, p.storm_429s, Some(p.storm_retry_after_s));
-    support::settle(&sim, &daemon, drain_timeout).await?;
+    // The storm, then enough answered requests to see the rate it resumed at.
+    let wanted = 4 + p.storm_429s as usize + p.after_storm_requests;
+    support::wait_requests(&sim, wanted, drain_timeout).await?;
     let log = sim.request_log();
     let health = daemon.health().await?;
     let storm = storm_result(&log, p, &health);
@@ -147,17 +151,20 @@ fn storm_result(
             .map(|r| t(r))
     });
     let mut min_gap = f64::INFINITY;
-    let mut inside = 0;
     for &at in &limited {
         if let Some(next) = log.iter().find(|r| t(r) > at) {
             min_gap = min_gap.min(t(next) - at);
         }
-        // 50 ms of slack for the client's timer and the sim's clock.
-        inside += log
-            .iter()
-            .filter(|r| t(r) > at && t(r) < at + retry - 0.05)
-            .count();
     }
+    // Requests that arrived while a pause should hold (50 ms slack for timers and clocks).
+    let inside = log
+        .iter()
+        .filter(|r| {
+            limited
+                .iter()
+                .any(|&at| t(r) > at && t(r) < at + retry - 0.05)
+        })
+        .count();
     let after: Vec<f64> = resumed
         .map(|r| log.iter().map(|x| t(x)).filter(|&x| x >= r).collect())
         .unwrap_or_default();

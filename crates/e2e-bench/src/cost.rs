@@ -4,11 +4,13 @@
 use std::path::Path;
 use std::time::Duration;
 
+use futures::StreamExt;
 use notion_sim::{BodyEdit, SimHandle};
 use serde::Serialize;
+use tokio::time::Instant;
 
 use crate::daemon::{Daemon, DaemonConfig};
-use crate::support::{self, Mirror, RouteCounts, notion_like};
+use crate::support::{self, Deliveries, Mirror, RouteCounts, notion_like};
 
 #[derive(Debug, Clone)]
 pub struct CostParams {
@@ -33,8 +35,14 @@ pub struct CostCase {
 pub struct BurstCase {
     pub deliveries_acknowledged: u64,
     pub page_fetches: usize,
+    /// When each page fetch reached the sim, ms after the first one.
+    pub page_fetch_offsets_ms: Vec<f64>,
     pub requests: RouteCounts,
-    pub mirror_has_last_title: bool,
+    /// The mirror holds the page's final state.
+    pub mirror_current: bool,
+    /// From the first delivery: the change visible in the mirror, and the queue empty.
+    pub visible_after_ms: Option<f64>,
+    pub queue_empty_after_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,7 +52,10 @@ pub struct CostResult {
     pub body_change_blocks: CostCase,
     /// Blocks of the pages measured in the blocks case (top level and nested).
     pub blocks_case_pages: Vec<String>,
-    pub one_page_burst: BurstCase,
+    /// 100 signed deliveries for one page posted by the bench (the target case).
+    pub one_page_direct: BurstCase,
+    /// 100 edits of one page in the sim: its deliveries plus the aggregated event.
+    pub one_page_sim: BurstCase,
 }
 
 pub async fn run(bin: &Path, p: &CostParams) -> anyhow::Result<CostResult> {
@@ -74,15 +85,31 @@ pub async fn run(bin: &Path, p: &CostParams) -> anyhow::Result<CostResult> {
     // Distinct pages per case, so no case sees another's follow-up work.
     let prop_pages: Vec<String> = ids.iter().skip(5).step_by(3).take(n).cloned().collect();
     let md_pages: Vec<String> = ids.iter().skip(6).step_by(3).take(n).cloned().collect();
-    // Index 2 carries a 131-block checklist (pagination); the others are typical pages.
-    let mut block_pages: Vec<String> = vec![ids[2].clone()];
+    // The longest body (a 131-block checklist: block-children pagination) and typical pages.
+    let longest = sim
+        .pages()
+        .into_iter()
+        .max_by_key(|p| p.markdown.len())
+        .map_or_else(|| ids[0].clone(), |p| p.id);
+    let mut block_pages: Vec<String> = vec![longest.clone()];
     block_pages.extend(
         ids.iter()
             .skip(7)
             .step_by(3)
+            .filter(|id| **id != longest)
             .take(n.saturating_sub(1))
             .cloned(),
     );
+    let blocks_case_pages = block_pages
+        .iter()
+        .map(|id| {
+            let md = sim.page(id).map(|p| p.markdown).unwrap_or_default();
+            format!(
+                "{id}: {} Markdown lines before the edit",
+                md.lines().count()
+            )
+        })
+        .collect();
 
     let property_change = measure(&sim, &daemon, &mirror, &prop_pages, |sim, id, i| {
         let title = format!("Cost property change {i}");
@@ -114,37 +141,64 @@ pub async fn run(bin: &Path, p: &CostParams) -> anyhow::Result<CostResult> {
     })
     .await?;
     sim.set_markdown_endpoint(true, 1000);
-    let blocks_case_pages = block_pages
-        .iter()
-        .map(|id| {
-            let md = sim.page(id).map(|p| p.markdown).unwrap_or_default();
-            format!("{id}: {} Markdown lines", md.lines().count())
-        })
-        .collect();
 
-    // 100 deliveries for one page: 100 property edits in a row, each a signed webhook.
-    let target = ids[ids.len() - 1].clone();
+    // 100 deliveries for one page, twice. (a) The bench posts 100 signed
+    // `page.properties_updated` deliveries for one page, 10 at a time, after a silent
+    // title change; (b) 100 property edits in the sim: 100 deliveries plus the aggregated
+    // `data_source.content_updated`, as Notion sends them.
+    let direct_target = ids[ids.len() - 2].clone();
+    let sim_target = ids[ids.len() - 1].clone();
+    support::settle(&sim, &daemon, Duration::from_secs(60)).await?;
+    sim.set_silent(true);
+    sim.set_title(&direct_target, "Burst target, changed silently")?;
+    sim.set_silent(false);
+    sim.clear_request_log();
+    let factory = Deliveries {
+        pages: vec![direct_target.clone()],
+        ..Deliveries::for_sim(&sim)
+    };
+    let http = crate::daemon::loopback_client(16);
+    let url = daemon.webhook_url();
+    let t0 = Instant::now();
+    let acked: u64 = futures::stream::iter(0..p.burst as u64)
+        .map(|n| {
+            // Even numbers only: property updates (every fourth is a content update).
+            let (body, sig) = factory.delivery(n * 4);
+            let (http, url) = (http.clone(), url.clone());
+            async move { u64::from(support::post_delivery(&http, &url, body, sig).await) }
+        })
+        .buffer_unordered(10)
+        .fold(0, |a, b| async move { a + b })
+        .await;
+    let visible = mirror
+        .wait_page(&direct_target, Duration::from_secs(60), |r| {
+            r.title == "Burst target, changed silently"
+        })
+        .await?;
+    daemon.wait_queue_empty(Duration::from_secs(60)).await?;
+    let done = Instant::now();
+    let one_page_direct = burst_case(
+        &sim.request_log(),
+        acked,
+        true,
+        Some((visible - t0, done - t0)),
+    );
+
     support::settle(&sim, &daemon, Duration::from_secs(60)).await?;
     let before = sim.webhook_stats().deliveries_ok;
     sim.clear_request_log();
     let last_title = format!("Burst edit {}", p.burst - 1);
     for i in 0..p.burst {
-        sim.set_title(&target, &format!("Burst edit {i}"))?;
+        sim.set_title(&sim_target, &format!("Burst edit {i}"))?;
     }
     support::settle(&sim, &daemon, Duration::from_secs(120)).await?;
-    let log = sim.request_log();
-    let requests = RouteCounts::of(&log);
-    let page_fetches = log
-        .iter()
-        .filter(|r| r.method == "GET" && r.route == "/v1/pages/{id}")
-        .count();
-    let row = mirror.page(&target).await?;
-    let one_page_burst = BurstCase {
-        deliveries_acknowledged: sim.webhook_stats().deliveries_ok - before,
-        page_fetches,
-        requests,
-        mirror_has_last_title: row.is_some_and(|r| r.title == last_title),
-    };
+    let row = mirror.page(&sim_target).await?;
+    let one_page_sim = burst_case(
+        &sim.request_log(),
+        sim.webhook_stats().deliveries_ok - before,
+        row.is_some_and(|r| r.title == last_title),
+        None,
+    );
     mirror.close().await;
     daemon.stop().await?;
     sim.shutdown().await;
@@ -153,8 +207,32 @@ pub async fn run(bin: &Path, p: &CostParams) -> anyhow::Result<CostResult> {
         body_change_markdown,
         body_change_blocks,
         blocks_case_pages,
-        one_page_burst,
+        one_page_direct,
+        one_page_sim,
     })
+}
+
+fn burst_case(
+    log: &[notion_sim::RequestRecord],
+    acknowledged: u64,
+    mirror_current: bool,
+    timing: Option<(Duration, Duration)>,
+) -> BurstCase {
+    let fetches: Vec<f64> = log
+        .iter()
+        .filter(|r| r.method == "GET" && r.route == "/v1/pages/{id}")
+        .map(|r| r.elapsed.as_secs_f64() * 1e3)
+        .collect();
+    let first = fetches.first().copied().unwrap_or(0.0);
+    BurstCase {
+        deliveries_acknowledged: acknowledged,
+        page_fetches: fetches.len(),
+        page_fetch_offsets_ms: fetches.iter().map(|t| (t - first).round()).collect(),
+        requests: RouteCounts::of(log),
+        mirror_current,
+        visible_after_ms: timing.map(|(v, _)| support::ms(v)),
+        queue_empty_after_ms: timing.map(|(_, d)| support::ms(d)),
+    }
 }
 
 type Check = Box<dyn Fn(&sync_store::PageRow) -> bool + Send>;

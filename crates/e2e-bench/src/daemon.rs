@@ -273,6 +273,40 @@ impl Daemon {
         })
     }
 
+    /// CPU seconds (user + system) the daemon used so far.
+    pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        cpu_seconds(&format!("/proc/{}/stat", self.pid))
+    }
+
+    /// The cumulative buckets `(le, count)` of a Prometheus histogram on `/metrics`.
+    pub async fn histogram(&self, name: &str) -> anyhow::Result<Vec<(f64, u64)>> {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .context("GET /metrics")?
+            .text()
+            .await?;
+        let prefix = format!("{name}_bucket{{le=\"");
+        let mut out = Vec::new();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((le, count)) = rest.split_once("\"}") else {
+                continue;
+            };
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse()?
+            };
+            out.push((le, count.trim().parse()?));
+        }
+        Ok(out)
+    }
+
     /// Waits until `/healthz` reports nothing queued or running.
     pub async fn wait_queue_empty(&self, timeout: Duration) -> anyhow::Result<()> {
         wait_for(
@@ -327,6 +361,23 @@ impl Daemon {
         }
         Ok(())
     }
+}
+
+/// User + system CPU seconds from a `/proc/<pid>/stat` file (USER_HZ is 100 on Linux).
+pub fn cpu_seconds(stat_path: &str) -> anyhow::Result<f64> {
+    let stat =
+        std::fs::read_to_string(stat_path).with_context(|| format!("reading {stat_path}"))?;
+    // Fields after the command name (which may hold spaces) start at field 3 (state).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .with_context(|| format!("short {stat_path}"))?
+            .parse::<f64>()?)
+    };
+    // utime and stime are fields 14 and 15: indexes 11 and 12 after the name.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 /// Polls `cond` every `poll` until it holds; an error naming `what` after `timeout`.

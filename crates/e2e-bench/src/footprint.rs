@@ -9,7 +9,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde::Serialize;
 use sync_store::{PageUpsert, Store, StoreConfig, Synchronous, SystemClock};
-use tokio::time::Instant;
 
 use crate::daemon::{Daemon, DaemonConfig, Memory};
 use crate::support::{self, Mirror, notion_like};
@@ -25,7 +24,9 @@ pub struct FootprintParams {
 pub struct FootprintResult {
     pub mirror_pages: u64,
     pub db_file_mib: f64,
-    pub populate_s: f64,
+    /// `upsert_pages` in batches of 1,000, then `set_page_body` 512 at a time.
+    pub populate_rows_s: f64,
+    pub populate_bodies_s: f64,
     pub startup_ms: f64,
     pub memory_at_ready: Memory,
     /// After `/healthz` (counts the mirror) and a second of idling.
@@ -35,15 +36,43 @@ pub struct FootprintResult {
     pub changes: usize,
 }
 
-pub async fn run(bin: &Path, p: &FootprintParams) -> anyhow::Result<FootprintResult> {
+/// A large mirror written and waiting for the daemon (kept apart from the measurement
+/// so the CPU-heavy population can overlap a sleep-bound scenario).
+pub struct Prepared {
+    dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    sim: notion_sim::SimHandle,
+    rows_s: f64,
+    bodies_s: f64,
+}
+
+pub async fn prepare(p: &FootprintParams) -> anyhow::Result<Prepared> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("mirror.db");
     let sim = support::start_sim(p.sim_pages, notion_like(10.0, 10)).await?;
-    let t = Instant::now();
-    populate(&sim, &db, p.mirror_pages).await?;
-    let populate_s = t.elapsed().as_secs_f64();
-    let db_file_mib = std::fs::metadata(&db)?.len() as f64 / (1024.0 * 1024.0);
+    let (rows_s, bodies_s) = populate(&sim, &db, p.mirror_pages).await?;
+    Ok(Prepared {
+        dir,
+        db,
+        sim,
+        rows_s,
+        bodies_s,
+    })
+}
 
+pub async fn measure(
+    bin: &Path,
+    p: &FootprintParams,
+    prepared: Prepared,
+) -> anyhow::Result<FootprintResult> {
+    let Prepared {
+        dir,
+        db,
+        sim,
+        rows_s,
+        bodies_s,
+    } = prepared;
+    let db_file_mib = std::fs::metadata(&db)?.len() as f64 / (1024.0 * 1024.0);
     let cfg = DaemonConfig::new(10.0);
     let daemon = Daemon::start(bin, dir.path(), Some(&db), &sim, &cfg).await?;
     let memory_at_ready = daemon.memory()?;
@@ -56,17 +85,15 @@ pub async fn run(bin: &Path, p: &FootprintParams) -> anyhow::Result<FootprintRes
 
     let mirror = Mirror::open(&db).await?;
     let ids: Vec<String> = sim.pages().into_iter().map(|p| p.id).collect();
-    for i in 0..p.changes {
-        sim.set_title(&ids[i % ids.len()], &format!("Large mirror change {i}"))?;
+    let changes = p.changes.min(ids.len());
+    for (i, id) in ids.iter().take(changes).enumerate() {
+        sim.set_title(id, &format!("Large mirror change {i}"))?;
     }
-    for i in 0..p.changes {
+    for (i, id) in ids.iter().take(changes).enumerate() {
         let title = format!("Large mirror change {i}");
-        let id = &ids[i % ids.len()];
-        if i + ids.len() >= p.changes {
-            mirror
-                .wait_page(id, Duration::from_secs(60), |r| r.title == title)
-                .await?;
-        }
+        mirror
+            .wait_page(id, Duration::from_secs(60), |r| r.title == title)
+            .await?;
     }
     support::settle(&sim, &daemon, Duration::from_secs(60)).await?;
     let memory_after_syncs = daemon.memory()?;
@@ -77,18 +104,20 @@ pub async fn run(bin: &Path, p: &FootprintParams) -> anyhow::Result<FootprintRes
     Ok(FootprintResult {
         mirror_pages,
         db_file_mib,
-        populate_s,
+        populate_rows_s: rows_s,
+        populate_bodies_s: bodies_s,
         startup_ms,
         memory_at_ready,
         memory_idle,
         memory_after_syncs,
-        changes: p.changes,
+        changes,
     })
 }
 
 /// Writes `n` mirror rows shaped like the sim's pages (their `properties` JSON and
 /// Markdown bodies, cycled) in batches of 1,000, then a body for each.
-async fn populate(sim: &notion_sim::SimHandle, db: &Path, n: usize) -> anyhow::Result<()> {
+/// Returns the seconds spent on the rows and on the bodies.
+async fn populate(sim: &notion_sim::SimHandle, db: &Path, n: usize) -> anyhow::Result<(f64, f64)> {
     let store = Store::open(
         StoreConfig {
             synchronous: Synchronous::Normal,
@@ -101,6 +130,7 @@ async fn populate(sim: &notion_sim::SimHandle, db: &Path, n: usize) -> anyhow::R
     let now = chrono::Utc::now();
     let ds = sim.data_source_id();
     let mut ids = Vec::with_capacity(n);
+    let t0 = std::time::Instant::now();
     for chunk_start in (0..n).step_by(1000) {
         let batch: Vec<PageUpsert> = (chunk_start..(chunk_start + 1000).min(n))
             .map(|i| {
@@ -124,6 +154,7 @@ async fn populate(sim: &notion_sim::SimHandle, db: &Path, n: usize) -> anyhow::R
             .collect();
         store.upsert_pages(&batch).await?;
     }
+    let rows_s = t0.elapsed().as_secs_f64();
     let store_ref = &store;
     let templates = &templates;
     let results: Vec<_> = futures::stream::iter(ids)
@@ -141,6 +172,7 @@ async fn populate(sim: &notion_sim::SimHandle, db: &Path, n: usize) -> anyhow::R
     for r in results {
         r?;
     }
+    let bodies_s = t0.elapsed().as_secs_f64() - rows_s;
     store.close().await;
-    Ok(())
+    Ok((rows_s, bodies_s))
 }

@@ -10,8 +10,8 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::daemon::{Daemon, DaemonConfig, Memory, loopback_client};
-use crate::stats::{Summary, rate};
+use crate::daemon::{Daemon, DaemonConfig, Memory, cpu_seconds, loopback_client};
+use crate::stats::{Summary, bucket_diff, bucket_quantile, bucket_share_le, rate};
 use crate::support::{self, Deliveries, Mirror, notion_like};
 
 #[derive(Debug, Clone)]
@@ -22,11 +22,15 @@ pub struct IngestParams {
     pub closed_loop: Duration,
     pub open_rate: u32,
     pub open_loop: Duration,
+    /// Deliveries of an event type that makes no job (`--ingest-noop-events`).
+    pub noop_events: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct IngestResult {
     pub synchronous: &'static str,
+    /// Deliveries made no job (`--ingest-noop-events`): the webhook path alone.
+    pub noop_events: bool,
     pub startup_ms: f64,
     pub senders: usize,
     pub closed_loop_s: f64,
@@ -44,6 +48,18 @@ pub struct IngestResult {
     pub ack_latency_ms: Summary,
     /// How late the generator started each request against its schedule.
     pub schedule_lag_ms: Summary,
+    /// The daemon's own `webhook_ack_seconds` histogram over the open loop (handler time:
+    /// verify, parse, commit; excludes HTTP parsing and the client): bucket upper bounds.
+    /// Acks slower than 10 ms: (seconds into the open loop, ms), to see whether they
+    /// cluster (a stall of the daemon) or scatter (scheduling noise).
+    pub slow_acks: Vec<(f64, f64)>,
+    pub daemon_side_p50_le_ms: Option<f64>,
+    pub daemon_side_p99_le_ms: Option<f64>,
+    pub daemon_side_share_le_10ms: Option<f64>,
+    /// CPU cores used during the closed loop by the daemon and by this benchmark (the
+    /// 64 senders and the sim share the same machine).
+    pub daemon_cores: f64,
+    pub bench_cores: f64,
     /// Webhook events in the daemon's event log after the run: every 200 is durable.
     pub events_stored: u64,
     pub events_acknowledged: u64,
@@ -69,18 +85,29 @@ pub async fn run(
     support::subscribe(&sim, &daemon).await?;
     daemon.wait_initialized().await?;
     let url = Arc::new(daemon.webhook_url());
-    let factory = Arc::new(Deliveries::for_sim(&sim));
+    let factory = Arc::new(Deliveries {
+        noop: p.noop_events,
+        ..Deliveries::for_sim(&sim)
+    });
     let http = loopback_client(p.senders * 2);
     let counter = Arc::new(AtomicU64::new(0));
 
     // Warm-up (connections, SQLite cache), not counted.
     let (warm_ok, ..) = closed_loop(&http, &url, &factory, &counter, p.senders, p.warmup).await;
 
+    let (daemon_cpu0, bench_cpu0) = (daemon.cpu_seconds()?, cpu_seconds("/proc/self/stat")?);
     let (ok, failed, lat, elapsed) =
         closed_loop(&http, &url, &factory, &counter, p.senders, p.closed_loop).await;
+    let daemon_cores = (daemon.cpu_seconds()? - daemon_cpu0) / elapsed.as_secs_f64();
+    let bench_cores = (cpu_seconds("/proc/self/stat")? - bench_cpu0) / elapsed.as_secs_f64();
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let hist_before = daemon.histogram("webhook_ack_seconds").await?;
     let open = open_loop(&http, &url, &factory, &counter, p.open_rate, p.open_loop).await;
+    let hist = bucket_diff(
+        &hist_before,
+        &daemon.histogram("webhook_ack_seconds").await?,
+    );
 
     let health = daemon.health().await?;
     let memory_after = daemon.memory()?;
@@ -89,6 +116,7 @@ pub async fn run(
     mirror.close().await;
     let result = IngestResult {
         synchronous,
+        noop_events: p.noop_events,
         startup_ms: support::ms(daemon.startup),
         senders: p.senders,
         closed_loop_s: elapsed.as_secs_f64(),
@@ -103,6 +131,12 @@ pub async fn run(
         open_loop_achieved_per_s: open.achieved,
         ack_latency_ms: Summary::of_durations_ms(&open.latency),
         schedule_lag_ms: Summary::of_durations_ms(&open.lag),
+        slow_acks: open.slow.clone(),
+        daemon_side_p50_le_ms: bucket_quantile(&hist, 0.50).map(|s| s * 1e3),
+        daemon_side_p99_le_ms: bucket_quantile(&hist, 0.99).map(|s| s * 1e3),
+        daemon_side_share_le_10ms: bucket_share_le(&hist, 0.01),
+        daemon_cores,
+        bench_cores,
         events_stored,
         events_acknowledged: warm_ok + ok + (open.sent - open.failed),
         queue_after: health["queue"]["queued"].as_u64().unwrap_or(0),
@@ -168,6 +202,8 @@ struct OpenLoop {
     achieved: f64,
     latency: Vec<Duration>,
     lag: Vec<Duration>,
+    /// (seconds into the window, ms) of acks slower than 10 ms.
+    slow: Vec<(f64, f64)>,
 }
 
 /// Starts request `i` at `start + i / rate`, never waiting for answers to pace.
@@ -199,6 +235,7 @@ async fn open_loop(
         achieved: 0.0,
         latency: Vec::with_capacity(n as usize),
         lag: Vec::with_capacity(n as usize),
+        slow: Vec::new(),
     };
     let mut first: Option<Instant> = None;
     let mut last: Option<Instant> = None;
@@ -207,12 +244,20 @@ async fn open_loop(
         out.lag.push(lag);
         if ok {
             out.latency.push(latency);
+            if latency > Duration::from_millis(10) {
+                let at = t0.saturating_duration_since(start).as_secs_f64();
+                out.slow.push((
+                    (at * 1e3).round() / 1e3,
+                    (latency.as_secs_f64() * 1e4).round() / 10.0,
+                ));
+            }
         } else {
             out.failed += 1;
         }
         first = Some(first.map_or(t0, |f: Instant| f.min(t0)));
         last = Some(last.map_or(t0, |l: Instant| l.max(t0)));
     }
+    out.slow.sort_by(|a, b| a.0.total_cmp(&b.0));
     if let (Some(f), Some(l)) = (first, last)
         && n > 1
     {

@@ -36,6 +36,8 @@ pub struct ReconcilerResult {
     pub requests_per_change: f64,
     /// Requests other than queries (page GETs, body fetches) per change.
     pub non_query_per_change: f64,
+    /// Requests from each query (the start of a pass) to the next, in order.
+    pub per_pass: Vec<String>,
     /// Requests of the last pass, which found no new change (re-checks included).
     pub no_change_pass_requests: f64,
 }
@@ -140,6 +142,19 @@ pub async fn run(bin: &Path, p: &ReconcilerParams) -> anyhow::Result<ReconcilerR
     let log = sim.request_log();
     let idle_pass_requests = (log.len() - before_idle) as f64;
     let requests = RouteCounts::of(&log);
+    let mut per_pass: Vec<Vec<notion_sim::RequestRecord>> = Vec::new();
+    for r in &log {
+        if r.route == "/v1/data_sources/{id}/query" || per_pass.is_empty() {
+            per_pass.push(Vec::new());
+        }
+        if let Some(last) = per_pass.last_mut() {
+            last.push(r.clone());
+        }
+    }
+    let per_pass = per_pass
+        .iter()
+        .map(|p| RouteCounts::of(p).breakdown())
+        .collect();
     let changes = p.samples + body_ids.len();
     mirror.close().await;
     daemon.stop().await?;
@@ -155,5 +170,6 @@ pub async fn run(bin: &Path, p: &ReconcilerParams) -> anyhow::Result<ReconcilerR
         silent_property_changes: p.samples,
         silent_body_changes: body_ids.len(),
         no_change_pass_requests: idle_pass_requests,
+        per_pass,
     })
 }

@@ -75,9 +75,58 @@ pub fn ratio(a: f64, b: f64) -> Option<f64> {
     (b != 0.0 && a.is_finite() && b.is_finite()).then(|| a / b)
 }
 
+/// Cumulative Prometheus buckets `(le, count)` of `after` minus those of `before` (same
+/// bucket bounds): the histogram of what happened in between.
+pub fn bucket_diff(before: &[(f64, u64)], after: &[(f64, u64)]) -> Vec<(f64, u64)> {
+    after
+        .iter()
+        .map(|&(le, n)| {
+            let old = before.iter().find(|(b, _)| *b == le).map_or(0, |(_, c)| *c);
+            (le, n.saturating_sub(old))
+        })
+        .collect()
+}
+
+/// From cumulative buckets: the upper bound of the bucket holding the `q`-quantile.
+pub fn bucket_quantile(buckets: &[(f64, u64)], q: f64) -> Option<f64> {
+    let total = buckets.iter().map(|(_, c)| *c).max()?;
+    if total == 0 {
+        return None;
+    }
+    let need = (q * total as f64).ceil() as u64;
+    buckets
+        .iter()
+        .find(|(_, c)| *c >= need.max(1))
+        .map(|(le, _)| *le)
+}
+
+/// From cumulative buckets: the share of observations ≤ `bound` (an exact bucket bound).
+pub fn bucket_share_le(buckets: &[(f64, u64)], bound: f64) -> Option<f64> {
+    let total = buckets.iter().map(|(_, c)| *c).max()?;
+    let at = buckets
+        .iter()
+        .find(|(le, _)| (*le - bound).abs() < 1e-12)?
+        .1;
+    (total > 0).then(|| at as f64 / total as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histogram_buckets() {
+        let before = [(0.001, 10), (0.01, 20), (f64::INFINITY, 20)];
+        let after = [(0.001, 100), (0.01, 208), (f64::INFINITY, 210)];
+        let d = bucket_diff(&before, &after);
+        assert_eq!(d, vec![(0.001, 90), (0.01, 188), (f64::INFINITY, 190)]);
+        assert_eq!(bucket_quantile(&d, 0.5), Some(0.01));
+        assert_eq!(bucket_quantile(&d, 0.40), Some(0.001));
+        assert_eq!(bucket_quantile(&d, 0.999), Some(f64::INFINITY));
+        assert_eq!(bucket_share_le(&d, 0.01), Some(188.0 / 190.0));
+        assert_eq!(bucket_share_le(&d, 0.5), None);
+        assert_eq!(bucket_quantile(&[(1.0, 0)], 0.5), None);
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

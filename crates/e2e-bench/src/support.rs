@@ -66,6 +66,9 @@ pub struct Deliveries {
     pub data_source_id: String,
     pub person_id: String,
     pub pages: Vec<String>,
+    /// Post an event type the daemon records but makes no job for (isolates the webhook
+    /// path from the workers).
+    pub noop: bool,
 }
 
 impl Deliveries {
@@ -75,6 +78,7 @@ impl Deliveries {
             data_source_id: sim.data_source_id(),
             person_id: sim.person_user_id(),
             pages: sim.pages().into_iter().map(|p| p.id).collect(),
+            noop: false,
         }
     }
 
@@ -83,7 +87,12 @@ impl Deliveries {
         let page = &self.pages[(n as usize) % self.pages.len()];
         let id = uuid::Uuid::new_v4();
         let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let (kind, extra) = if n % 4 == 3 {
+        let (kind, extra) = if self.noop {
+            (
+                "workspace.bench_noop",
+                r#""updated_properties":["title"]"#.to_owned(),
+            )
+        } else if n % 4 == 3 {
             (
                 "page.content_updated",
                 format!(r#""updated_blocks":[{{"id":"{page}","type":"block"}}]"#),
