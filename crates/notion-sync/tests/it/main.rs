@@ -1,6 +1,10 @@
 //! The daemon end to end: real sockets, a real SQLite file, a real notion-sim.
 
 mod binary;
+mod chaos;
+mod disk;
+mod faults;
+mod fuzz;
 mod health;
 mod pacing;
 mod ship;

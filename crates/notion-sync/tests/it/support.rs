@@ -257,3 +257,284 @@ pub fn event_json(
     }))
     .unwrap()
 }
+
+// ----- Reliability suite (chaos, faults, disk, fuzz): restartable apps, the binary, checks.
+
+/// The daemon built in-process through `Application::build_with` on a database file the
+/// test owns, so it can be stopped and built again on the same file.
+pub struct RunningApp {
+    pub addr: SocketAddr,
+    pub engine: Engine,
+    pub store: Store,
+    pub shutdown: CancellationToken,
+    pub handle: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Builds and runs the daemon against `sim` on `db`, with `secret` as the webhook key
+/// (no subscription: tests that want the simulator's deliveries call `subscribe_with_token`).
+pub async fn start_app(
+    sim: &SimHandle,
+    db: &std::path::Path,
+    extra: &[(&str, &str)],
+    secret: &str,
+    options: notion_sync::BuildOptions,
+) -> anyhow::Result<RunningApp> {
+    let config = test_config(sim, db, extra);
+    let secrets = Secrets {
+        notion_token: Some(SecretString::from(sim.token().to_owned())),
+        webhook_secret: Some(SecretString::from(secret.to_owned())),
+        ..Secrets::default()
+    };
+    let app = Application::build_with(&config, &secrets, options).await?;
+    let addr = app.local_addr();
+    let engine = app.engine().clone();
+    let store = engine.store().clone();
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    Ok(RunningApp {
+        addr,
+        engine,
+        store,
+        shutdown,
+        handle,
+    })
+}
+
+impl RunningApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POSTs `body` to the webhook endpoint with `signature` as `X-Notion-Signature`.
+    pub async fn post(
+        &self,
+        http: &reqwest::Client,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = http
+            .post(self.url("/webhooks/notion"))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(sig) = signature {
+            req = req.header("x-notion-signature", sig);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// Stops the daemon gracefully and returns how `run_until_stopped` ended.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.handle.await.expect("app task")
+    }
+}
+
+/// Store settings for fault tests: transient job failures retry after 100 ms–1 s instead
+/// of 2 s–10 min, so a test can watch many retries in a few seconds.
+pub fn quick_retries() -> notion_sync::BuildOptions {
+    notion_sync::BuildOptions {
+        store: Some(std::sync::Arc::new(|c: &mut sync_store::StoreConfig| {
+            c.backoff_base = Duration::from_millis(100);
+            c.backoff_max = Duration::from_secs(1);
+        })),
+        ..notion_sync::BuildOptions::default()
+    }
+}
+
+/// Polls `cond` every 20 ms; panics with `what` after `secs`.
+pub async fn poll_until<F, Fut>(what: &str, secs: u64, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the simulator delivered everything and nothing is queued or running
+/// (jobs waiting for a retry count as queued).
+pub async fn settle_store(sim: &SimHandle, store: &Store, secs: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        sim.webhooks_idle().await;
+        let s = store.queue_stats().await.unwrap();
+        if s.queued_interactive + s.queued_bulk + s.running == 0 && sim.webhook_stats().pending == 0
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "queue did not drain in {secs} s: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Where the mirror in `store` differs from the simulator (title, status, due, trash,
+/// body); the same comparison as `TestApp::mismatches`, for apps and files a test owns.
+pub async fn mirror_mismatches(store: &Store, sim: &SimHandle) -> Vec<String> {
+    let due = |s: Option<&str>| s.map(|d| d.parse::<notion_api::NotionDate>().unwrap());
+    let mut out = Vec::new();
+    for p in sim.pages() {
+        let row = store.get_page(&p.id).await.unwrap();
+        let gone = p.in_trash || !p.shared;
+        match row {
+            None if gone => {}
+            None => out.push(format!("{} missing", p.id)),
+            Some(r) if gone => {
+                if !r.in_trash {
+                    out.push(format!("{} should be in_trash", p.id));
+                }
+            }
+            Some(r) => {
+                if r.in_trash
+                    || r.title != p.title
+                    || r.status != p.status
+                    || due(r.due.as_deref()) != due(p.due.as_deref())
+                    || r.body_markdown.as_deref() != Some(p.markdown.as_str())
+                {
+                    out.push(format!(
+                        "{}: mirror ({:?}, {:?}, {:?}, trash {}, body {:?}) vs notion ({:?}, {:?}, {:?}, body {:?})",
+                        p.id, r.title, r.status, r.due, r.in_trash, r.body_markdown, p.title, p.status, p.due, p.markdown
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The open status the reliability tests configure (`tasks.open_statuses = ["Waiting"]`).
+/// The simulator's random edits never set it, so only the test makes a task an overdue
+/// candidate, and a second PATCH of one page can only be a double write.
+pub const WAITING: &str = "Waiting";
+
+/// Adds the `Waiting` option (group `To-do`) to the simulator's Status property.
+pub fn add_waiting_status(sim: &SimHandle) {
+    sim.add_status_option(WAITING, "To-do")
+        .expect("status option added");
+}
+
+/// Makes `id` an overdue candidate: status `Waiting`, due three days ago (sim clock).
+pub fn make_overdue_candidate(sim: &SimHandle, id: &str) {
+    let due = (sim.now() - chrono::TimeDelta::days(3))
+        .date_naive()
+        .to_string();
+    sim.set_due(id, Some(&due)).expect("due set");
+    sim.set_status(id, WAITING).expect("status set");
+}
+
+/// Successful `PATCH /v1/pages/{id}` requests per page path in the simulator's log.
+pub fn patches_per_page(sim: &SimHandle) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for r in sim.request_log() {
+        if r.method == "PATCH" && r.route == "/v1/pages/{id}" && r.status == 200 {
+            *out.entry(r.path.clone()).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// Simulator pages still `Waiting` with a due date before today: the rule missed them.
+pub fn unmarked_candidates(sim: &SimHandle) -> Vec<String> {
+    let today = sim.now().date_naive().to_string();
+    sim.pages()
+        .into_iter()
+        .filter(|p| {
+            !p.in_trash
+                && p.shared
+                && p.status.as_deref() == Some(WAITING)
+                && p.due
+                    .as_deref()
+                    .and_then(|d| d.get(..10))
+                    .is_some_and(|d| d < today.as_str())
+        })
+        .map(|p| p.id)
+        .collect()
+}
+
+/// A TCP port free right now (for the binary, which binds its configured address).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET /healthz` of a daemon on `port`, if it answers with JSON.
+pub async fn daemon_health(http: &reqwest::Client, port: u16) -> Option<serde_json::Value> {
+    let r = http
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
+    r.json().await.ok()
+}
+
+/// `notion-sync <args…>` (the real binary) with an empty environment except the two
+/// secrets, stdout discarded, stderr appended to `log`.
+pub fn notion_sync_command(
+    args: &[&std::ffi::OsStr],
+    token: &str,
+    secret: &str,
+    log: &std::path::Path,
+) -> std::process::Command {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_notion-sync"));
+    cmd.args(args)
+        .env_clear()
+        .env("NOTION_TOKEN", token)
+        .env("NOTION_WEBHOOK_SECRET", secret)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(file);
+    cmd
+}
+
+/// A config file for the binary: `port`, the database `db`, the simulator, no scheduled
+/// passes unless `extra` (appended verbatim, e.g. a `[reconcile]` table) says otherwise.
+pub fn write_daemon_config(
+    path: &std::path::Path,
+    port: u16,
+    db: &std::path::Path,
+    sim: &SimHandle,
+    extra: &str,
+) {
+    std::fs::write(
+        path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace_seconds = 5\n\
+             [store]\nurl = \"sqlite://{}\"\n\
+             [notion]\napi_url = \"{}\"\ndata_source_id = \"{}\"\nrequests_per_second = 30.0\ntimeout_seconds = 5\n\
+             [workers]\nconcurrency = 4\nlease_seconds = 10\n\
+             [log]\nformat = \"json\"\n{extra}",
+            db.display(),
+            sim.base_url(),
+            sim.data_source_id()
+        ),
+    )
+    .unwrap();
+}
+
+/// A signed `page.properties_updated` event for `page` with a distinct id per `n`.
+pub fn page_event(prefix: &str, n: usize, page: &str, ds: &str) -> Vec<u8> {
+    event_json(
+        &format!("{prefix}-0000-4000-8000-{n:012}"),
+        "page.properties_updated",
+        page,
+        "page",
+        Some(ds),
+    )
+}
