@@ -66,14 +66,15 @@ struct Script {
 }
 
 impl Script {
-    /// One request, then the script's sleep. A 429 waits `Retry-After` and tries again.
+    /// One request, then the script's sleep; returns the answer and when it arrived. A 429
+    /// waits `Retry-After` and tries again.
     async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
         version: &str,
         body: Option<&Value>,
-    ) -> anyhow::Result<Value> {
+    ) -> anyhow::Result<(Value, Instant)> {
         loop {
             let mut req = self
                 .http
@@ -94,13 +95,14 @@ impl Script {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
             let value: Value = resp.json().await.unwrap_or(Value::Null);
+            let received = Instant::now();
             tokio::time::sleep(self.sleep).await;
             if status.as_u16() == 429 {
                 tokio::time::sleep(Duration::from_secs(retry_after.unwrap_or(1))).await;
                 continue;
             }
             anyhow::ensure!(status.is_success(), "{method} {path}: {status}");
-            return Ok(value);
+            return Ok((value, received));
         }
     }
 
@@ -114,7 +116,7 @@ impl Script {
             if let Some(c) = &cursor {
                 body["start_cursor"] = json!(c);
             }
-            let r = self
+            let (r, _) = self
                 .call(
                     reqwest::Method::POST,
                     &format!("/v1/data_sources/{}/query", self.data_source),
@@ -139,7 +141,7 @@ impl Script {
             std::sync::atomic::Ordering::Relaxed,
         );
         for id in pages {
-            let page = self
+            let (page, at) = self
                 .call(
                     reqwest::Method::GET,
                     &format!("/v1/pages/{id}"),
@@ -147,7 +149,6 @@ impl Script {
                     None,
                 )
                 .await?;
-            let at = Instant::now();
             let _body = self
                 .call(
                     reqwest::Method::GET,

@@ -17,8 +17,6 @@ pub struct CostParams {
     pub pages: usize,
     /// Changes measured per kind (each settled before the next).
     pub samples: usize,
-    /// Deliveries for one page in the burst case.
-    pub burst: usize,
 }
 
 /// Requests for `changes` changes of one kind, each measured alone.
@@ -52,10 +50,6 @@ pub struct CostResult {
     pub body_change_blocks: CostCase,
     /// Blocks of the pages measured in the blocks case (top level and nested).
     pub blocks_case_pages: Vec<String>,
-    /// 100 signed deliveries for one page posted by the bench (the target case).
-    pub one_page_direct: BurstCase,
-    /// 100 edits of one page in the sim: its deliveries plus the aggregated event.
-    pub one_page_sim: BurstCase,
 }
 
 pub async fn run(bin: &Path, p: &CostParams) -> anyhow::Result<CostResult> {
@@ -142,25 +136,43 @@ pub async fn run(bin: &Path, p: &CostParams) -> anyhow::Result<CostResult> {
     .await?;
     sim.set_markdown_endpoint(true, 1000);
 
-    // 100 deliveries for one page, twice. (a) The bench posts 100 signed
-    // `page.properties_updated` deliveries for one page, 10 at a time, after a silent
-    // title change; (b) 100 property edits in the sim: 100 deliveries plus the aggregated
-    // `data_source.content_updated`, as Notion sends them.
+    mirror.close().await;
+    daemon.stop().await?;
+    sim.shutdown().await;
+    Ok(CostResult {
+        property_change,
+        body_change_markdown,
+        body_change_blocks,
+        blocks_case_pages,
+    })
+}
+
+/// 100 deliveries for one page, twice, on a settled daemon. (a) The bench posts `burst`
+/// signed `page.properties_updated` deliveries for one page, 10 at a time, after a silent
+/// title change; (b) `burst` property edits in the sim: as many deliveries plus the
+/// aggregated `data_source.content_updated`, as Notion sends them.
+pub async fn one_page_bursts(
+    sim: &SimHandle,
+    daemon: &Daemon,
+    mirror: &Mirror,
+    burst: usize,
+) -> anyhow::Result<(BurstCase, BurstCase)> {
+    let ids: Vec<String> = sim.pages().into_iter().map(|p| p.id).collect();
     let direct_target = ids[ids.len() - 2].clone();
     let sim_target = ids[ids.len() - 1].clone();
-    support::settle(&sim, &daemon, Duration::from_secs(60)).await?;
+    support::settle(sim, daemon, Duration::from_secs(60)).await?;
     sim.set_silent(true);
     sim.set_title(&direct_target, "Burst target, changed silently")?;
     sim.set_silent(false);
     sim.clear_request_log();
     let factory = Deliveries {
         pages: vec![direct_target.clone()],
-        ..Deliveries::for_sim(&sim)
+        ..Deliveries::for_sim(sim)
     };
     let http = crate::daemon::loopback_client(16);
     let url = daemon.webhook_url();
     let t0 = Instant::now();
-    let acked: u64 = futures::stream::iter(0..p.burst as u64)
+    let acked: u64 = futures::stream::iter(0..burst as u64)
         .map(|n| {
             // Even numbers only: property updates (every fourth is a content update).
             let (body, sig) = factory.delivery(n * 4);
@@ -184,14 +196,14 @@ pub async fn run(bin: &Path, p: &CostParams) -> anyhow::Result<CostResult> {
         Some((visible - t0, done - t0)),
     );
 
-    support::settle(&sim, &daemon, Duration::from_secs(60)).await?;
+    support::settle(sim, daemon, Duration::from_secs(60)).await?;
     let before = sim.webhook_stats().deliveries_ok;
     sim.clear_request_log();
-    let last_title = format!("Burst edit {}", p.burst - 1);
-    for i in 0..p.burst {
+    let last_title = format!("Burst edit {}", burst - 1);
+    for i in 0..burst {
         sim.set_title(&sim_target, &format!("Burst edit {i}"))?;
     }
-    support::settle(&sim, &daemon, Duration::from_secs(120)).await?;
+    support::settle(sim, daemon, Duration::from_secs(120)).await?;
     let row = mirror.page(&sim_target).await?;
     let one_page_sim = burst_case(
         &sim.request_log(),
@@ -199,17 +211,7 @@ pub async fn run(bin: &Path, p: &CostParams) -> anyhow::Result<CostResult> {
         row.is_some_and(|r| r.title == last_title),
         None,
     );
-    mirror.close().await;
-    daemon.stop().await?;
-    sim.shutdown().await;
-    Ok(CostResult {
-        property_change,
-        body_change_markdown,
-        body_change_blocks,
-        blocks_case_pages,
-        one_page_direct,
-        one_page_sim,
-    })
+    Ok((one_page_direct, one_page_sim))
 }
 
 fn burst_case(

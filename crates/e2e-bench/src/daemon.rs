@@ -380,6 +380,22 @@ pub fn cpu_seconds(stat_path: &str) -> anyhow::Result<f64> {
     Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
+/// Busy and total jiffies of the whole machine from `/proc/stat` (busy excludes idle and
+/// iowait; steal counts as busy: another guest had the CPU).
+pub fn machine_jiffies() -> anyhow::Result<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let line = stat.lines().next().context("empty /proc/stat")?;
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse::<f64>().unwrap_or(0.0))
+        .collect();
+    let get = |i: usize| v.get(i).copied().unwrap_or(0.0);
+    // user nice system idle iowait irq softirq steal
+    let busy = get(0) + get(1) + get(2) + get(5) + get(6) + get(7);
+    Ok((busy, busy + get(3) + get(4)))
+}
+
 /// Polls `cond` every `poll` until it holds; an error naming `what` after `timeout`.
 pub async fn wait_for<F, Fut>(
     what: &str,

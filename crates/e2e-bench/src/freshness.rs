@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::cost::BurstCase;
 use crate::daemon::{Daemon, DaemonConfig, Memory, wait_for};
 use crate::stats::Summary;
 use crate::support::{self, Mirror, RouteCounts, Workload, notion_like};
@@ -19,6 +20,8 @@ pub struct FreshnessParams {
     pub rate: f64,
     pub backlog_samples: usize,
     pub workload: Workload,
+    /// Deliveries for one page in the burst cases.
+    pub burst: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +47,10 @@ pub struct FreshnessResult {
     pub idle: WorkloadResult,
     /// After the first sync and the workload, nothing queued.
     pub memory_idle: Memory,
+    /// 100 signed deliveries for one page posted by the bench (the target case).
+    pub one_page_direct: BurstCase,
+    /// 100 edits of one page in the sim: its deliveries plus the aggregated event.
+    pub one_page_sim: BurstCase,
 }
 
 pub async fn run(bin: &Path, p: &FreshnessParams) -> anyhow::Result<FreshnessResult> {
@@ -95,6 +102,9 @@ pub async fn run(bin: &Path, p: &FreshnessParams) -> anyhow::Result<FreshnessRes
     let idle = run_workload(&sim, &daemon, &mirror, &ids, &p.workload).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let memory_idle = daemon.memory()?;
+    // At Notion's rate a job lasts a pacer interval: the window in which a burst coalesces.
+    let (one_page_direct, one_page_sim) =
+        crate::cost::one_page_bursts(&sim, &daemon, &mirror, p.burst).await?;
     if let Ok(m) = Arc::try_unwrap(mirror) {
         m.close().await;
     }
@@ -110,6 +120,8 @@ pub async fn run(bin: &Path, p: &FreshnessParams) -> anyhow::Result<FreshnessRes
         under_backlog_ms: Summary::of_durations_ms(&under),
         idle,
         memory_idle,
+        one_page_direct,
+        one_page_sim,
     })
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::daemon::{Daemon, DaemonConfig, Memory, cpu_seconds, loopback_client};
+use crate::daemon::{Daemon, DaemonConfig, Memory, cpu_seconds, loopback_client, machine_jiffies};
 use crate::stats::{Summary, bucket_diff, bucket_quantile, bucket_share_le, rate};
 use crate::support::{self, Deliveries, Mirror, notion_like};
 
@@ -60,6 +60,8 @@ pub struct IngestResult {
     /// 64 senders and the sim share the same machine).
     pub daemon_cores: f64,
     pub bench_cores: f64,
+    /// Everything else on the machine meanwhile (other builds and tests; steal included).
+    pub other_cores: f64,
     /// Webhook events in the daemon's event log after the run: every 200 is durable.
     pub events_stored: u64,
     pub events_acknowledged: u64,
@@ -96,10 +98,19 @@ pub async fn run(
     let (warm_ok, ..) = closed_loop(&http, &url, &factory, &counter, p.senders, p.warmup).await;
 
     let (daemon_cpu0, bench_cpu0) = (daemon.cpu_seconds()?, cpu_seconds("/proc/self/stat")?);
+    let (busy0, total0) = machine_jiffies()?;
     let (ok, failed, lat, elapsed) =
         closed_loop(&http, &url, &factory, &counter, p.senders, p.closed_loop).await;
     let daemon_cores = (daemon.cpu_seconds()? - daemon_cpu0) / elapsed.as_secs_f64();
     let bench_cores = (cpu_seconds("/proc/self/stat")? - bench_cpu0) / elapsed.as_secs_f64();
+    let (busy1, total1) = machine_jiffies()?;
+    let nproc = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let machine_cores = if total1 > total0 {
+        (busy1 - busy0) / (total1 - total0) * nproc
+    } else {
+        0.0
+    };
+    let other_cores = (machine_cores - daemon_cores - bench_cores).max(0.0);
 
     tokio::time::sleep(Duration::from_secs(1)).await;
     let hist_before = daemon.histogram("webhook_ack_seconds").await?;
@@ -137,6 +148,7 @@ pub async fn run(
         daemon_side_share_le_10ms: bucket_share_le(&hist, 0.01),
         daemon_cores,
         bench_cores,
+        other_cores,
         events_stored,
         events_acknowledged: warm_ok + ok + (open.sent - open.failed),
         queue_after: health["queue"]["queued"].as_u64().unwrap_or(0),

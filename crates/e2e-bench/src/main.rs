@@ -108,13 +108,13 @@ impl Plan {
             cost: cost::CostParams {
                 pages,
                 samples: pick(5, 1),
-                burst: 100,
             },
             freshness: freshness::FreshnessParams {
                 pages,
                 rate: 3.0,
                 backlog_samples: pick(5, 2),
                 workload: workload.clone(),
+                burst: 100,
             },
             reconciler: reconciler::ReconcilerParams {
                 pages,

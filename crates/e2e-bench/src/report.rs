@@ -178,8 +178,8 @@ impl Report {
                 met: b.drain.budget_share >= 0.95 && b.drain.rate_limited_429 == 0,
             });
         }
-        if let Some(c) = &self.cost {
-            let b = &c.one_page_direct;
+        if let Some(f) = &self.freshness {
+            let b = &f.one_page_direct;
             t.push(TargetCheck {
                 target: format!(
                     "≤ 2 page fetches for {} deliveries to one page",
@@ -187,7 +187,7 @@ impl Report {
                 ),
                 measured: format!(
                     "{} page fetches (with the aggregated Notion event: {})",
-                    b.page_fetches, c.one_page_sim.page_fetches
+                    b.page_fetches, f.one_page_sim.page_fetches
                 ),
                 met: b.page_fetches <= 2 && b.mirror_current,
             });
@@ -252,12 +252,15 @@ impl Report {
                     }
                 ),
                 format!(
-                    "{} ({} ok, {} failed; CPU daemon {:.2} + bench {:.2} cores)",
+                    "{} ({} ok, {} failed; event log {} of {} acked; CPU daemon {:.2} + bench {:.2} + others {:.2} cores)",
                     f0(r.deliveries_per_s),
                     r.deliveries_ok,
                     r.deliveries_failed,
+                    r.events_stored,
+                    r.events_acknowledged,
                     r.daemon_cores,
-                    r.bench_cores
+                    r.bench_cores,
+                    r.other_cores
                 ),
                 "-".into(),
                 "-".into(),
@@ -360,9 +363,11 @@ impl Report {
                 "body change via webhook, block children",
                 &c.body_change_blocks,
             );
+        }
+        if let Some(f) = &self.freshness {
             for (name, b) in [
-                ("signed deliveries posted for one page", &c.one_page_direct),
-                ("edits of one page in Notion (deliveries)", &c.one_page_sim),
+                ("signed deliveries posted for one page", &f.one_page_direct),
+                ("edits of one page in Notion (deliveries)", &f.one_page_sim),
             ] {
                 row(
                     &mut rows,
