@@ -13,6 +13,9 @@ use sync_engine::{Engine, SchemaState};
 
 use crate::http::AppState;
 
+/// A failed commit keeps health `failing` this long (unless another fails meanwhile).
+pub const STORE_FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
 /// Queued work older than this makes the daemon `degraded`.
 pub const STUCK_QUEUE_AFTER: Duration = Duration::from_secs(15 * 60);
 
@@ -109,6 +112,17 @@ pub async fn collect(engine: &Engine, secret_configured: bool, accepting: bool) 
             QueueHealth::default()
         }
     };
+    // A commit failed lately (webhooks answered 503): failing for a while after it.
+    if let Some((ago, e)) = engine
+        .status()
+        .recent_store_write_failure(STORE_FAILURE_WINDOW)
+    {
+        failing = true;
+        reasons.push(format!(
+            "storage could not commit {} s ago (webhooks get 503): {e}",
+            ago.as_secs()
+        ));
+    }
     if queue.dead > 0 {
         reasons.push(format!(
             "{} dead job(s): see `notion-sync jobs list --state dead`",

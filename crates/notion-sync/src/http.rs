@@ -242,7 +242,13 @@ async fn handle_webhook(
     span.record("webhook.type", event_type.as_str());
     let incoming = sync_engine::route_event(&event, &app.engine.route_context());
     let has_jobs = !incoming.jobs.is_empty();
-    match app.engine.store().ingest(incoming).await {
+    let result = app.engine.store().ingest(incoming).await;
+    if let Err(e) = &result {
+        app.engine
+            .status()
+            .record_store_write_failure(e.to_string());
+    }
+    match result {
         Ok(IngestOutcome::Inserted) => {
             if has_jobs {
                 app.engine.wake_workers();
@@ -258,7 +264,27 @@ async fn handle_webhook(
     }
 }
 
+/// Whether a string looks like Notion's verification tokens (`secret_` and a few dozen
+/// letters and digits): anyone can send an unsigned handshake, so anything else is refused.
+fn is_verification_token(token: &str) -> bool {
+    token.strip_prefix("secret_").is_some_and(|rest| {
+        (16..=128).contains(&rest.len())
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    })
+}
+
 async fn record_token(app: &AppState, token: &str) -> Result<&'static str, WebhookError> {
+    if !is_verification_token(token) {
+        tracing::warn!(
+            bytes = token.len(),
+            "unsigned handshake with something that is not a verification token: 400"
+        );
+        return Err(WebhookError::Malformed(
+            "verification_token is not a Notion verification token".into(),
+        ));
+    }
     app.engine
         .store()
         .record_verification_token(token)
@@ -278,4 +304,17 @@ async fn metrics_text(State(app): State<AppState>) -> Response {
         app.metrics.render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verification_token_shape() {
+        let check = |t: &str, ok: bool| assert_eq!(super::is_verification_token(t), ok, "{t:?}");
+        check("secret_tMrlL1qK5vuQAh1b6cZGhFChZTSYJlce98V0pYn7yBl", true);
+        check("secret_short", false);
+        check("tMrlL1qK5vuQAh1b6cZGhFChZTSYJlce98V0pYn7yBl", false);
+        check("secret_with spaces and more text here", false);
+        check(&format!("secret_{}", "a".repeat(200)), false);
+    }
 }

@@ -562,38 +562,64 @@ impl Engine {
         {
             return Ok(MarkOutcome::NotApplicable);
         }
-        match store
-            .begin_status_write(&id, &due, &tasks.overdue_status)
-            .await?
-        {
+        let overdue = &tasks.overdue_status;
+        match store.begin_status_write(&id, &due, overdue).await? {
             StatusWrite::Done => return Ok(MarkOutcome::AlreadyWritten),
-            StatusWrite::New | StatusWrite::Pending => {}
+            // Another attempt (maybe `notion-sync reconcile` beside `serve`) is writing it.
+            StatusWrite::InFlight => return Ok(MarkOutcome::Busy),
+            StatusWrite::New => {}
+            // An earlier attempt began and did not finish: its PATCH may have landed. Ask
+            // Notion (a GET sees writes at once; a query may lag) before writing again.
+            StatusWrite::Pending => {
+                let fresh = self.observe(client.retrieve_page(page.id).await)?;
+                let at = fresh.date.unwrap_or_else(|| self.now());
+                let now_view = TaskView::of(&fresh.value, tasks);
+                let upsert = self.page_upsert(&fresh.value, at)?;
+                if now_view.due == view.due && now_view.status.as_deref() == Some(overdue.as_str())
+                {
+                    let transition = self.overdue_transition(
+                        &id,
+                        view,
+                        &due,
+                        observed_at,
+                        at,
+                        " (confirmed after an interrupted write)",
+                    );
+                    store
+                        .finish_status_write(&id, &due, overdue, &transition, Some(&upsert))
+                        .await?;
+                    tracing::info!(page.id = %id, due = %due, "interrupted overdue write had landed: recorded");
+                    return Ok(MarkOutcome::Marked);
+                }
+                if now_view.due != view.due
+                    || !rules::should_mark_overdue(&now_view, schema, at, tasks.timezone)
+                {
+                    store.upsert_page(&upsert).await?;
+                    store.abandon_status_write(&id, &due, overdue).await?;
+                    return Ok(MarkOutcome::NotApplicable);
+                }
+            }
         }
-        let body = rules::status_patch(tasks, schema.status_kind, &tasks.overdue_status);
+        let body = rules::status_patch(tasks, schema.status_kind, overdue);
         let response = match self.observe(client.update_page_properties(page.id, body).await) {
             Ok(r) => r,
             Err(e) if e.class() == ErrorClass::Validation => {
                 // The schema moved under us: re-check it (this pauses writes on drift).
-                store
-                    .abandon_status_write(&id, &due, &tasks.overdue_status)
-                    .await?;
+                store.abandon_status_write(&id, &due, overdue).await?;
                 if let Some(ds) = page.data_source_id() {
                     let _ = self.check_schema(ds, PaceLane::Interactive).await;
                 }
                 return Err(e.into());
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // It may or may not have landed: the next attempt confirms first.
+                store.release_status_write(&id, &due, overdue).await?;
+                return Err(e.into());
+            }
         };
         let at = response.date.unwrap_or_else(|| self.now());
         let upsert = self.page_upsert(&response.value, at)?;
-        let today = rules::today(observed_at, tasks.timezone);
-        let transition = Transition {
-            page_id: id.clone(),
-            from_status: view.status.clone(),
-            to_status: tasks.overdue_status.clone(),
-            reason: format!("due {due} is before {today} ({})", tasks.timezone),
-            at: at.trunc_subsecs(3),
-        };
+        let transition = self.overdue_transition(&id, view, &due, observed_at, at, "");
         store
             .finish_status_write(&id, &due, &tasks.overdue_status, &transition, Some(&upsert))
             .await?;
@@ -601,6 +627,28 @@ impl Engine {
         tracing::info!(page.id = %id, due = %due, from = ?view.status, "task marked overdue");
         self.inner.notifier.record_marked(page.title());
         Ok(MarkOutcome::Marked)
+    }
+}
+
+impl Engine {
+    fn overdue_transition(
+        &self,
+        id: &str,
+        view: &TaskView,
+        due: &str,
+        observed_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+        note: &str,
+    ) -> Transition {
+        let tasks = &self.inner.config.tasks;
+        let today = rules::today(observed_at, tasks.timezone);
+        Transition {
+            page_id: id.to_owned(),
+            from_status: view.status.clone(),
+            to_status: tasks.overdue_status.clone(),
+            reason: format!("due {due} is before {today} ({}){note}", tasks.timezone),
+            at: at.trunc_subsecs(3),
+        }
     }
 }
 
@@ -710,10 +758,9 @@ struct MarkGuard<'a> {
 
 impl<'a> MarkGuard<'a> {
     fn take(set: &'a Mutex<HashSet<NotionId>>, id: NotionId) -> Option<Self> {
-        set.lock()
-            .expect("lock")
-            .insert(id)
-            .then_some(MarkGuard { set, id })
+        // Release the lock before a guard can exist: dropping one locks the set again.
+        let inserted = set.lock().expect("lock").insert(id);
+        inserted.then(|| MarkGuard { set, id })
     }
 }
 

@@ -65,6 +65,7 @@ pub struct EngineStatus {
     schema: Mutex<SchemaState>,
     reconcile: Mutex<ReconcileState>,
     auth_error: Mutex<Option<String>>,
+    store_write_failure: Mutex<Option<(std::time::Instant, String)>>,
 }
 
 impl Default for EngineStatus {
@@ -73,6 +74,7 @@ impl Default for EngineStatus {
             schema: Mutex::new(SchemaState::Unknown),
             reconcile: Mutex::new(ReconcileState::default()),
             auth_error: Mutex::new(None),
+            store_write_failure: Mutex::new(None),
         }
     }
 }
@@ -117,5 +119,24 @@ impl EngineStatus {
 
     pub fn set_auth_error(&self, e: Option<String>) {
         *self.auth_error.lock().expect("status lock") = e;
+    }
+
+    /// Records a write that could not commit (disk full, read-only, I/O).
+    pub fn record_store_write_failure(&self, e: String) {
+        *self.store_write_failure.lock().expect("status lock") =
+            Some((std::time::Instant::now(), e));
+    }
+
+    /// The last failed commit if it happened within `window`, with how long ago.
+    /// Time-based on purpose: in a nearly full database small commits succeed between
+    /// failing ones, and health must not flap with them.
+    pub fn recent_store_write_failure(
+        &self,
+        window: std::time::Duration,
+    ) -> Option<(std::time::Duration, String)> {
+        let guard = self.store_write_failure.lock().expect("status lock");
+        let (at, e) = guard.as_ref()?;
+        let ago = at.elapsed();
+        (ago < window).then(|| (ago, e.clone()))
     }
 }

@@ -408,6 +408,9 @@ impl WriteOp for PruneEvents {
     }
 }
 
+/// Pending verification tokens kept; older ones are dropped as new ones arrive.
+pub const MAX_VERIFICATION_TOKENS: i64 = 20;
+
 struct RecordToken(String);
 
 impl WriteOp for RecordToken {
@@ -421,6 +424,16 @@ impl WriteOp for RecordToken {
             )
             .bind(&self.0)
             .bind(to_iso(cx.now()))
+            .execute(&mut cx.conn)
+            .await
+            .map_err(|e| cx.err(e))?;
+            // Anyone who can reach the URL can send one: keep only the newest few.
+            sqlx::query(
+                "DELETE FROM verification_tokens WHERE token NOT IN \
+                 (SELECT token FROM verification_tokens \
+                  ORDER BY received_at DESC, token DESC LIMIT ?1)",
+            )
+            .bind(MAX_VERIFICATION_TOKENS)
             .execute(&mut cx.conn)
             .await
             .map_err(|e| cx.err(e))?;
@@ -478,7 +491,8 @@ impl Store {
     }
 
     /// Stores a verification token as pending (a token already stored keeps its first
-    /// receipt time). The token is never used as the signing key by the store.
+    /// receipt time); only the newest [`MAX_VERIFICATION_TOKENS`] are kept. The token is
+    /// never used as the signing key by the store.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn record_verification_token(&self, token: &str) -> Result<(), StoreError> {
         self.write(RecordToken(token.to_owned())).await

@@ -14,9 +14,10 @@ mod writer;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ParseSynchronousError, StoreConfig, Synchronous};
 pub use error::{DatabaseError, MigrationError, StoreError};
-pub use ingest::{IncomingEvent, IngestOutcome, VerificationToken};
+pub use ingest::{IncomingEvent, IngestOutcome, MAX_VERIFICATION_TOKENS, VerificationToken};
 pub use mirror::{
-    PageFilter, PageRow, PageUpsert, StatusWrite, Transition, UpsertOutcome, normalize_id,
+    PageFilter, PageRow, PageUpsert, STATUS_WRITE_CLAIM, StatusWrite, Transition, UpsertOutcome,
+    normalize_id,
 };
 pub use queue::{
     ClaimedJob, EnqueueOutcome, FailOutcome, JobFailure, JobFilter, JobRow, JobState, Lane, NewJob,

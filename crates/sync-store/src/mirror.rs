@@ -103,7 +103,14 @@ pub enum StatusWrite {
     Pending,
     /// Already written and recorded: do nothing.
     Done,
+    /// Another attempt claimed it less than [`STATUS_WRITE_CLAIM`] ago and has not
+    /// finished: leave it to that attempt (it may be another process).
+    InFlight,
 }
+
+/// How long a begun status write belongs to whoever began it. After that an unfinished
+/// intent counts as abandoned (crash) and the next attempt takes it over as `Pending`.
+pub const STATUS_WRITE_CLAIM: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Page ids as the mirror stores them: 32 hex digits (dashes anywhere or none, any case)
 /// become the dashed lowercase UUID; anything else is kept as given.
@@ -394,8 +401,9 @@ impl WriteOp for BeginStatusWrite {
     fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<StatusWrite, StoreError>> {
         Box::pin(async move {
             let k = &self.0;
-            let state: Option<String> = sqlx::query_scalar(
-                "SELECT state FROM status_writes WHERE page_id = ?1 AND due = ?2 AND to_status = ?3",
+            let row = sqlx::query(
+                "SELECT state, created_at FROM status_writes \
+                 WHERE page_id = ?1 AND due = ?2 AND to_status = ?3",
             )
             .bind(&k.page_id)
             .bind(&k.due)
@@ -403,9 +411,32 @@ impl WriteOp for BeginStatusWrite {
             .fetch_optional(&mut cx.conn)
             .await
             .map_err(|e| cx.err(e))?;
-            match state.as_deref() {
-                Some("done") => Ok(StatusWrite::Done),
-                Some(_) => Ok(StatusWrite::Pending),
+            let now = cx.now();
+            let state = row.map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)));
+            match state {
+                Some((s, _)) if s == "done" => Ok(StatusWrite::Done),
+                Some((_, claimed)) => {
+                    // Someone (maybe another process) claimed it moments ago: let it finish.
+                    let claimed = from_iso(&cx.path, &claimed)?;
+                    let window = chrono::TimeDelta::from_std(STATUS_WRITE_CLAIM)
+                        .unwrap_or(chrono::TimeDelta::MAX);
+                    if now - claimed < window {
+                        return Ok(StatusWrite::InFlight);
+                    }
+                    // An abandoned attempt (crash): take it over.
+                    sqlx::query(
+                        "UPDATE status_writes SET created_at = ?4 \
+                         WHERE page_id = ?1 AND due = ?2 AND to_status = ?3",
+                    )
+                    .bind(&k.page_id)
+                    .bind(&k.due)
+                    .bind(&k.to_status)
+                    .bind(to_iso(now))
+                    .execute(&mut cx.conn)
+                    .await
+                    .map_err(|e| cx.err(e))?;
+                    Ok(StatusWrite::Pending)
+                }
                 None => {
                     sqlx::query(
                         "INSERT INTO status_writes (page_id, due, to_status, state, created_at) \
@@ -470,6 +501,29 @@ impl WriteOp for AbandonStatusWrite {
             let k = &self.0;
             sqlx::query(
                 "DELETE FROM status_writes \
+                 WHERE page_id = ?1 AND due = ?2 AND to_status = ?3 AND state = 'pending'",
+            )
+            .bind(&k.page_id)
+            .bind(&k.due)
+            .bind(&k.to_status)
+            .execute(&mut cx.conn)
+            .await
+            .map_err(|e| cx.err(e))?;
+            Ok(())
+        })
+    }
+}
+
+struct ReleaseStatusWrite(IntentKey);
+
+impl WriteOp for ReleaseStatusWrite {
+    type Output = ();
+
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let k = &self.0;
+            sqlx::query(
+                "UPDATE status_writes SET created_at = '1970-01-01T00:00:00.000Z' \
                  WHERE page_id = ?1 AND due = ?2 AND to_status = ?3 AND state = 'pending'",
             )
             .bind(&k.page_id)
@@ -783,6 +837,20 @@ impl Store {
             page: page.map(PreparedPage::new),
         })
         .await
+    }
+
+    /// Gives up the claim on a pending intent without deleting it (the write failed and
+    /// may or may not have landed): the next `begin_status_write` returns `Pending` at
+    /// once instead of `InFlight`, so that attempt confirms against Notion first.
+    #[tracing::instrument(skip_all, fields(page.id = %page_id, due = %due, to_status = %to_status), err(level = "debug"))]
+    pub async fn release_status_write(
+        &self,
+        page_id: &str,
+        due: &str,
+        to_status: &str,
+    ) -> Result<(), StoreError> {
+        self.write(ReleaseStatusWrite(IntentKey::new(page_id, due, to_status)))
+            .await
     }
 
     /// Deletes a pending intent (the person moved the task on); a done intent is kept.

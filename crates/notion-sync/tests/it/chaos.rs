@@ -143,7 +143,7 @@ async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch
         &db,
         &sim,
         "[tasks]\nopen_statuses = [\"Waiting\"]\n\
-         [reconcile]\nschedule = \"\"\nfull_schedule = \"\"\non_start = false\n",
+         [reconcile]\nschedule = \"*/3 * * * * *\"\nfull_schedule = \"\"\non_start = true\n",
     );
     let http = reqwest::Client::new();
     let mut daemon = serve(&config, &sim, &log);

@@ -117,6 +117,14 @@ async fn a_full_disk_answers_503_loses_no_acknowledged_event_and_recovers_when_s
         health["status"],
         health["reasons"]
     );
+    assert_eq!(health_status, 503, "{health}");
+    assert_eq!(health["status"], "failing");
+    assert!(
+        health["reasons"]
+            .to_string()
+            .contains("storage could not commit"),
+        "{health}"
+    );
     assert!(!acked.is_empty());
     // Every acknowledged event and only those are in the event log (the file is new).
     assert_eq!(app.store.event_count().await.unwrap(), acked.len() as u64);
@@ -234,6 +242,13 @@ async fn a_read_only_store_answers_503_records_nothing_and_the_file_serves_again
         refused.len(),
         health["status"],
         health["reasons"]
+    );
+    assert_eq!(health_status, 503, "{health}");
+    assert!(
+        health["reasons"]
+            .to_string()
+            .contains("storage could not commit"),
+        "{health}"
     );
     assert_eq!(store.event_count().await.unwrap(), 3, "nothing recorded");
     stop.cancel();
@@ -362,6 +377,7 @@ async fn the_binary_on_a_read_only_mounted_database_answers_503_and_recovers() {
         health["status"],
         health["reasons"]
     );
+    assert_eq!(health["status"], "failing", "{health}");
     terminate(&mut daemon);
 
     // 3. Read-write again: the refused deliveries are accepted, the backlog drains.

@@ -172,7 +172,7 @@ async fn the_handshake_is_stored_as_pending_and_never_used_as_the_key() {
     assert_eq!(tokens[0].token, app.secret);
 
     // A second, forged handshake is stored too, but does not become the key.
-    let forged = br#"{"verification_token":"secret_forged"}"#;
+    let forged = br#"{"verification_token":"secret_forgedByAnyoneWhoCanReachTheUrl"}"#;
     let r = app.post_webhook(forged, Some(None)).await;
     assert_eq!(r.status().as_u16(), 200);
     let page = app.live_ids()[0].clone();
@@ -183,7 +183,7 @@ async fn the_handshake_is_stored_as_pending_and_never_used_as_the_key() {
         "page",
         None,
     );
-    let forged_sig = notion_api::sign(b"secret_forged", &body);
+    let forged_sig = notion_api::sign(b"secret_forgedByAnyoneWhoCanReachTheUrl", &body);
     assert_eq!(
         app.post_webhook(&body, Some(Some(&forged_sig)))
             .await

@@ -152,3 +152,38 @@ async fn open_statuses_default_to_everything_outside_the_complete_group() {
     );
     assert_eq!(env.sim.page(&done).unwrap().status.as_deref(), Some("Done"));
 }
+
+#[tokio::test]
+async fn an_interrupted_write_that_landed_is_confirmed_not_repeated() {
+    let mut config = sim_config(0);
+    let delay = std::time::Duration::from_secs(3);
+    config.visibility_delay = delay;
+    let env = env(config).await;
+    let id = task(&env, "written before a crash", "To Do", Some("2026-11-10"));
+    env.wait_visible(delay).await;
+    // A previous run began the write and crashed after Notion applied the PATCH...
+    env.store
+        .begin_status_write(&id, "2026-11-10", "Overdue")
+        .await
+        .unwrap();
+    env.store
+        .release_status_write(&id, "2026-11-10", "Overdue")
+        .await
+        .unwrap();
+    env.sim.set_status(&id, "Overdue").unwrap();
+    // ...and queries still show the old status (visibility delay).
+    let summary = env.pass().await;
+    assert_eq!(summary.overdue_marked, 1);
+    assert_eq!(patches(&env), 0, "confirmed with a GET, not written again");
+    let transitions = env.store.transitions(Some(&id)).await.unwrap();
+    assert_eq!(transitions.len(), 1);
+    assert!(
+        transitions[0]
+            .reason
+            .ends_with("(confirmed after an interrupted write)"),
+        "{}",
+        transitions[0].reason
+    );
+    let row = env.store.get_page(&id).await.unwrap().unwrap();
+    assert_eq!(row.status.as_deref(), Some("Overdue"));
+}

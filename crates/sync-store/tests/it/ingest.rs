@@ -250,6 +250,26 @@ async fn verification_tokens_are_kept_pending_deduplicated_and_masked_in_debug()
     );
 }
 
+#[tokio::test]
+async fn only_the_newest_verification_tokens_are_kept() {
+    let t = open().await;
+    let s = &t.store;
+    let n = sync_store::MAX_VERIFICATION_TOKENS + 5;
+    for i in 0..n {
+        s.record_verification_token(&format!("secret_flood{i:04}"))
+            .await
+            .unwrap();
+        t.advance(1);
+    }
+    let tokens = s.verification_tokens().await.unwrap();
+    assert_eq!(tokens.len() as i64, sync_store::MAX_VERIFICATION_TOKENS);
+    assert_eq!(tokens[0].token, "secret_flood0005");
+    assert_eq!(
+        tokens.last().unwrap().token,
+        format!("secret_flood{:04}", n - 1)
+    );
+}
+
 /// Conformance: Notion's documented webhook payloads go through ingest as the HTTP layer
 /// would pass them (id, type, entity, attempt, timestamp).
 #[tokio::test]

@@ -346,7 +346,25 @@ async fn status_write_intents_make_the_patch_happen_once() {
         s.begin_status_write(&p.id, due, to).await.unwrap(),
         StatusWrite::New
     );
-    // Crash before finishing: the next attempt learns an earlier one is unfinished.
+    // Begun moments ago by someone else (maybe another process): leave it to them.
+    assert_eq!(
+        s.begin_status_write(&p.id, due, to).await.unwrap(),
+        StatusWrite::InFlight
+    );
+    // Still unfinished after the claim window: a crash; the next attempt takes it over
+    // and learns an earlier one is unfinished.
+    t.advance(sync_store::STATUS_WRITE_CLAIM.as_secs() + 1);
+    assert_eq!(
+        s.begin_status_write(&p.id, due, to).await.unwrap(),
+        StatusWrite::Pending
+    );
+    assert_eq!(
+        s.begin_status_write(&p.id, due, to).await.unwrap(),
+        StatusWrite::InFlight,
+        "taking over renews the claim"
+    );
+    // A failed PATCH gives the claim up: the next attempt confirms at once.
+    s.release_status_write(&p.id, due, to).await.unwrap();
     assert_eq!(
         s.begin_status_write(&p.id, due, to).await.unwrap(),
         StatusWrite::Pending
