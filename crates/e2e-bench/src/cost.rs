@@ -63,15 +63,10 @@ pub async fn run(bin: &Path, p: &CostParams) -> anyhow::Result<CostResult> {
     let daemon = Daemon::start(bin, dir.path(), None, &sim, &cfg).await?;
     support::subscribe(&sim, &daemon).await?;
     daemon.wait_initialized().await?;
-    // The pass at start fills the mirror (properties and bodies): steady state.
+    // The pass at start fills the mirror (properties, then a body job per page): wait for
+    // it to finish, then for its jobs: steady state.
+    daemon.wait_first_pass(Duration::from_secs(120)).await?;
     let mirror = Mirror::open(&daemon.db).await?;
-    crate::daemon::wait_for(
-        "the first sync",
-        Duration::from_secs(120),
-        Duration::from_millis(50),
-        || async { mirror.page_count().await.unwrap_or(0) >= p.pages as u64 },
-    )
-    .await?;
     support::settle(&sim, &daemon, Duration::from_secs(120)).await?;
 
     let ids: Vec<String> = sim.pages().into_iter().map(|p| p.id).collect();

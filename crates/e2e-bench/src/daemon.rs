@@ -278,6 +278,22 @@ impl Daemon {
         cpu_seconds(&format!("/proc/{}/stat", self.pid))
     }
 
+    /// CPU seconds per thread: `(tid, name, seconds)`.
+    pub fn thread_cpu(&self) -> Vec<(String, String, f64)> {
+        let Ok(dir) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return Vec::new();
+        };
+        dir.filter_map(Result::ok)
+            .filter_map(|e| {
+                let tid = e.file_name().to_string_lossy().into_owned();
+                let base = e.path();
+                let name = std::fs::read_to_string(base.join("comm")).ok()?;
+                let cpu = cpu_seconds(&base.join("stat").to_string_lossy()).ok()?;
+                Some((tid, name.trim().to_owned(), cpu))
+            })
+            .collect()
+    }
+
     /// The cumulative buckets `(le, count)` of a Prometheus histogram on `/metrics`.
     pub async fn histogram(&self, name: &str) -> anyhow::Result<Vec<(f64, u64)>> {
         let text = self
@@ -318,6 +334,21 @@ impl Daemon {
                     h["queue"]["queued"].as_u64() == Some(0)
                         && h["queue"]["running"].as_u64() == Some(0)
                 })
+            },
+        )
+        .await
+    }
+
+    /// Waits until a reconcile pass has succeeded (`/healthz` `reconcile.last_success_at`).
+    pub async fn wait_first_pass(&self, timeout: Duration) -> anyhow::Result<()> {
+        wait_for(
+            "a reconcile pass to succeed",
+            timeout,
+            Duration::from_millis(20),
+            || async {
+                self.health()
+                    .await
+                    .is_ok_and(|h| h["reconcile"]["last_success_at"].is_string())
             },
         )
         .await

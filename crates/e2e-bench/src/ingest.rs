@@ -62,6 +62,10 @@ pub struct IngestResult {
     pub bench_cores: f64,
     /// Everything else on the machine meanwhile (other builds and tests; steal included).
     pub other_cores: f64,
+    /// Deliveries per CPU-second of the daemon: throughput per core it actually got.
+    pub deliveries_per_daemon_cpu_s: f64,
+    /// The daemon's busiest threads during the closed loop: (name, cores).
+    pub busiest_threads: Vec<(String, f64)>,
     /// Webhook events in the daemon's event log after the run: every 200 is durable.
     pub events_stored: u64,
     pub events_acknowledged: u64,
@@ -99,6 +103,7 @@ pub async fn run(
 
     let (daemon_cpu0, bench_cpu0) = (daemon.cpu_seconds()?, cpu_seconds("/proc/self/stat")?);
     let (busy0, total0) = machine_jiffies()?;
+    let threads0 = daemon.thread_cpu();
     let (ok, failed, lat, elapsed) =
         closed_loop(&http, &url, &factory, &counter, p.senders, p.closed_loop).await;
     let daemon_cores = (daemon.cpu_seconds()? - daemon_cpu0) / elapsed.as_secs_f64();
@@ -111,6 +116,18 @@ pub async fn run(
         0.0
     };
     let other_cores = (machine_cores - daemon_cores - bench_cores).max(0.0);
+    // The busiest daemon threads: which one limits ingest.
+    let mut busiest_threads: Vec<(String, f64)> = daemon
+        .thread_cpu()
+        .into_iter()
+        .filter_map(|(tid, name, cpu)| {
+            let before = threads0.iter().find(|t| t.0 == tid).map_or(0.0, |t| t.2);
+            let cores = (cpu - before) / elapsed.as_secs_f64();
+            (cores >= 0.01).then(|| (name, (cores * 100.0).round() / 100.0))
+        })
+        .collect();
+    busiest_threads.sort_by(|a, b| b.1.total_cmp(&a.1));
+    busiest_threads.truncate(4);
 
     tokio::time::sleep(Duration::from_secs(1)).await;
     let hist_before = daemon.histogram("webhook_ack_seconds").await?;
@@ -149,6 +166,12 @@ pub async fn run(
         daemon_cores,
         bench_cores,
         other_cores,
+        deliveries_per_daemon_cpu_s: if daemon_cores > 0.0 {
+            rate(ok as f64, elapsed) / daemon_cores
+        } else {
+            0.0
+        },
+        busiest_threads,
         events_stored,
         events_acknowledged: warm_ok + ok + (open.sent - open.failed),
         queue_after: health["queue"]["queued"].as_u64().unwrap_or(0),

@@ -8,7 +8,7 @@ use notion_sim::BodyEdit;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::daemon::{Daemon, DaemonConfig, wait_for};
+use crate::daemon::{Daemon, DaemonConfig};
 use crate::stats::Summary;
 use crate::support::{self, Mirror, RouteCounts, notion_like};
 
@@ -80,15 +80,9 @@ pub async fn run(bin: &Path, p: &ReconcilerParams) -> anyhow::Result<ReconcilerR
     let daemon = Daemon::start(bin, dir.path(), None, &sim, &cfg).await?;
     // No webhook subscription: every change below is silent.
     sim.set_silent(true);
-    let mirror = Mirror::open(&daemon.db).await?;
-    wait_for(
-        "the first sync",
-        Duration::from_secs(120),
-        Duration::from_millis(50),
-        || async { mirror.page_count().await.unwrap_or(0) >= p.pages as u64 },
-    )
-    .await?;
+    daemon.wait_first_pass(Duration::from_secs(120)).await?;
     daemon.wait_queue_empty(Duration::from_secs(120)).await?;
+    let mirror = Mirror::open(&daemon.db).await?;
     let ids: Vec<String> = sim.pages().into_iter().map(|p| p.id).collect();
     let period = Duration::from_secs(u64::from(p.every_s));
 

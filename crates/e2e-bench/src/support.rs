@@ -151,10 +151,6 @@ impl Mirror {
         Ok(self.store.event_count().await?)
     }
 
-    pub async fn page_count(&self) -> anyhow::Result<u64> {
-        Ok(self.store.page_count().await?)
-    }
-
     /// Polls every 2 ms until `pred` holds for the page's row; returns when it did.
     pub async fn wait_page<F>(
         &self,
