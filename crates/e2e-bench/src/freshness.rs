@@ -1,5 +1,6 @@
 //! Freshness on the webhook path (edit in Notion → row in the mirror) under the first
-//! sync's backlog and when idle, the shared edit workload, start-up and idle footprint.
+//! sync's backlog and when idle, the shared edit workload, start-up and idle footprint, and
+//! the one-page bursts at Notion's rate.
 
 use std::path::Path;
 use std::sync::Arc;

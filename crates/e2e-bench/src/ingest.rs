@@ -39,6 +39,9 @@ pub struct IngestResult {
     pub deliveries_per_s: f64,
     /// Latency of each closed-loop delivery (the senders wait for it).
     pub closed_loop_latency_ms: Summary,
+    /// Acknowledged deliveries in each whole second of the closed loop (does the rate hold
+    /// as the event log grows?).
+    pub closed_loop_per_second: Vec<u64>,
     pub open_loop_target_per_s: u32,
     pub open_loop_s: f64,
     pub open_loop_sent: u64,
@@ -99,13 +102,15 @@ pub async fn run(
     let counter = Arc::new(AtomicU64::new(0));
 
     // Warm-up (connections, SQLite cache), not counted.
-    let (warm_ok, ..) = closed_loop(&http, &url, &factory, &counter, p.senders, p.warmup).await;
+    let warm_ok = closed_loop(&http, &url, &factory, &counter, p.senders, p.warmup)
+        .await
+        .ok;
 
     let (daemon_cpu0, bench_cpu0) = (daemon.cpu_seconds()?, cpu_seconds("/proc/self/stat")?);
     let (busy0, total0) = machine_jiffies()?;
     let threads0 = daemon.thread_cpu();
-    let (ok, failed, lat, elapsed) =
-        closed_loop(&http, &url, &factory, &counter, p.senders, p.closed_loop).await;
+    let closed = closed_loop(&http, &url, &factory, &counter, p.senders, p.closed_loop).await;
+    let (ok, failed, elapsed) = (closed.ok, closed.failed, closed.elapsed);
     let daemon_cores = (daemon.cpu_seconds()? - daemon_cpu0) / elapsed.as_secs_f64();
     let bench_cores = (cpu_seconds("/proc/self/stat")? - bench_cpu0) / elapsed.as_secs_f64();
     let (busy1, total1) = machine_jiffies()?;
@@ -151,7 +156,8 @@ pub async fn run(
         deliveries_ok: ok,
         deliveries_failed: failed,
         deliveries_per_s: rate(ok as f64, elapsed),
-        closed_loop_latency_ms: Summary::of_durations_ms(&lat),
+        closed_loop_latency_ms: Summary::of_durations_ms(&closed.latency),
+        closed_loop_per_second: closed.per_second.clone(),
         open_loop_target_per_s: p.open_rate,
         open_loop_s: p.open_loop.as_secs_f64(),
         open_loop_sent: open.sent,
@@ -192,7 +198,7 @@ async fn closed_loop(
     counter: &Arc<AtomicU64>,
     senders: usize,
     window: Duration,
-) -> (u64, u64, Vec<Duration>, Duration) {
+) -> ClosedLoop {
     let started = Instant::now();
     let end = started + window;
     let mut set = JoinSet::new();
@@ -207,6 +213,7 @@ async fn closed_loop(
             let mut ok = 0u64;
             let mut failed = 0u64;
             let mut lat = Vec::with_capacity(8192);
+            let mut per_second = vec![0u64; window.as_secs_f64().ceil() as usize + 1];
             while Instant::now() < end {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let (body, sig) = factory.delivery(n);
@@ -214,21 +221,47 @@ async fn closed_loop(
                 if support::post_delivery(&http, &url, body, sig).await {
                     ok += 1;
                     lat.push(t0.elapsed());
+                    let second = started.elapsed().as_secs() as usize;
+                    if let Some(c) = per_second.get_mut(second) {
+                        *c += 1;
+                    }
                 } else {
                     failed += 1;
                 }
             }
-            (ok, failed, lat)
+            (ok, failed, lat, per_second)
         });
     }
-    let (mut ok, mut failed, mut lat) = (0, 0, Vec::new());
+    let mut out = ClosedLoop {
+        ok: 0,
+        failed: 0,
+        latency: Vec::new(),
+        per_second: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
     while let Some(r) = set.join_next().await {
-        let (o, f, l) = r.expect("sender task panicked");
-        ok += o;
-        failed += f;
-        lat.extend(l);
+        let (o, f, l, p) = r.expect("sender task panicked");
+        out.ok += o;
+        out.failed += f;
+        out.latency.extend(l);
+        out.per_second.resize(out.per_second.len().max(p.len()), 0);
+        for (total, n) in out.per_second.iter_mut().zip(p) {
+            *total += n;
+        }
     }
-    (ok, failed, lat, started.elapsed())
+    // Whole seconds of the window only (the last partial one is the drain of in-flight sends).
+    out.per_second.truncate(window.as_secs() as usize);
+    out.elapsed = started.elapsed();
+    out
+}
+
+struct ClosedLoop {
+    ok: u64,
+    failed: u64,
+    latency: Vec<Duration>,
+    /// Acknowledged deliveries in each second of the window.
+    per_second: Vec<u64>,
+    elapsed: Duration,
 }
 
 struct OpenLoop {

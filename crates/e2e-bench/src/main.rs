@@ -154,6 +154,16 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         daemon::build_daemon_if_under_cargo()?;
     }
     let bin = daemon::daemon_binary()?;
+    if bin
+        .parent()
+        .and_then(std::path::Path::file_name)
+        .is_none_or(|d| d != "release")
+    {
+        eprintln!(
+            "warning: not a release build ({}): the figures will not be representative; use `cargo run --release -p e2e-bench`",
+            bin.display()
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
