@@ -42,6 +42,9 @@ pub struct Dated<T> {
     pub value: T,
     /// The `Date` header of the response it came from.
     pub date: Option<DateTime<Utc>>,
+    /// When the request that answered left for Notion (after the pacer let it go):
+    /// every change made before this moment is in the value.
+    pub sent: tokio::time::Instant,
 }
 
 impl<T> Dated<T> {
@@ -50,6 +53,7 @@ impl<T> Dated<T> {
         Dated {
             value: f(self.value),
             date: self.date,
+            sent: self.sent,
         }
     }
 
@@ -497,6 +501,7 @@ impl NotionClient {
                             .map(|value| Dated {
                                 value,
                                 date: answer.date,
+                                sent: started,
                             })
                             .inspect_err(|_| {
                                 inner.stats.errors_total.fetch_add(1, Ordering::Relaxed);
@@ -718,19 +723,17 @@ impl NotionClient {
     /// A page's (or block's) whole body: every page of children, recursing
     /// into blocks with `has_children` down to `max_depth` nested levels
     /// (0 = top level only). Child pages and child databases are not
-    /// entered (they are separate pages). `date` is the first response's.
+    /// entered (they are separate pages). `date` and `sent` are the first response's.
     #[tracing::instrument(skip_all, fields(block.id = %id, max_depth, lane = self.lane.as_str()), err(level = "debug"))]
     pub async fn block_tree(
         &self,
         id: NotionId,
         max_depth: usize,
     ) -> Result<Dated<Vec<BlockNode>>, NotionError> {
-        let mut first_date = None;
-        let value = self.tree_level(id, 0, max_depth, &mut first_date).await?;
-        Ok(Dated {
-            value,
-            date: first_date.flatten(),
-        })
+        let mut first = None;
+        let value = self.tree_level(id, 0, max_depth, &mut first).await?;
+        let (date, sent) = first.unwrap_or((None, tokio::time::Instant::now()));
+        Ok(Dated { value, date, sent })
     }
 
     fn tree_level<'a>(
@@ -738,15 +741,15 @@ impl NotionClient {
         id: NotionId,
         depth: usize,
         max_depth: usize,
-        first_date: &'a mut Option<Option<DateTime<Utc>>>,
+        first: &'a mut Option<(Option<DateTime<Utc>>, tokio::time::Instant)>,
     ) -> BoxFuture<'a, Result<Vec<BlockNode>, NotionError>> {
         Box::pin(async move {
             let mut blocks = Vec::new();
             let mut cursor: Option<String> = None;
             loop {
                 let page = self.block_children(id, cursor.as_deref()).await?;
-                if first_date.is_none() {
-                    *first_date = Some(page.date);
+                if first.is_none() {
+                    *first = Some((page.date, page.sent));
                 }
                 let next = next_cursor(cursor.as_deref(), &page.value)?;
                 blocks.extend(page.value.results);
@@ -764,7 +767,7 @@ impl NotionClient {
                         BlockContent::ChildPage { .. } | BlockContent::ChildDatabase { .. }
                     );
                 let children = if enter {
-                    self.tree_level(block.id, depth + 1, max_depth, first_date)
+                    self.tree_level(block.id, depth + 1, max_depth, first)
                         .await?
                 } else {
                     Vec::new()

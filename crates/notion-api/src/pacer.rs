@@ -16,8 +16,8 @@
 //!   steady rate (no burst) when it ends.
 //! * **AIMD.** [`Pacer::on_rate_limited`] pauses and halves the rate (once
 //!   per pause episode) down to `configured / 6`; [`Pacer::on_success`] adds
-//!   [`RECOVERY_STEP`] req/s per [`RECOVERY_INTERVAL`] of success, up to the
-//!   configured rate.
+//!   [`RECOVERY_FRACTION`] of the configured rate per [`RECOVERY_INTERVAL`] of
+//!   success, so even the floor is back to the configured rate within 45 s.
 
 use std::collections::VecDeque;
 use std::pin::pin;
@@ -31,10 +31,10 @@ use tokio::time::Instant;
 pub const DECREASE_FACTOR: f64 = 0.5;
 /// The rate never drops below `configured / MIN_RATE_DIVISOR`.
 pub const MIN_RATE_DIVISOR: f64 = 6.0;
-/// Additive recovery, in requests per second …
-pub const RECOVERY_STEP: f64 = 0.1;
+/// Additive recovery, as a share of the configured rate …
+pub const RECOVERY_FRACTION: f64 = 0.1;
 /// … per this much time without rate limiting.
-pub const RECOVERY_INTERVAL: Duration = Duration::from_secs(10);
+pub const RECOVERY_INTERVAL: Duration = Duration::from_secs(5);
 /// Number of recent grants the bulk floor is measured over.
 pub const FLOOR_WINDOW: usize = 20;
 
@@ -375,8 +375,8 @@ impl Pacer {
     }
 
     /// Reports an answer that was not rate limited: recovers the rate by
-    /// [`RECOVERY_STEP`] per [`RECOVERY_INTERVAL`] elapsed since the last
-    /// decrease or step, up to the configured rate.
+    /// [`RECOVERY_FRACTION`] of the configured rate per [`RECOVERY_INTERVAL`]
+    /// elapsed since the last decrease or step, up to the configured rate.
     pub fn on_success(&self) {
         let mut st = self.lock();
         if st.rate >= self.config.requests_per_second {
@@ -391,7 +391,8 @@ impl Pacer {
         if steps < 1.0 {
             return;
         }
-        st.rate = (st.rate + steps * RECOVERY_STEP).min(self.config.requests_per_second);
+        let step = self.config.requests_per_second * RECOVERY_FRACTION;
+        st.rate = (st.rate + steps * step).min(self.config.requests_per_second);
         st.recovery_from = Some(from + RECOVERY_INTERVAL.mul_f64(steps));
         metrics::gauge!("notion_pacer_rate").set(st.rate);
     }

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use crate::config::{EngineConfig, Source};
 use crate::jobs::{KIND_PAGE_SYNC, KIND_SCHEMA_CHECK, PageSyncPayload, RouteContext};
 use crate::notify::Notifier;
+use crate::recent::{Part, RecentReads};
 use crate::rules::{self, SchemaInfo, TaskView};
 use crate::status::{EngineStatus, SchemaState};
 
@@ -100,6 +101,7 @@ struct Inner {
     wake: Notify,
     marking: Mutex<HashSet<NotionId>>,
     markdown_off_until: Mutex<Option<Instant>>,
+    recent: RecentReads,
     last_schema_check: Mutex<Option<Instant>>,
     pub(crate) reconcile_lock: tokio::sync::Mutex<()>,
 }
@@ -143,6 +145,7 @@ impl Engine {
                 wake: Notify::new(),
                 marking: Mutex::new(HashSet::new()),
                 markdown_off_until: Mutex::new(None),
+                recent: RecentReads::default(),
                 last_schema_check: Mutex::new(None),
                 reconcile_lock: tokio::sync::Mutex::new(()),
             }),
@@ -307,6 +310,18 @@ impl Engine {
                         JobError::Permanent(format!("bad page job key {:?}", job.key))
                     })?;
                 let payload = PageSyncPayload::from_json(&job.payload);
+                let recent = &self.inner.recent;
+                // A retry runs in full: its first attempt may have read but not finished.
+                if job.attempts == 1 && recent.covers(&id, &payload, job.enqueued_at) {
+                    metrics::counter!("sync_jobs_covered_total").increment(1);
+                    tracing::debug!("every request already answered by an earlier read");
+                    return Ok(());
+                }
+                if let Some(until) = recent.settle_until(&id) {
+                    // Read one page at most once per SETTLE: requests arriving meanwhile
+                    // queue behind this job and are answered by its read.
+                    tokio::time::sleep_until(until).await;
+                }
                 self.sync_page(id, &payload, job.lane).await
             }
             KIND_SCHEMA_CHECK => {
@@ -353,6 +368,7 @@ impl Engine {
             let page = match self.observe(client.retrieve_page(id).await) {
                 Ok(p) => p,
                 Err(e) if e.class() == ErrorClass::NotFound => {
+                    self.inner.recent.forget(&id);
                     let now = self.now();
                     if store.mark_trashed(&key, now).await? {
                         tracing::info!("page gone or no longer shared: marked in_trash");
@@ -362,6 +378,7 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             };
             let observed_at = page.date.unwrap_or_else(|| self.now());
+            let sent = page.sent;
             let page = page.value;
             if !self.in_scope(&page).await {
                 metrics::counter!("sync_pages_out_of_scope_total").increment(1);
@@ -373,6 +390,9 @@ impl Engine {
             }
             let upsert = self.page_upsert(&page, observed_at)?;
             store.upsert_page(&upsert).await?;
+            self.inner
+                .recent
+                .record(id, Part::Props, sent, self.now(), payload.event_time());
             fetch_body = fetch_body
                 || (!page.in_trash && body_may_have_changed_on_get(mirror.as_ref(), &page));
             if page.in_trash {
@@ -382,8 +402,17 @@ impl Engine {
         }
         if fetch_body {
             match self.fetch_body(&client, id).await {
-                Ok(_) => {}
+                Ok((_, sent)) => {
+                    self.inner.recent.record(
+                        id,
+                        Part::Body,
+                        sent,
+                        self.now(),
+                        payload.event_time(),
+                    );
+                }
                 Err(JobError::Notion(e)) if e.class() == ErrorClass::NotFound => {
+                    self.inner.recent.forget(&id);
                     store.mark_trashed(&key, self.now()).await?;
                     return Ok(());
                 }
@@ -452,7 +481,7 @@ impl Engine {
         &self,
         client: &NotionClient,
         id: NotionId,
-    ) -> Result<BodySource, JobError> {
+    ) -> Result<(BodySource, Instant), JobError> {
         let markdown_on = self
             .inner
             .markdown_off_until
@@ -460,11 +489,12 @@ impl Engine {
             .expect("lock")
             .is_none_or(|t| Instant::now() >= t);
         let mut result = None;
+        let mut markdown_not_found = false;
         if markdown_on {
             match self.observe(client.page_markdown(id).await) {
                 Ok(md) if !md.value.truncated => {
                     let at = md.date.unwrap_or_else(|| self.now());
-                    result = Some((md.value.markdown, at, BodySource::Markdown));
+                    result = Some((md.value.markdown, at, md.sent, BodySource::Markdown));
                 }
                 Ok(_) => {
                     metrics::counter!("sync_markdown_truncated_total").increment(1);
@@ -477,15 +507,17 @@ impl Engine {
                     ) =>
                 {
                     tracing::debug!(error = %e, "markdown endpoint unavailable: falling back to block children");
-                    if e.class() != ErrorClass::NotFound {
-                        *self.inner.markdown_off_until.lock().expect("lock") =
-                            Some(Instant::now() + MARKDOWN_RETRY_AFTER);
+                    if e.class() == ErrorClass::NotFound {
+                        // The page may be gone: decided below, by the block children.
+                        markdown_not_found = true;
+                    } else {
+                        self.markdown_off();
                     }
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        let (markdown, fetched_at, source) = match result {
+        let (markdown, fetched_at, sent, source) = match result {
             Some(r) => r,
             None => {
                 let tree = self.observe(
@@ -493,10 +525,16 @@ impl Engine {
                         .block_tree(id, self.inner.config.max_block_depth)
                         .await,
                 )?;
+                if markdown_not_found {
+                    // The page exists but the Markdown endpoint answered 404: it is not
+                    // available to us; stop paying a request for it on every body.
+                    self.markdown_off();
+                }
                 let at = tree.date.unwrap_or_else(|| self.now());
                 (
                     notion_api::render_markdown(&tree.value),
                     at,
+                    tree.sent,
                     BodySource::Blocks,
                 )
             }
@@ -507,7 +545,19 @@ impl Engine {
             .set_page_body(&id.to_string(), &markdown, &hash, fetched_at)
             .await?;
         metrics::counter!("sync_bodies_fetched_total", "source" => source.as_str()).increment(1);
-        Ok(source)
+        Ok((source, sent))
+    }
+
+    /// Skips the Markdown endpoint for [`MARKDOWN_RETRY_AFTER`].
+    fn markdown_off(&self) {
+        let mut off = self.inner.markdown_off_until.lock().expect("lock");
+        if off.is_none_or(|t| Instant::now() >= t) {
+            tracing::info!(
+                retry_in_s = MARKDOWN_RETRY_AFTER.as_secs(),
+                "markdown endpoint unavailable: reading bodies from block children"
+            );
+        }
+        *off = Some(Instant::now() + MARKDOWN_RETRY_AFTER);
     }
 
     /// Applies the overdue rule to a page whose state was just read from Notion.

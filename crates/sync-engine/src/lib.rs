@@ -4,6 +4,7 @@ pub mod config;
 pub mod engine;
 pub mod jobs;
 pub mod notify;
+mod recent;
 pub mod reconcile;
 pub mod rules;
 pub mod schedule;

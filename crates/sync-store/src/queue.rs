@@ -203,6 +203,9 @@ pub struct ClaimedJob {
     pub lease_until: DateTime<Utc>,
     /// When the oldest request this job serves was made (freshness metrics).
     pub first_enqueued_at: DateTime<Utc>,
+    /// When the newest request this job serves was made: a read of Notion sent after
+    /// this moment sees every change behind the job.
+    pub enqueued_at: DateTime<Utc>,
 }
 
 /// Why a job failed, as classified by the handler.
@@ -690,7 +693,7 @@ async fn claim_one(
                        AND NOT EXISTS (SELECT 1 FROM jobs r \
                                        WHERE r.key = j.key AND r.state = 'running') \
                      ORDER BY j.run_at, j.id LIMIT 1) \
-         RETURNING id, key, kind, payload, attempts, first_enqueued_at",
+         RETURNING id, key, kind, payload, attempts, first_enqueued_at, enqueued_at",
     )
     .bind(&token)
     .bind(lease_until)
@@ -715,6 +718,7 @@ async fn claim_one(
         lease_token: token,
         lease_until: from_ms(&cx.path, lease_until)?,
         first_enqueued_at: from_ms(&cx.path, row.get(5))?,
+        enqueued_at: from_ms(&cx.path, row.get(6))?,
     }))
 }
 

@@ -9,10 +9,14 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Row, SqliteConnection};
 
+use crate::checkpoint::Checkpointer;
 use crate::clock::Clock;
 use crate::config::{StoreConfig, Synchronous};
 use crate::error::{MigrationError, StoreError};
 use crate::writer::{BoxFut, WriteCx, WriteOp, WriteStats, Writer, WriterCounters};
+
+/// A WAL that grew past this during a burst is truncated back to it once checkpointed.
+const JOURNAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// The migrations in the repository's top-level `migrations/`, embedded at compile time.
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -31,6 +35,7 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) readers: SqlitePool,
     pub(crate) writer: Writer,
+    pub(crate) checkpointer: Option<Checkpointer>,
     pub(crate) write_stats: Arc<WriterCounters>,
 }
 
@@ -51,14 +56,18 @@ impl Store {
     pub async fn open(config: StoreConfig, clock: Arc<dyn Clock>) -> Result<Store, StoreError> {
         let path = absolute(&config.database_path()?);
         prepare_file(&path)?;
+        let synchronous = match config.synchronous {
+            Synchronous::Full => SqliteSynchronous::Full,
+            Synchronous::Normal => SqliteSynchronous::Normal,
+        };
         let options = base_options(&path, &config)
             // Room for every fixed statement plus the small multi-row ingest statements.
             .statement_cache_capacity(256)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(match config.synchronous {
-                Synchronous::Full => SqliteSynchronous::Full,
-                Synchronous::Normal => SqliteSynchronous::Normal,
-            });
+            .synchronous(synchronous)
+            // Commits never checkpoint: the checkpointer does, from its own connection.
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string());
         let options = match config.max_page_count {
             Some(pages) => options.pragma("max_page_count", pages.to_string()),
             None => options,
@@ -83,8 +92,19 @@ impl Store {
             .await
             .map_err(|e| StoreError::from_migrate(&path, e))?;
         let readers = reader_pool(&path, &config, false);
+        let checkpointer = Checkpointer::spawn(
+            path.clone(),
+            base_options(&path, &config).synchronous(synchronous),
+        );
         tracing::info!(db.path = %path.display(), db.synchronous = %config.synchronous, "store opened");
-        Ok(Self::assemble(path, config, clock, conn, readers))
+        Ok(Self::assemble(
+            path,
+            config,
+            clock,
+            conn,
+            readers,
+            Some(checkpointer),
+        ))
     }
 
     /// Opens an existing, migrated database without write access (CLI inspection while the
@@ -108,7 +128,7 @@ impl Store {
             .map_err(|e| StoreError::from_sqlx(&path, e))?;
         check_migrated(&path, &mut conn).await?;
         let readers = reader_pool(&path, &config, true);
-        Ok(Self::assemble(path, config, clock, conn, readers))
+        Ok(Self::assemble(path, config, clock, conn, readers, None))
     }
 
     fn assemble(
@@ -117,6 +137,7 @@ impl Store {
         clock: Arc<dyn Clock>,
         conn: SqliteConnection,
         readers: SqlitePool,
+        checkpointer: Option<Checkpointer>,
     ) -> Store {
         let write_stats = Arc::new(WriterCounters::default());
         let writer = Writer::spawn(WriteCx {
@@ -134,6 +155,7 @@ impl Store {
                 clock,
                 readers,
                 writer,
+                checkpointer,
                 write_stats,
             }),
         }
@@ -149,6 +171,9 @@ impl Store {
     /// all connections. Afterwards every call fails with [`StoreError::Closed`].
     #[tracing::instrument(skip_all, fields(db.path = %self.inner.path.display()))]
     pub async fn close(&self) {
+        if let Some(c) = &self.inner.checkpointer {
+            c.shutdown().await;
+        }
         self.inner.writer.shutdown().await;
         self.inner.readers.close().await;
     }

@@ -238,14 +238,16 @@ async fn aimd_decreases_once_per_episode_and_recovers() {
     tokio::time::advance(Duration::from_secs(2)).await;
     p.on_rate_limited(Duration::from_secs(1));
     assert_eq!(p.snapshot().current_rate, 0.5);
-    // recovery: +0.1/s per 10 s of success, counted from the end of the pause
+    // recovery: +10 % of the configured rate (0.3/s) per 5 s of success, counted
+    // from the end of the pause
     tokio::time::advance(Duration::from_secs(1)).await;
     p.on_success();
     assert_eq!(p.snapshot().current_rate, 0.5);
-    tokio::time::advance(Duration::from_secs(10)).await;
+    tokio::time::advance(Duration::from_secs(5)).await;
     p.on_success();
-    assert!((p.snapshot().current_rate - 0.6).abs() < 1e-9);
-    tokio::time::advance(Duration::from_secs(600)).await;
+    assert!((p.snapshot().current_rate - 0.8).abs() < 1e-9);
+    // from the floor back to the configured rate within 45 s
+    tokio::time::advance(Duration::from_secs(40)).await;
     p.on_success();
     assert_eq!(
         p.snapshot().current_rate,

@@ -245,7 +245,8 @@ pub fn event_json(
     }
     serde_json::to_vec(&serde_json::json!({
         "id": id,
-        "timestamp": "2026-11-23T10:00:00.000Z",
+        // Stamped now, as Notion stamps an event with the time of its change.
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "workspace_id": "13950b26-c203-4f3b-b97d-93ec06319565",
         "subscription_id": "29d75c0d-5546-4414-8459-7b7a92f1fc4b",
         "integration_id": "0ef2e755-4912-8096-91c1-00376a88a5ca",

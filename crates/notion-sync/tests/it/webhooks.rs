@@ -277,6 +277,63 @@ async fn twenty_deliveries_for_one_page_within_a_second_cost_at_most_two_fetches
 }
 
 #[tokio::test]
+async fn a_burst_of_100_deliveries_for_one_page_costs_two_fetches_and_misses_no_change() {
+    let app = spawn_app().await;
+    let page = app.live_ids()[0].clone();
+    let ds = app.sim.data_source_id();
+    app.sim.set_silent(true);
+    app.sim.clear_request_log();
+    for round in 0..10 {
+        if round == 5 {
+            // A change in the middle of the burst, after the first fetch was sent.
+            app.sim.set_title(&page, "changed mid-burst").unwrap();
+        }
+        let posts = (0..10).map(|j| {
+            let body = event_json(
+                &format!("0e0e0e0e-0000-4000-8000-{:012}", round * 10 + j),
+                "page.properties_updated",
+                &page,
+                "page",
+                Some(&ds),
+            );
+            let app = &app;
+            async move { app.post_webhook(&body, None).await.status().as_u16() }
+        });
+        let statuses = futures::future::join_all(posts).await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    }
+    app.settle().await;
+    let fetches = app.sim.count_requests("GET", "/v1/pages/{id}");
+    println!("100 deliveries for one page: {fetches} page fetch(es)");
+    assert!((1..=2).contains(&fetches), "{fetches} fetches");
+    let row = app.store.get_page(&page).await.unwrap().unwrap();
+    assert_eq!(row.title, "changed mid-burst");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_property_edit_in_notion_costs_one_page_fetch() {
+    // Each edit brings `page.properties_updated` and, after the aggregation window,
+    // `data_source.content_updated` for the same change: one read answers both.
+    let app = spawn_app().await;
+    let ids = app.live_ids();
+    app.sim.clear_request_log();
+    let before = app.sim.webhook_stats().deliveries_ok;
+    for (i, id) in ids.iter().take(5).enumerate() {
+        app.sim.set_title(id, &format!("edited {i}")).unwrap();
+        app.settle().await;
+        let row = app.store.get_page(id).await.unwrap().unwrap();
+        assert_eq!(row.title, format!("edited {i}"));
+    }
+    let delivered = app.sim.webhook_stats().deliveries_ok - before;
+    let fetches = app.sim.count_requests("GET", "/v1/pages/{id}");
+    println!("5 property edits: {delivered} deliveries, {fetches} page fetches");
+    assert_eq!(delivered, 10, "each edit brings two events");
+    assert_eq!(fetches, 5);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn with_30_percent_of_webhooks_dropped_one_pass_makes_the_mirror_exact() {
     let mut config = sim_config(60);
     config.webhook.drop_rate = 0.3;
