@@ -185,3 +185,44 @@ async fn bad_urls_are_rejected_before_touching_disk() {
         assert!(!err.is_unavailable());
     }
 }
+
+#[tokio::test]
+async fn the_checkpointer_copies_committed_wal_frames_into_the_database_file() {
+    let t = open().await;
+    let path = t.path();
+    let wal = path.with_extension("db-wal");
+    let main_size = || std::fs::metadata(&path).unwrap().len();
+    let initial = main_size();
+    // ~2 MiB of events and jobs: far past SQLite's 1,000-page autocheckpoint.
+    let padding = "x".repeat(1000);
+    for batch in 0..40 {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..50 {
+            let mut e = event(&format!("e{batch}-{i}-{padding}"), &format!("p{batch}-{i}"));
+            e.event_type = format!("page.properties_updated.{padding}");
+            let store = t.store.clone();
+            set.spawn(async move { store.ingest(e).await });
+        }
+        while let Some(r) = set.join_next().await {
+            r.unwrap().unwrap();
+        }
+    }
+    assert!(std::fs::metadata(&wal).unwrap().len() > 1_000_000);
+    // Within a few checkpoint periods the frames reach the database file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while main_size() < initial + 1_000_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint copied the WAL into the database file ({} bytes)",
+            main_size()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut conn = raw(&path).await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_events")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(n, 2000);
+    t.store.close().await;
+}
