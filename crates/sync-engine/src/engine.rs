@@ -317,8 +317,8 @@ impl Engine {
                     tracing::debug!("every request already answered by an earlier read");
                     return Ok(());
                 }
-                if let Some(until) = recent.settle_until(&id) {
-                    // Read one page at most once per SETTLE: requests arriving meanwhile
+                if let Some(until) = recent.settle_until(&id, &payload) {
+                    // Read each part of a page at most once per SETTLE: requests arriving meanwhile
                     // queue behind this job and are answered by its read.
                     tokio::time::sleep_until(until).await;
                 }

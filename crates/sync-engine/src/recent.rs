@@ -1,6 +1,6 @@
 //! What the last reads of each page covered, so that a `page.sync` job whose every
-//! request is already answered costs no request, and one page is read at most once
-//! per [`SETTLE`].
+//! request is already answered costs no request, and each part of a page is read at
+//! most once per [`SETTLE`].
 //!
 //! A read of Notion sent at `S` holds every change made before `S`. So a job is
 //! covered, part by part (properties, body), by a completed read when either
@@ -10,6 +10,9 @@
 //!   (`event_time ≤ E`, both Notion's clock): an event for a change that read
 //!   already saw arrived late — typically the aggregated
 //!   `data_source.content_updated` that follows every `page.properties_updated`.
+//!
+//! A job also waits until [`SETTLE`] has passed since the last read of a part it asks
+//! for, so that a burst of requests for one page is answered by two reads.
 //!
 //! The memory is in-process and bounded ([`MAX_PAGES`], [`KEEP`]); after a restart
 //! it is empty, which only costs a read. One running job per key (the queue's rule)
@@ -41,6 +44,8 @@ struct Read {
     sent: DateTime<Utc>,
     /// The newest event time the reading job served.
     events_until: Option<DateTime<Utc>>,
+    /// When it was sent, on tokio's clock (settling).
+    at: Instant,
 }
 
 impl Read {
@@ -54,7 +59,7 @@ impl Read {
 struct Entry {
     props: Option<Read>,
     body: Option<Read>,
-    /// The latest read of either part, on tokio's clock (settling and expiry).
+    /// The latest read of either part, on tokio's clock (expiry).
     last: Instant,
 }
 
@@ -91,10 +96,17 @@ impl RecentReads {
         (!payload.props || part(entry.props)) && (!payload.body || part(entry.body))
     }
 
-    /// When the next read of this page may be sent (`None`: now).
-    pub fn settle_until(&self, id: &NotionId) -> Option<Instant> {
+    /// When the reads `payload` asks for may be sent (`None`: now): [`SETTLE`] after the
+    /// last read of each part it asks for. A read of the other part does not delay it.
+    pub fn settle_until(&self, id: &NotionId, payload: &PageSyncPayload) -> Option<Instant> {
         let pages = self.pages.lock().expect("recent reads lock");
-        let next = pages.get(id)?.last + SETTLE;
+        let entry = pages.get(id)?;
+        let parts = [(payload.props, entry.props), (payload.body, entry.body)];
+        let next = parts
+            .iter()
+            .filter_map(|(asked, read)| read.filter(|_| *asked))
+            .map(|r| r.at + SETTLE)
+            .max()?;
         (next > Instant::now()).then_some(next)
     }
 
@@ -112,6 +124,7 @@ impl RecentReads {
         let read = Read {
             sent: now - age,
             events_until: event_time,
+            at: sent,
         };
         let mut pages = self.pages.lock().expect("recent reads lock");
         if pages.len() >= MAX_PAGES && !pages.contains_key(&id) {
@@ -197,12 +210,19 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_page_is_read_at_most_once_per_settle_period() {
         let r = RecentReads::default();
-        assert_eq!(r.settle_until(&id(1)), None);
+        let props = payload(true, false, None);
+        let body = payload(false, true, None);
+        assert_eq!(r.settle_until(&id(1), &props), None);
         let sent = Instant::now();
         r.record(id(1), Part::Props, sent, at(0), None);
-        assert_eq!(r.settle_until(&id(1)), Some(sent + SETTLE));
+        assert_eq!(r.settle_until(&id(1), &props), Some(sent + SETTLE));
+        assert_eq!(
+            r.settle_until(&id(1), &body),
+            None,
+            "a body read is other work"
+        );
         tokio::time::advance(SETTLE).await;
-        assert_eq!(r.settle_until(&id(1)), None);
+        assert_eq!(r.settle_until(&id(1), &props), None);
     }
 
     #[tokio::test(start_paused = true)]
