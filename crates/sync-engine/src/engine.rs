@@ -653,9 +653,33 @@ impl Engine {
         let body = rules::status_patch(tasks, schema.status_kind, overdue);
         let response = match self.observe(client.update_page_properties(page.id, body).await) {
             Ok(r) => r,
-            Err(e) if e.class() == ErrorClass::Validation => {
-                // The schema moved under us: re-check it (this pauses writes on drift).
+            Err(e) if e.class() == ErrorClass::NotFound => {
+                // Deleted or unshared since it was read: nothing to mark.
                 store.abandon_status_write(&id, &due, overdue).await?;
+                store.mark_trashed(&id, self.now()).await?;
+                tracing::info!(page.id = %id, "task gone before its overdue write: marked in_trash");
+                return Ok(MarkOutcome::NotApplicable);
+            }
+            Err(e) if e.class() == ErrorClass::Validation => {
+                store.abandon_status_write(&id, &due, overdue).await?;
+                // Trashed since it was read ("Can't edit block that is archived")? Then
+                // there is nothing to mark; otherwise the schema moved under us.
+                match self.observe(client.retrieve_page(page.id).await) {
+                    Ok(fresh) if fresh.value.in_trash || fresh.value.archived => {
+                        let at = fresh.date.unwrap_or_else(|| self.now());
+                        store
+                            .upsert_page(&self.page_upsert(&fresh.value, at)?)
+                            .await?;
+                        tracing::info!(page.id = %id, "task trashed before its overdue write: nothing to mark");
+                        return Ok(MarkOutcome::NotApplicable);
+                    }
+                    Err(gone) if gone.class() == ErrorClass::NotFound => {
+                        store.mark_trashed(&id, self.now()).await?;
+                        return Ok(MarkOutcome::NotApplicable);
+                    }
+                    _ => {}
+                }
+                // Re-check the schema (this pauses writes on drift).
                 if let Some(ds) = page.data_source_id() {
                     let _ = self.check_schema(ds, PaceLane::Interactive).await;
                 }

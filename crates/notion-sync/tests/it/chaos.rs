@@ -214,7 +214,17 @@ async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch
         .output()
         .unwrap();
     let summary = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "reconcile --full: {summary}");
+    if !out.status.success() {
+        let log = std::fs::read_to_string(&summary_log).unwrap_or_default();
+        let problems: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("\"WARN\"") || l.contains("\"ERROR\""))
+            .collect();
+        panic!(
+            "reconcile --full failed: {summary}\nits warnings and errors:\n{}",
+            problems.join("\n")
+        );
+    }
 
     // A last start takes the echoes of the pass's own writes (delivered late, the daemon
     // was down); then nothing is queued, running or dead.

@@ -187,3 +187,34 @@ async fn an_interrupted_write_that_landed_is_confirmed_not_repeated() {
     let row = env.store.get_page(&id).await.unwrap().unwrap();
     assert_eq!(row.status.as_deref(), Some("Overdue"));
 }
+
+#[tokio::test]
+async fn a_task_trashed_before_its_overdue_write_is_left_alone_not_a_failure() {
+    let env = env(sim_config(0)).await;
+    let id = task(
+        &env,
+        "late, about to be trashed",
+        "To Do",
+        Some("2026-11-01"),
+    );
+    // Queries lag: the pass still sees the task open while it is already in the trash,
+    // so the PATCH meets "Can't edit block that is archived" (400).
+    let delay = std::time::Duration::from_secs(2);
+    env.sim.set_visibility_delay(delay);
+    env.wait_visible(delay).await;
+    env.sim.set_silent(true);
+    env.sim.trash(&id).unwrap();
+    let summary = env.pass().await;
+    assert_eq!(summary.overdue_marked, 0);
+    assert_eq!(patches(&env), 1, "one write tried");
+    let page = env.sim.page(&id).unwrap();
+    assert!(page.in_trash);
+    assert_eq!(page.status.as_deref(), Some("To Do"));
+    let row = env.store.get_page(&id).await.unwrap().unwrap();
+    assert!(row.in_trash, "the mirror learned it from a GET");
+    assert!(env.store.transitions(None).await.unwrap().is_empty());
+    // Nothing is retried and no job died.
+    let report = env.drain().await;
+    assert_eq!(report.dead, 0);
+    assert_eq!(patches(&env), 1);
+}
