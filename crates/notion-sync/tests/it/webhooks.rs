@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::support::{event_json, sim_config, spawn_app, spawn_app_with};
+use crate::support::{TestApp, event_json, page_event, sim_config, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn a_signed_event_from_notion_updates_the_mirror() {
@@ -250,25 +250,24 @@ async fn the_docs_sample_payloads_are_accepted() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn twenty_deliveries_for_one_page_within_a_second_cost_at_most_two_fetches() {
-    let app = spawn_app().await;
-    let page = app.live_ids()[0].clone();
+/// Posts signed `page.properties_updated` deliveries for `page` all at once, event ids
+/// `<prefix>-…-<n>` for `n` in `ns`; every one must be answered 200.
+async fn post_burst(app: &TestApp, prefix: &str, ns: std::ops::Range<usize>, page: &str) {
     let ds = app.sim.data_source_id();
-    app.sim.clear_request_log();
-    let posts = (0..20).map(|i| {
-        let body = event_json(
-            &format!("0f0f0f0f-0000-4000-8000-0000000001{i:02}"),
-            "page.properties_updated",
-            &page,
-            "page",
-            Some(&ds),
-        );
-        let app = &app;
+    let posts = ns.map(|n| {
+        let body = page_event(prefix, n, page, &ds);
         async move { app.post_webhook(&body, None).await.status().as_u16() }
     });
     let statuses = futures::future::join_all(posts).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn twenty_deliveries_for_one_page_within_a_second_cost_at_most_two_fetches() {
+    let app = spawn_app().await;
+    let page = app.live_ids()[0].clone();
+    app.sim.clear_request_log();
+    post_burst(&app, "0f0f0f0f", 0..20, &page).await;
     app.settle().await;
     let fetches = app.sim.count_requests("GET", "/v1/pages/{id}");
     println!("20 deliveries for one page: {fetches} page fetch(es)");
@@ -280,7 +279,6 @@ async fn twenty_deliveries_for_one_page_within_a_second_cost_at_most_two_fetches
 async fn a_burst_of_100_deliveries_for_one_page_costs_two_fetches_and_misses_no_change() {
     let app = spawn_app().await;
     let page = app.live_ids()[0].clone();
-    let ds = app.sim.data_source_id();
     app.sim.set_silent(true);
     app.sim.clear_request_log();
     for round in 0..10 {
@@ -288,19 +286,7 @@ async fn a_burst_of_100_deliveries_for_one_page_costs_two_fetches_and_misses_no_
             // A change in the middle of the burst, after the first fetch was sent.
             app.sim.set_title(&page, "changed mid-burst").unwrap();
         }
-        let posts = (0..10).map(|j| {
-            let body = event_json(
-                &format!("0e0e0e0e-0000-4000-8000-{:012}", round * 10 + j),
-                "page.properties_updated",
-                &page,
-                "page",
-                Some(&ds),
-            );
-            let app = &app;
-            async move { app.post_webhook(&body, None).await.status().as_u16() }
-        });
-        let statuses = futures::future::join_all(posts).await;
-        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        post_burst(&app, "0e0e0e0e", round * 10..round * 10 + 10, &page).await;
     }
     app.settle().await;
     let fetches = app.sim.count_requests("GET", "/v1/pages/{id}");
