@@ -317,12 +317,7 @@ impl Engine {
                     tracing::debug!("every request already answered by an earlier read");
                     return Ok(());
                 }
-                if let Some(until) = recent.settle_until(&id, &payload) {
-                    // Read each part of a page at most once per SETTLE: requests arriving meanwhile
-                    // queue behind this job and are answered by its read.
-                    tokio::time::sleep_until(until).await;
-                }
-                self.sync_page(id, &payload, job.lane).await
+                self.sync_page_settled(id, &payload, job.lane, true).await
             }
             KIND_SCHEMA_CHECK => {
                 let ds = job
@@ -349,6 +344,19 @@ impl Engine {
         payload: &PageSyncPayload,
         lane: Lane,
     ) -> Result<(), JobError> {
+        self.sync_page_settled(id, payload, lane, false).await
+    }
+
+    /// [`Engine::sync_page`]; with `settle`, a read of a part read less than
+    /// [`crate::recent::SETTLE`] ago waits for the rest of that period (jobs do; requests
+    /// arriving meanwhile queue behind the job and are answered by its read).
+    async fn sync_page_settled(
+        &self,
+        id: NotionId,
+        payload: &PageSyncPayload,
+        lane: Lane,
+        settle: bool,
+    ) -> Result<(), JobError> {
         let store = &self.inner.store;
         let key = id.to_string();
         let mirror = store.get_page(&key).await?;
@@ -360,6 +368,9 @@ impl Engine {
             tracing::debug!("echo of our own write already mirrored");
             return Ok(());
         }
+        if settle && let Some(until) = self.inner.recent.settle_until(&id, payload) {
+            tokio::time::sleep_until(until).await;
+        }
         let client = self.client_for(lane);
         let need_props = payload.props || mirror.is_none();
         let mut fetch_body = payload.body;
@@ -368,11 +379,7 @@ impl Engine {
             let page = match self.observe(client.retrieve_page(id).await) {
                 Ok(p) => p,
                 Err(e) if e.class() == ErrorClass::NotFound => {
-                    self.inner.recent.forget(&id);
-                    let now = self.now();
-                    if store.mark_trashed(&key, now).await? {
-                        tracing::info!("page gone or no longer shared: marked in_trash");
-                    }
+                    self.page_gone(&id).await?;
                     return Ok(());
                 }
                 Err(e) => return Err(e.into()),
@@ -402,7 +409,7 @@ impl Engine {
         }
         if fetch_body {
             match self.fetch_body(&client, id).await {
-                Ok((_, sent)) => {
+                Ok(sent) => {
                     self.inner.recent.record(
                         id,
                         Part::Body,
@@ -412,8 +419,7 @@ impl Engine {
                     );
                 }
                 Err(JobError::Notion(e)) if e.class() == ErrorClass::NotFound => {
-                    self.inner.recent.forget(&id);
-                    store.mark_trashed(&key, self.now()).await?;
+                    self.page_gone(&id).await?;
                     return Ok(());
                 }
                 Err(e) => return Err(e),
@@ -476,12 +482,13 @@ impl Engine {
     }
 
     /// Fetches the body as Markdown (one request), falling back to block children
-    /// when the endpoint is unavailable or truncates; stores it with its hash.
+    /// when the endpoint is unavailable or truncates; stores it with its hash. Returns
+    /// when the read that produced it was sent.
     pub(crate) async fn fetch_body(
         &self,
         client: &NotionClient,
         id: NotionId,
-    ) -> Result<(BodySource, Instant), JobError> {
+    ) -> Result<Instant, JobError> {
         let markdown_on = self
             .inner
             .markdown_off_until
@@ -545,7 +552,22 @@ impl Engine {
             .set_page_body(&id.to_string(), &markdown, &hash, fetched_at)
             .await?;
         metrics::counter!("sync_bodies_fetched_total", "source" => source.as_str()).increment(1);
-        Ok((source, sent))
+        Ok(sent)
+    }
+
+    /// A 404 for the page (deleted, or no longer shared with us): the mirror row is
+    /// marked `in_trash` and the page's read memory dropped.
+    async fn page_gone(&self, id: &NotionId) -> Result<(), StoreError> {
+        self.inner.recent.forget(id);
+        if self
+            .inner
+            .store
+            .mark_trashed(&id.to_string(), self.now())
+            .await?
+        {
+            tracing::info!(page.id = %id, "page gone or no longer shared: marked in_trash");
+        }
+        Ok(())
     }
 
     /// Skips the Markdown endpoint for [`MARKDOWN_RETRY_AFTER`].
@@ -656,8 +678,7 @@ impl Engine {
             Err(e) if e.class() == ErrorClass::NotFound => {
                 // Deleted or unshared since it was read: nothing to mark.
                 store.abandon_status_write(&id, &due, overdue).await?;
-                store.mark_trashed(&id, self.now()).await?;
-                tracing::info!(page.id = %id, "task gone before its overdue write: marked in_trash");
+                self.page_gone(&page.id).await?;
                 return Ok(MarkOutcome::NotApplicable);
             }
             Err(e) if e.class() == ErrorClass::Validation => {
@@ -674,7 +695,7 @@ impl Engine {
                         return Ok(MarkOutcome::NotApplicable);
                     }
                     Err(gone) if gone.class() == ErrorClass::NotFound => {
-                        store.mark_trashed(&id, self.now()).await?;
+                        self.page_gone(&page.id).await?;
                         return Ok(MarkOutcome::NotApplicable);
                     }
                     _ => {}

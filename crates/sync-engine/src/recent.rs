@@ -55,12 +55,17 @@ impl Read {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Entry {
     props: Option<Read>,
     body: Option<Read>,
+}
+
+impl Entry {
     /// The latest read of either part, on tokio's clock (expiry).
-    last: Instant,
+    fn last(&self) -> Option<Instant> {
+        self.props.map(|r| r.at).max(self.body.map(|r| r.at))
+    }
 }
 
 /// Which part of a page a read fetched.
@@ -129,19 +134,14 @@ impl RecentReads {
         let mut pages = self.pages.lock().expect("recent reads lock");
         if pages.len() >= MAX_PAGES && !pages.contains_key(&id) {
             let cutoff = Instant::now().checked_sub(KEEP);
-            pages.retain(|_, e| cutoff.is_none_or(|c| e.last >= c));
+            pages.retain(|_, e| cutoff.is_none_or(|c| e.last() >= Some(c)));
             if pages.len() >= MAX_PAGES
-                && let Some(oldest) = pages.iter().min_by_key(|(_, e)| e.last).map(|(k, _)| *k)
+                && let Some(oldest) = pages.iter().min_by_key(|(_, e)| e.last()).map(|(k, _)| *k)
             {
                 pages.remove(&oldest);
             }
         }
-        let entry = pages.entry(id).or_insert(Entry {
-            props: None,
-            body: None,
-            last: sent,
-        });
-        entry.last = entry.last.max(sent);
+        let entry = pages.entry(id).or_default();
         let slot = match part {
             Part::Props => &mut entry.props,
             Part::Body => &mut entry.body,

@@ -324,3 +324,47 @@ async fn check_migrated(path: &Path, conn: &mut SqliteConnection) -> Result<(), 
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    /// Reads a pragma on the writer connection itself.
+    struct WriterPragma(&'static str);
+
+    impl WriteOp for WriterPragma {
+        type Output = i64;
+
+        fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<i64, StoreError>> {
+            Box::pin(async move {
+                sqlx::query_scalar(self.0)
+                    .fetch_one(&mut cx.conn)
+                    .await
+                    .map_err(|e| cx.err(e))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_writer_never_checkpoints_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig::for_path(&dir.path().join("w.db"));
+        let store = Store::open(config, Arc::new(SystemClock)).await.unwrap();
+        assert_eq!(
+            store
+                .write(WriterPragma("PRAGMA wal_autocheckpoint"))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .write(WriterPragma("PRAGMA journal_size_limit"))
+                .await
+                .unwrap(),
+            JOURNAL_SIZE_LIMIT as i64
+        );
+        store.close().await;
+    }
+}
