@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde::Serialize;
-use sync_store::{PageUpsert, Store, StoreConfig, Synchronous, SystemClock};
+use sync_store::{NotionId, PageUpsert, Store, StoreConfig, Synchronous, SystemClock};
 
 use crate::daemon::{Daemon, DaemonConfig, Memory};
 use crate::support::{self, Mirror, notion_like};
@@ -128,22 +128,23 @@ async fn populate(sim: &notion_sim::SimHandle, db: &Path, n: usize) -> anyhow::R
     .await?;
     let templates = sim.pages();
     let now = chrono::Utc::now();
-    let ds = sim.data_source_id();
+    let ds = NotionId::parse(&sim.data_source_id())?;
     let mut ids = Vec::with_capacity(n);
     let t0 = std::time::Instant::now();
     for chunk_start in (0..n).step_by(1000) {
         let batch: Vec<PageUpsert> = (chunk_start..(chunk_start + 1000).min(n))
             .map(|i| {
                 let t = &templates[i % templates.len()];
-                let id = uuid::Uuid::new_v4();
-                ids.push((id.to_string(), i % templates.len()));
+                let uuid = uuid::Uuid::new_v4();
+                let id = NotionId::from_bytes(*uuid.as_bytes());
+                ids.push((id, i % templates.len()));
                 PageUpsert {
-                    id: id.to_string(),
-                    data_source_id: ds.clone(),
+                    id,
+                    data_source_id: Some(ds),
                     title: format!("{} #{i}", t.title),
                     status: t.status.clone(),
                     due: t.due.clone(),
-                    url: format!("https://www.notion.so/{}", id.simple()),
+                    url: format!("https://www.notion.so/{}", uuid.simple()),
                     created_time: t.created_time,
                     last_edited_time: t.last_edited_time,
                     in_trash: false,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use notion_sim::{RateLimit, RequestRecord, SimConfig, SimHandle};
 use serde::Serialize;
-use sync_store::{PageRow, Store, StoreConfig, SystemClock};
+use sync_store::{NotionId, PageRow, Store, StoreConfig, SystemClock};
 
 use crate::daemon::{Daemon, WEBHOOK_SECRET, wait_for};
 
@@ -144,7 +144,7 @@ impl Mirror {
     }
 
     pub async fn page(&self, id: &str) -> anyhow::Result<Option<PageRow>> {
-        Ok(self.store.get_page(id).await?)
+        Ok(self.store.get_page(&NotionId::parse(id)?).await?)
     }
 
     pub async fn event_count(&self) -> anyhow::Result<u64> {

@@ -2,7 +2,7 @@
 
 mod client;
 mod error;
-mod id;
+
 mod markdown;
 pub mod models;
 mod pacer;
@@ -14,7 +14,6 @@ pub use client::{
     MAX_RETRY_AFTER, NOTION_VERSION, NotionClient, backoff_delay, parse_http_date,
 };
 pub use error::{ErrorBody, ErrorClass, NotionError};
-pub use id::{IdError, NotionId};
 pub use markdown::{PageMarkdown, render_markdown, render_rich_text};
 pub use models::{
     Annotations, Block, BlockContent, BlockNode, DataSource, DataSourceRef, Database, DateValue,
@@ -22,6 +21,7 @@ pub use models::{
     PropertyKind, PropertySchema, PropertyValue, RichText, RichTextContent, RollupResult,
     RollupValue, SelectOption, StatusGroup, UniqueIdValue, User, UserKind, VerificationValue,
 };
+pub use notion_id::{IdError, NotionId};
 pub use pacer::{Lane, Pacer, PacerConfig, PacerSnapshot};
 pub use query::{
     DateFilterBuilder, Direction, Filter, QueryRequest, Sort, StatusFilterBuilder,

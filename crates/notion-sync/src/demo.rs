@@ -244,8 +244,11 @@ impl Snapshot {
         let mut oldest: Option<i64> = None;
         let live: Vec<_> = pages.iter().filter(|p| !p.in_trash && p.shared).collect();
         for p in &live {
+            let Ok(id) = notion_api::NotionId::parse(&p.id) else {
+                continue;
+            };
             let row = store
-                .get_page(&p.id)
+                .get_page(&id)
                 .await
                 .ok()
                 .flatten()

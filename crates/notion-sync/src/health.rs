@@ -59,6 +59,16 @@ pub struct ReconcileHealth {
     pub last_error: Option<String>,
     /// The pass running now, with its progress (a first sync shows how far it got).
     pub running: Option<serde_json::Value>,
+    /// Every mirrored data source with its own watermark.
+    #[serde(default)]
+    pub data_sources: Vec<DataSourceHealth>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DataSourceHealth {
+    pub id: String,
+    pub watermark: Option<String>,
+    pub watermark_lag_s: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -140,31 +150,39 @@ pub async fn collect(engine: &Engine, secret_configured: bool, accepting: bool) 
     }
 
     let rec = engine.status().reconcile();
-    let sources = engine.route_context().data_sources;
-    let watermark = match sources.first() {
-        Some(ds) => store
-            .get_state(&format!("watermark:{ds}"))
-            .await
-            .ok()
-            .flatten(),
-        None => None,
+    let data_sources: Vec<DataSourceHealth> = match engine.watermarks().await {
+        Ok(w) => w
+            .into_iter()
+            .map(|(ds, w)| DataSourceHealth {
+                id: ds.to_string(),
+                watermark: w.map(iso),
+                watermark_lag_s: w.map(|w| (now - w).num_seconds()),
+            })
+            .collect(),
+        Err(e) => {
+            failing = true;
+            reasons.push(format!("store unavailable: {e}"));
+            Vec::new()
+        }
     };
-    let watermark_lag_s = watermark
-        .as_deref()
-        .and_then(|w| DateTime::parse_from_rfc3339(w).ok())
-        .map(|w| (now - w.with_timezone(&Utc)).num_seconds());
+    // The headline watermark is the one furthest behind.
+    let behind = data_sources
+        .iter()
+        .filter(|d| d.watermark.is_some())
+        .max_by_key(|d| d.watermark_lag_s);
     if let Some(e) = &rec.last_error {
         reasons.push(format!("last reconcile pass failed: {e}"));
     }
     let reconcile = ReconcileHealth {
         last_success_at: rec.last_success_at.map(iso),
-        watermark,
-        watermark_lag_s,
+        watermark: behind.and_then(|d| d.watermark.clone()),
+        watermark_lag_s: behind.and_then(|d| d.watermark_lag_s),
         last_error: rec.last_error.clone(),
         running: rec
             .running
             .as_ref()
             .and_then(|p| serde_json::to_value(p).ok()),
+        data_sources,
     };
 
     let client = engine.client();
@@ -195,7 +213,7 @@ pub async fn collect(engine: &Engine, secret_configured: bool, accepting: bool) 
         paused_until: pacer
             .paused_for
             .and_then(|d| chrono::TimeDelta::from_std(d).ok())
-            .map(|d| iso(Utc::now() + d)),
+            .map(|d| iso(now + d)),
         current_rate: pacer.current_rate,
         configured_rate: pacer.configured_rate,
         schema: schema.label().to_owned(),

@@ -240,7 +240,7 @@ async fn handle_webhook(
     let span = tracing::Span::current();
     span.record("webhook.event_id", event.id.as_str());
     span.record("webhook.type", event_type.as_str());
-    let incoming = sync_engine::route_event(&event, &app.engine.route_context());
+    let incoming = app.engine.accept(&event);
     let has_jobs = !incoming.jobs.is_empty();
     let result = app.engine.store().ingest(incoming).await;
     if let Err(e) = &result {

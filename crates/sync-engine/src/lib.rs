@@ -1,21 +1,33 @@
 #![doc = include_str!("../README.md")]
 
+mod body;
 pub mod config;
-pub mod engine;
-pub mod jobs;
+mod context;
+mod engine;
+mod error;
+mod freshness;
+mod job;
 pub mod notify;
+mod overdue;
+mod page_sync;
 mod recent;
-pub mod reconcile;
+mod reconcile;
+mod route;
 pub mod rules;
 pub mod schedule;
+mod schema_guard;
+mod scope;
 pub mod status;
 pub mod worker;
 
 pub use config::{EngineConfig, ReconcileConfig, Source, TaskConfig};
-pub use engine::{Engine, JobError, MarkOutcome};
-pub use jobs::{PageSyncPayload, RouteContext, route_event};
+pub use engine::Engine;
+pub use error::{JobError, ReconcileError};
+pub use job::{Job, PageSyncPayload, UnknownJob};
 pub use notify::{Notifier, NotifierTask};
-pub use reconcile::{PassKind, ReconcileError};
+pub use overdue::MarkOutcome;
+pub use reconcile::{PassKind, next_watermark};
+pub use route::{RouteContext, route_event};
 pub use schedule::run_scheduler;
 pub use status::{EngineStatus, PassProgress, PassSummary, SchemaState};
 pub use worker::{DrainReport, WorkerPool};

@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use notion_api::NotionId;
 use tokio::time::Instant;
 
-use crate::jobs::PageSyncPayload;
+use crate::job::PageSyncPayload;
 
 /// The shortest time between two reads of one page by `page.sync` jobs: requests that
 /// arrive in between wait and are answered by one read (Notion itself aggregates

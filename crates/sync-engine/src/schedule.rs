@@ -46,7 +46,7 @@ pub async fn run_scheduler(
     cancel.cancelled().await;
     scheduler.shutdown().await?;
     // A scheduled pass sees the cancellation between pages; wait for it to end.
-    let _ = engine.reconcile_lock().lock().await;
+    engine.reconcile_idle().await;
     tracing::info!("scheduler stopped");
     Ok(())
 }

@@ -51,6 +51,21 @@ pub struct PassSummary {
     pub resumed: bool,
 }
 
+impl PassSummary {
+    /// Adds one data source's pass to the whole pass.
+    pub(crate) fn add(&mut self, s: PassSummary) {
+        self.kind = s.kind;
+        self.pages_seen += s.pages_seen;
+        self.pages_updated += s.pages_updated;
+        self.bodies_queued += s.bodies_queued;
+        self.pages_trashed += s.pages_trashed;
+        self.overdue_marked += s.overdue_marked;
+        self.query_requests += s.query_requests;
+        self.resumed |= s.resumed;
+        self.watermark = s.watermark;
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ReconcileState {
     pub running: Option<PassProgress>,

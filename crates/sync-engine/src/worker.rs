@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use sync_store::{ClaimedJob, FailOutcome, JobFailure, StoreError};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -221,7 +220,7 @@ async fn run_claimed(engine: &Engine, job: &ClaimedJob, cancel: &CancellationTok
         Ok(()) => match store.complete(job).await {
             Ok(()) => {
                 metrics::counter!("sync_jobs_total", "kind" => job.kind.clone(), "outcome" => "completed").increment(1);
-                let age = (Utc::now() - job.first_enqueued_at)
+                let age = (store.clock().now() - job.first_enqueued_at)
                     .num_milliseconds()
                     .max(0) as f64
                     / 1000.0;

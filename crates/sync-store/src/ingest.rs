@@ -8,7 +8,8 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use tokio::sync::oneshot;
 
 use crate::error::StoreError;
-use crate::queue::{Lane, NewJob, PreparedJob, enqueue_one, join_payloads};
+use crate::queue::merge::{cache_statement, enqueue_all};
+use crate::queue::{NewJob, PreparedJob};
 use crate::store::Store;
 use crate::time::{from_iso, to_iso, to_ms};
 use crate::writer::{BoxFut, Erased, WriteCx, WriteOp, exec};
@@ -79,61 +80,40 @@ pub(crate) struct IngestData {
 }
 
 /// One caller's ingest waiting in the writer.
-pub(crate) struct IngestItem {
+struct IngestItem {
     data: IngestData,
     result: Option<Result<IngestOutcome, StoreError>>,
     reply: oneshot::Sender<Result<IngestOutcome, StoreError>>,
 }
 
-impl IngestItem {
-    pub(crate) fn new(
-        data: IngestData,
-        reply: oneshot::Sender<Result<IngestOutcome, StoreError>>,
-    ) -> Self {
-        Self {
-            data,
-            result: None,
-            reply,
-        }
-    }
-
-    /// Answers without running (the store is closing).
-    pub(crate) fn reject(self, e: StoreError) {
-        let _ = self.reply.send(Err(e));
-    }
-}
-
-/// Multi-row statements of up to this many rows stay prepared in the write connection's
-/// statement cache (the usual batch sizes); larger ones are prepared for one use.
-const CACHED_STATEMENT_ROWS: usize = 24;
-
-fn cache_statement(rows: usize) -> bool {
-    rows <= CACHED_STATEMENT_ROWS
-}
-
-/// Rows per multi-row statement (7 bound values per event row, 5 per job row: far below
-/// SQLite's 32766-variable limit).
+/// Event rows per multi-row statement (7 bound values each: far below SQLite's
+/// 32766-variable limit).
 const ROWS_PER_STATEMENT: usize = 256;
 
 /// Every ingest of one writer batch, applied with a few multi-row statements instead of
 /// three statements per event: one `INSERT … ON CONFLICT (event_id) DO NOTHING RETURNING
-/// event_id` for the events, one upsert on the "one queued job per key" index for the jobs
-/// of the new ones. Rows are processed in order, so coalescing is the same as enqueueing
-/// one by one. An id appearing twice in the batch is inserted once (first caller) and a
+/// event_id` for the events, then the jobs of the new ones through the queue's one
+/// enqueue path ([`enqueue_all`]: one read, one upsert), in order, so coalescing is the
+/// same as enqueueing one by one. An id appearing twice in the batch is inserted once (first caller) and a
 /// duplicate for the others.
 ///
 /// Should a statement fail for a reason that is not environmental, the writer rolls the
 /// transaction back and re-runs it with this group in one-by-one mode: each event in its
 /// own savepoint, so the error reaches only the caller whose event caused it.
-pub(crate) struct IngestGroup {
+struct IngestGroup {
     items: Vec<IngestItem>,
     one_by_one: bool,
 }
 
 impl IngestGroup {
-    pub(crate) fn new(items: Vec<IngestItem>) -> Self {
+    /// One caller's ingest; the writer merges the ingests of a batch into one group.
+    fn single(data: IngestData, reply: oneshot::Sender<Result<IngestOutcome, StoreError>>) -> Self {
         Self {
-            items,
+            items: vec![IngestItem {
+                data,
+                result: None,
+                reply,
+            }],
             one_by_one: false,
         }
     }
@@ -182,30 +162,7 @@ impl IngestGroup {
             .filter(|d| inserted.contains(&d.event_id))
             .flat_map(|d| d.jobs.iter())
             .collect();
-        let new_jobs = join_with_queued(cx, &new_jobs, now_ms).await?;
-        for chunk in new_jobs.chunks(ROWS_PER_STATEMENT) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO jobs (key, kind, payload, lane, run_at, state, attempts, \
-                 enqueued_at, first_enqueued_at, updated_at) ",
-            );
-            qb.push_values(chunk, |mut row, job| {
-                row.push_bind(job.key.clone())
-                    .push_bind(job.kind.clone())
-                    .push_bind(job.payload.clone())
-                    .push_bind(job.lane.as_str())
-                    .push_bind(job.run_at.unwrap_or(now_ms))
-                    .push("'queued', 0")
-                    .push_bind(now_ms)
-                    .push_bind(now_ms)
-                    .push_bind(now_ms);
-            });
-            qb.push(COALESCE_UPSERT);
-            qb.build()
-                .persistent(cache_statement(chunk.len()))
-                .execute(&mut cx.conn)
-                .await
-                .map_err(|e| cx.err(e))?;
-        }
+        enqueue_all(cx, &new_jobs, now_ms).await?;
         for &i in &candidates {
             let item = &mut self.items[i];
             item.result = Some(Ok(if inserted.contains(&item.data.event_id) {
@@ -238,78 +195,6 @@ impl IngestGroup {
     }
 }
 
-/// Coalescing for the batched path, as `enqueue_one` does it row by row: requests for
-/// one key within the batch are merged first (earliest run_at, highest lane, newest kind,
-/// payloads joined), then each payload is joined with that of the key's queued job, so the
-/// upsert ([`COALESCE_UPSERT`]) can simply take the joined payload.
-async fn join_with_queued(
-    cx: &mut WriteCx,
-    jobs: &[&PreparedJob],
-    now_ms: i64,
-) -> Result<Vec<PreparedJob>, StoreError> {
-    let mut order: Vec<PreparedJob> = Vec::with_capacity(jobs.len());
-    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for job in jobs {
-        match index.get(job.key.as_str()) {
-            Some(&i) => {
-                let merged = &mut order[i];
-                merged.payload = join_payloads(Some(&merged.payload), &job.payload);
-                merged.kind = job.kind.clone();
-                let a = merged.run_at.unwrap_or(now_ms);
-                merged.run_at = Some(a.min(job.run_at.unwrap_or(now_ms)));
-                if job.lane == Lane::Interactive {
-                    merged.lane = Lane::Interactive;
-                }
-            }
-            None => {
-                index.insert(job.key.as_str(), order.len());
-                order.push(PreparedJob {
-                    key: job.key.clone(),
-                    kind: job.kind.clone(),
-                    payload: job.payload.clone(),
-                    lane: job.lane,
-                    run_at: job.run_at,
-                });
-            }
-        }
-    }
-    for chunk in order.chunks_mut(ROWS_PER_STATEMENT) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT key, payload FROM jobs WHERE state = 'queued' AND key IN (",
-        );
-        let mut keys = qb.separated(", ");
-        for job in chunk.iter() {
-            keys.push_bind(job.key.clone());
-        }
-        qb.push(")");
-        let rows = qb
-            .build()
-            .persistent(cache_statement(chunk.len()))
-            .fetch_all(&mut cx.conn)
-            .await
-            .map_err(|e| cx.err(e))?;
-        let queued: std::collections::HashMap<String, String> = rows
-            .iter()
-            .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
-            .collect();
-        for job in chunk.iter_mut() {
-            if let Some(old) = queued.get(&job.key) {
-                job.payload = join_payloads(Some(old), &job.payload);
-            }
-        }
-    }
-    Ok(order)
-}
-
-/// Makes a job insert coalesce into the key's queued job, exactly like `enqueue`: earliest
-/// run_at, highest lane, newest kind, the (pre-joined) payload, oldest first_enqueued_at.
-/// A key that is only running has no queued row, so the insert creates its follow-up.
-const COALESCE_UPSERT: &str = " ON CONFLICT (key) WHERE state = 'queued' DO UPDATE SET \
-     run_at = MIN(run_at, excluded.run_at), \
-     lane = CASE WHEN excluded.lane = 'interactive' THEN 'interactive' ELSE lane END, \
-     kind = excluded.kind, payload = excluded.payload, \
-     enqueued_at = excluded.enqueued_at, updated_at = excluded.updated_at";
-
 /// One event with its own statements (the fallback path).
 async fn ingest_one(
     cx: &mut WriteCx,
@@ -336,16 +221,30 @@ async fn ingest_one(
     if inserted == 0 {
         return Ok(IngestOutcome::Duplicate);
     }
-    let now = to_ms(now);
-    for job in &d.jobs {
-        enqueue_one(cx, job, now).await?;
-    }
+    let jobs: Vec<&PreparedJob> = d.jobs.iter().collect();
+    enqueue_all(cx, &jobs, to_ms(now)).await?;
     Ok(IngestOutcome::Inserted)
 }
 
 impl Erased for IngestGroup {
     fn standalone(&self) -> bool {
         false
+    }
+
+    fn groups(&self) -> bool {
+        true
+    }
+
+    fn absorb(&mut self, other: Box<dyn Erased>) -> Result<(), Box<dyn Erased>> {
+        let any: &dyn std::any::Any = other.as_ref();
+        if !any.is::<IngestGroup>() {
+            return Err(other);
+        }
+        let other: Box<dyn std::any::Any + Send> = other;
+        if let Ok(group) = other.downcast::<IngestGroup>() {
+            self.items.extend(group.items);
+        }
+        Ok(())
     }
 
     fn apply<'a>(&'a mut self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>> {
@@ -458,7 +357,16 @@ impl Store {
             event_time: event.event_time.map(to_iso),
             jobs: event.jobs.into_iter().map(PreparedJob::new).collect(),
         };
-        self.inner.writer.ingest(data).await
+        self.ingest_prepared(data).await
+    }
+
+    async fn ingest_prepared(&self, data: IngestData) -> Result<IngestOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .writer
+            .submit(Box::new(IngestGroup::single(data, reply)))
+            .await?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Deletes events received longer ago than `event_retention`; returns how many.
@@ -557,9 +465,7 @@ mod tests {
         for (id, payload) in [("a", "{}"), ("bad", "not json"), ("b", "{}"), ("a", "{}")] {
             let store = store.clone();
             let d = data(id, payload);
-            tasks.push(tokio::spawn(
-                async move { store.inner.writer.ingest(d).await },
-            ));
+            tasks.push(tokio::spawn(async move { store.ingest_prepared(d).await }));
         }
         let mut results = Vec::new();
         for t in tasks {

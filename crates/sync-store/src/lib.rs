@@ -18,8 +18,8 @@ pub use error::{DatabaseError, MigrationError, StoreError};
 pub use ingest::{IncomingEvent, IngestOutcome, MAX_VERIFICATION_TOKENS, VerificationToken};
 pub use mirror::{
     PageFilter, PageRow, PageUpsert, STATUS_WRITE_CLAIM, StatusWrite, Transition, UpsertOutcome,
-    normalize_id,
 };
+pub use notion_id::NotionId;
 pub use queue::{
     ClaimedJob, EnqueueOutcome, FailOutcome, JobFailure, JobFilter, JobRow, JobState, Lane, NewJob,
     ParseEnumError, QueueStats,

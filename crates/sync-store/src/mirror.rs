@@ -3,6 +3,7 @@
 //! the engine's status PATCH happen once.
 
 use chrono::{DateTime, Utc};
+use notion_id::NotionId;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -14,10 +15,11 @@ use crate::writer::{BoxFut, WriteCx, WriteOp};
 /// A page's properties as read from Notion, to store in the mirror.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PageUpsert {
-    /// Page id; 32 hex digits with or without dashes are stored as the dashed lowercase UUID.
-    pub id: String,
-    /// Normalised like `id`.
-    pub data_source_id: String,
+    /// Stored as the dashed lowercase UUID.
+    pub id: NotionId,
+    /// `None` for a page whose parent is a database without a data source id (stored as
+    /// the empty text).
+    pub data_source_id: Option<NotionId>,
     pub title: String,
     pub status: Option<String>,
     /// The due date's `start`, as Notion wrote it (`2026-11-23` or a date-time).
@@ -49,8 +51,8 @@ pub enum UpsertOutcome {
 /// One `pages` row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PageRow {
-    pub id: String,
-    pub data_source_id: String,
+    pub id: NotionId,
+    pub data_source_id: Option<NotionId>,
     pub title: String,
     pub status: Option<String>,
     pub due: Option<String>,
@@ -72,7 +74,7 @@ pub struct PageRow {
 /// Which pages [`Store::list_pages`] returns (ordered by due date, undated last, then id).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PageFilter {
-    pub data_source_id: Option<String>,
+    pub data_source_id: Option<NotionId>,
     /// Only these statuses (`Some(vec![])` matches nothing; pages without status never match).
     pub statuses: Option<Vec<String>>,
     /// Only pages with a due text sorting before this text (e.g. `2026-11-23` selects every
@@ -85,7 +87,7 @@ pub struct PageFilter {
 /// One status the daemon wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transition {
-    pub page_id: String,
+    pub page_id: NotionId,
     pub from_status: Option<String>,
     pub to_status: String,
     /// e.g. `overdue`.
@@ -112,26 +114,12 @@ pub enum StatusWrite {
 /// intent counts as abandoned (crash) and the next attempt takes it over as `Pending`.
 pub const STATUS_WRITE_CLAIM: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// Page ids as the mirror stores them: 32 hex digits (dashes anywhere or none, any case)
-/// become the dashed lowercase UUID; anything else is kept as given.
-pub fn normalize_id(id: &str) -> String {
-    let hex: String = id.chars().filter(|c| *c != '-').collect();
-    if hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let h = hex.to_ascii_lowercase();
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
-    } else {
-        id.to_owned()
-    }
+/// How an optional data source id is stored: the dashed UUID, or the empty text.
+fn data_source_text(id: Option<&NotionId>) -> String {
+    id.map(ToString::to_string).unwrap_or_default()
 }
 
-/// A [`PageUpsert`] with ids normalised and times formatted, ready for the writer.
+/// A [`PageUpsert`] with ids and times formatted, ready for the writer.
 struct PreparedPage {
     id: String,
     data_source_id: String,
@@ -151,8 +139,8 @@ impl PreparedPage {
     fn new(p: &PageUpsert) -> Self {
         let observed_at = truncate_ms(p.observed_at);
         Self {
-            id: normalize_id(&p.id),
-            data_source_id: normalize_id(&p.data_source_id),
+            id: p.id.to_string(),
+            data_source_id: data_source_text(p.data_source_id.as_ref()),
             title: p.title.clone(),
             status: p.status.clone(),
             due: p.due.clone(),
@@ -355,7 +343,7 @@ async fn insert_transition(cx: &mut WriteCx, t: &Transition) -> Result<(), Store
         "INSERT INTO task_transitions (page_id, from_status, to_status, reason, at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )
-    .bind(normalize_id(&t.page_id))
+    .bind(t.page_id.to_string())
     .bind(&t.from_status)
     .bind(&t.to_status)
     .bind(&t.reason)
@@ -384,9 +372,9 @@ struct IntentKey {
 }
 
 impl IntentKey {
-    fn new(page_id: &str, due: &str, to_status: &str) -> Self {
+    fn new(page_id: &NotionId, due: &str, to_status: &str) -> Self {
         Self {
-            page_id: normalize_id(page_id),
+            page_id: page_id.to_string(),
             due: due.to_owned(),
             to_status: to_status.to_owned(),
         }
@@ -551,9 +539,13 @@ fn page_row(store: &Store, r: &SqliteRow) -> Result<PageRow, StoreError> {
     let get_o =
         |i: usize| -> Result<Option<String>, StoreError> { r.try_get(i).map_err(|e| store.err(e)) };
     let time = |i: usize| -> Result<DateTime<Utc>, StoreError> { from_iso(path, &get_s(i)?) };
+    let data_source = get_s(1)?;
     Ok(PageRow {
-        id: get_s(0)?,
-        data_source_id: get_s(1)?,
+        id: stored_id(path, &get_s(0)?)?,
+        data_source_id: match data_source.as_str() {
+            "" => None,
+            ds => Some(stored_id(path, ds)?),
+        },
         title: get_s(2)?,
         status: get_o(3)?,
         due: get_o(4)?,
@@ -567,6 +559,16 @@ fn page_row(store: &Store, r: &SqliteRow) -> Result<PageRow, StoreError> {
         synced_at: time(12)?,
         body_fetched_at: get_o(13)?.map(|s| from_iso(path, &s)).transpose()?,
         observed_at: time(14)?,
+    })
+}
+
+/// An id read back from the database; one that does not parse means a damaged row.
+fn stored_id(path: &std::path::Path, s: &str) -> Result<NotionId, StoreError> {
+    NotionId::parse(s).map_err(|e| {
+        StoreError::Database(crate::error::DatabaseError::corrupt(
+            path,
+            format!("stored id {s:?}: {e}"),
+        ))
     })
 }
 
@@ -601,13 +603,13 @@ impl Store {
     #[tracing::instrument(skip_all, fields(page.id = %id), err(level = "debug"))]
     pub async fn set_page_body(
         &self,
-        id: &str,
+        id: &NotionId,
         markdown: &str,
         hash: &str,
         fetched_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.write(SetBody {
-            id: normalize_id(id),
+            id: id.to_string(),
             markdown: markdown.to_owned(),
             hash: hash.to_owned(),
             fetched_at: to_iso(fetched_at),
@@ -620,11 +622,11 @@ impl Store {
     #[tracing::instrument(skip_all, fields(page.id = %id), err(level = "debug"))]
     pub async fn mark_trashed(
         &self,
-        id: &str,
+        id: &NotionId,
         observed_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         self.write(MarkTrashed {
-            id: normalize_id(id),
+            id: id.to_string(),
             observed_at: truncate_ms(observed_at),
         })
         .await
@@ -632,13 +634,13 @@ impl Store {
 
     /// One page, trashed or not.
     #[tracing::instrument(skip_all, fields(page.id = %id), err(level = "debug"))]
-    pub async fn get_page(&self, id: &str) -> Result<Option<PageRow>, StoreError> {
+    pub async fn get_page(&self, id: &NotionId) -> Result<Option<PageRow>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",
             page_columns!(),
             " FROM pages WHERE id = ?1"
         ))
-        .bind(normalize_id(id))
+        .bind(id.to_string())
         .fetch_optional(self.readers())
         .await
         .map_err(|e| self.err(e))?;
@@ -662,7 +664,7 @@ impl Store {
                AND (?4 OR in_trash = 0) \
              ORDER BY due IS NULL, due, id LIMIT ?5"
         ))
-        .bind(filter.data_source_id.as_deref().map(normalize_id))
+        .bind(filter.data_source_id.as_ref().map(ToString::to_string))
         .bind(statuses)
         .bind(filter.due_before)
         .bind(filter.include_trashed)
@@ -677,17 +679,18 @@ impl Store {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn page_ids(
         &self,
-        data_source_id: &str,
+        data_source_id: &NotionId,
         include_trashed: bool,
-    ) -> Result<Vec<String>, StoreError> {
-        sqlx::query_scalar(
+    ) -> Result<Vec<NotionId>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM pages WHERE data_source_id = ?1 AND (?2 OR in_trash = 0) ORDER BY id",
         )
-        .bind(normalize_id(data_source_id))
+        .bind(data_source_id.to_string())
         .bind(include_trashed)
         .fetch_all(self.readers())
         .await
-        .map_err(|e| self.err(e))
+        .map_err(|e| self.err(e))?;
+        ids.iter().map(|s| stored_id(self.path(), s)).collect()
     }
 
     /// Ids of one data source's pages (not in the trash) last observed before `before`:
@@ -695,18 +698,19 @@ impl Store {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn page_ids_observed_before(
         &self,
-        data_source_id: &str,
+        data_source_id: &NotionId,
         before: DateTime<Utc>,
-    ) -> Result<Vec<String>, StoreError> {
-        sqlx::query_scalar(
+    ) -> Result<Vec<NotionId>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM pages WHERE data_source_id = ?1 AND in_trash = 0 AND observed_at < ?2 \
              ORDER BY id",
         )
-        .bind(normalize_id(data_source_id))
+        .bind(data_source_id.to_string())
         .bind(to_iso(before))
         .fetch_all(self.readers())
         .await
-        .map_err(|e| self.err(e))
+        .map_err(|e| self.err(e))?;
+        ids.iter().map(|s| stored_id(self.path(), s)).collect()
     }
 
     /// `(id, due)` of one data source's pages (not in the trash) that have a due date and
@@ -714,30 +718,32 @@ impl Store {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn dues_with_status(
         &self,
-        data_source_id: &str,
+        data_source_id: &NotionId,
         statuses: &[String],
-    ) -> Result<Vec<(String, String)>, StoreError> {
+    ) -> Result<Vec<(NotionId, String)>, StoreError> {
         let statuses = serde_json::Value::from(statuses.to_vec()).to_string();
         let rows = sqlx::query(
             "SELECT id, due FROM pages \
              WHERE data_source_id = ?1 AND in_trash = 0 AND due IS NOT NULL \
                AND status IN (SELECT value FROM json_each(?2)) ORDER BY due, id",
         )
-        .bind(normalize_id(data_source_id))
+        .bind(data_source_id.to_string())
         .bind(statuses)
         .fetch_all(self.readers())
         .await
         .map_err(|e| self.err(e))?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        rows.iter()
+            .map(|r| Ok((stored_id(self.path(), &r.get::<String, _>(0))?, r.get(1))))
+            .collect()
     }
 
     /// Number of one data source's pages not in the trash.
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    pub async fn page_count_in(&self, data_source_id: &str) -> Result<u64, StoreError> {
+    pub async fn page_count_in(&self, data_source_id: &NotionId) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM pages WHERE data_source_id = ?1 AND in_trash = 0",
         )
-        .bind(normalize_id(data_source_id))
+        .bind(data_source_id.to_string())
         .fetch_one(self.readers())
         .await
         .map_err(|e| self.err(e))?;
@@ -762,12 +768,15 @@ impl Store {
 
     /// Recorded transitions (of one page, or all), oldest first.
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    pub async fn transitions(&self, page_id: Option<&str>) -> Result<Vec<Transition>, StoreError> {
+    pub async fn transitions(
+        &self,
+        page_id: Option<&NotionId>,
+    ) -> Result<Vec<Transition>, StoreError> {
         let rows = sqlx::query(
             "SELECT page_id, from_status, to_status, reason, at FROM task_transitions \
              WHERE (?1 IS NULL OR page_id = ?1) ORDER BY at, id",
         )
-        .bind(page_id.map(normalize_id))
+        .bind(page_id.map(ToString::to_string))
         .fetch_all(self.readers())
         .await
         .map_err(|e| self.err(e))?;
@@ -775,7 +784,7 @@ impl Store {
             .map(|r| {
                 let at: String = r.get(4);
                 Ok(Transition {
-                    page_id: r.get(0),
+                    page_id: stored_id(self.path(), &r.get::<String, _>(0))?,
                     from_status: r.get(1),
                     to_status: r.get(2),
                     reason: r.get(3),
@@ -789,14 +798,14 @@ impl Store {
     #[tracing::instrument(skip_all, fields(page.id = %page_id, due = %due, to_status = %to_status), err(level = "debug"))]
     pub async fn status_write(
         &self,
-        page_id: &str,
+        page_id: &NotionId,
         due: &str,
         to_status: &str,
     ) -> Result<Option<StatusWrite>, StoreError> {
         let state: Option<String> = sqlx::query_scalar(
             "SELECT state FROM status_writes WHERE page_id = ?1 AND due = ?2 AND to_status = ?3",
         )
-        .bind(normalize_id(page_id))
+        .bind(page_id.to_string())
         .bind(due)
         .bind(to_status)
         .fetch_optional(self.readers())
@@ -812,7 +821,7 @@ impl Store {
     #[tracing::instrument(skip_all, fields(page.id = %page_id, due = %due, to_status = %to_status), err(level = "debug"))]
     pub async fn begin_status_write(
         &self,
-        page_id: &str,
+        page_id: &NotionId,
         due: &str,
         to_status: &str,
     ) -> Result<StatusWrite, StoreError> {
@@ -825,7 +834,7 @@ impl Store {
     #[tracing::instrument(skip_all, fields(page.id = %page_id, due = %due, to_status = %to_status), err(level = "debug"))]
     pub async fn finish_status_write(
         &self,
-        page_id: &str,
+        page_id: &NotionId,
         due: &str,
         to_status: &str,
         transition: &Transition,
@@ -845,7 +854,7 @@ impl Store {
     #[tracing::instrument(skip_all, fields(page.id = %page_id, due = %due, to_status = %to_status), err(level = "debug"))]
     pub async fn release_status_write(
         &self,
-        page_id: &str,
+        page_id: &NotionId,
         due: &str,
         to_status: &str,
     ) -> Result<(), StoreError> {
@@ -857,25 +866,11 @@ impl Store {
     #[tracing::instrument(skip_all, fields(page.id = %page_id, due = %due, to_status = %to_status), err(level = "debug"))]
     pub async fn abandon_status_write(
         &self,
-        page_id: &str,
+        page_id: &NotionId,
         due: &str,
         to_status: &str,
     ) -> Result<(), StoreError> {
         self.write(AbandonStatusWrite(IntentKey::new(page_id, due, to_status)))
             .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::normalize_id;
-
-    #[test]
-    fn ids_normalise_to_dashed_lowercase() {
-        let dashed = "393abc1e-edcd-81f5-ae94-ec2d55fe98ed";
-        assert_eq!(normalize_id(dashed), dashed);
-        assert_eq!(normalize_id("393ABC1EEDCD81F5AE94EC2D55FE98ED"), dashed);
-        assert_eq!(normalize_id("not-a-uuid"), "not-a-uuid");
-        assert_eq!(normalize_id("393abc1e"), "393abc1e");
     }
 }

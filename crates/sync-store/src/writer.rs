@@ -4,10 +4,10 @@
 //! The loop takes the first request from the channel, then everything already waiting (up
 //! to `group_commit_max_batch`), runs them inside one `BEGIN IMMEDIATE … COMMIT` and only
 //! then answers each caller through its oneshot. A burst of concurrent callers therefore
-//! costs one fsync, not one per caller. The batch's ingests run first, together, as one
-//! operation with multi-row statements ([`IngestGroup`]); the other requests follow in
-//! arrival order. (All requests of a batch are concurrent and commit at once, so any
-//! order is a valid serialization.)
+//! costs one fsync, not one per caller. Operations that group (webhook ingests) are
+//! merged into one operation per batch, which runs first with multi-row statements; the
+//! other requests follow in arrival order. (All requests of a batch are concurrent and
+//! commit at once, so any order is a valid serialization.)
 //!
 //! Failure rules:
 //! * an environmental error ([`StoreError::aborts_batch`]: disk full, busy, read-only, I/O)
@@ -33,7 +33,6 @@ use tokio::task::JoinHandle;
 use crate::clock::Clock;
 use crate::config::StoreConfig;
 use crate::error::StoreError;
-use crate::ingest::{IngestData, IngestGroup, IngestItem, IngestOutcome};
 
 /// A boxed, sendable future (the writer stores heterogeneous operations).
 pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -104,7 +103,7 @@ pub(crate) trait WriteOp: Send + 'static {
 }
 
 /// A queued operation with its result slot and reply channel, type-erased.
-pub(crate) trait Erased: Send {
+pub(crate) trait Erased: std::any::Any + Send {
     fn standalone(&self) -> bool;
     fn apply<'a>(&'a mut self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>>;
     /// The transaction committed: send the computed output.
@@ -115,6 +114,15 @@ pub(crate) trait Erased: Send {
     /// strategy) instead of being answered with the error.
     fn retry_after(&mut self, _e: &StoreError) -> bool {
         false
+    }
+    /// True for operations that run as one per batch: the writer hands every later
+    /// operation of the batch to the first such one's `absorb`.
+    fn groups(&self) -> bool {
+        false
+    }
+    /// Takes `other` into this operation if it is of the same kind; else gives it back.
+    fn absorb(&mut self, other: Box<dyn Erased>) -> Result<(), Box<dyn Erased>> {
+        Err(other)
     }
 }
 
@@ -154,9 +162,6 @@ impl<O: WriteOp> Erased for Pending<O> {
 
 enum Message {
     Op(Box<dyn Erased>),
-    /// Ingests are collected from the whole batch and applied together with multi-row
-    /// statements (see [`IngestGroup`]).
-    Ingest(IngestItem),
     Shutdown,
 }
 
@@ -191,14 +196,12 @@ impl Writer {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Records a webhook event in the next group commit; see [`IngestGroup`].
-    pub(crate) async fn ingest(&self, data: IngestData) -> Result<IngestOutcome, StoreError> {
-        let (reply, rx) = oneshot::channel();
+    /// Hands an operation that answers its callers itself (a grouping one) to the writer.
+    pub(crate) async fn submit(&self, op: Box<dyn Erased>) -> Result<(), StoreError> {
         self.tx
-            .send(Message::Ingest(IngestItem::new(data, reply)))
+            .send(Message::Op(op))
             .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+            .map_err(|_| StoreError::Closed)
     }
 
     /// Lets the writer finish everything sent before this call, then stops it and closes the
@@ -219,17 +222,24 @@ impl Writer {
 async fn run(mut cx: WriteCx, mut rx: mpsc::Receiver<Message>) {
     let max_batch = cx.config.group_commit_max_batch.max(1);
     let mut ops: Vec<Box<dyn Erased>> = Vec::with_capacity(max_batch);
-    let mut ingests: Vec<IngestItem> = Vec::with_capacity(max_batch);
+    let mut grouped: Vec<Box<dyn Erased>> = Vec::new();
     let mut group: Vec<Box<dyn Erased>> = Vec::with_capacity(max_batch);
     let mut stopping = false;
     while !stopping {
         let mut take = |message: Message| match message {
-            Message::Op(op) => {
-                ops.push(op);
+            Message::Op(op) if op.groups() => {
+                let mut op = op;
+                for g in grouped.iter_mut() {
+                    match g.absorb(op) {
+                        Ok(()) => return true,
+                        Err(back) => op = back,
+                    }
+                }
+                grouped.push(op);
                 true
             }
-            Message::Ingest(item) => {
-                ingests.push(item);
+            Message::Op(op) => {
+                ops.push(op);
                 true
             }
             Message::Shutdown => false,
@@ -252,17 +262,11 @@ async fn run(mut cx: WriteCx, mut rx: mpsc::Receiver<Message>) {
             taken += 1;
         }
         cx.stats.requests.fetch_add(taken, Ordering::Relaxed);
-        tracing::trace!(
-            batch.size = taken,
-            batch.ingests = ingests.len(),
-            "store writer batch"
-        );
+        tracing::trace!(batch.size = taken, "store writer batch");
         // Every request in a batch is concurrent with the others and all commit together,
-        // so any order within the batch is a valid serialization: ingests go first, as one
-        // operation.
-        if !ingests.is_empty() {
-            group.push(Box::new(IngestGroup::new(std::mem::take(&mut ingests))));
-        }
+        // so any order within the batch is a valid serialization: grouped operations
+        // (ingests) go first.
+        group.append(&mut grouped);
         for op in ops.drain(..) {
             if op.standalone() {
                 commit_group(&mut cx, &mut group).await;
@@ -278,7 +282,6 @@ async fn run(mut cx: WriteCx, mut rx: mpsc::Receiver<Message>) {
     while let Some(message) = rx.recv().await {
         match message {
             Message::Op(op) => op.reply_err(StoreError::Closed),
-            Message::Ingest(item) => item.reject(StoreError::Closed),
             Message::Shutdown => {}
         }
     }

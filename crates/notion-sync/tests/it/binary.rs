@@ -147,7 +147,11 @@ async fn sigkill_mid_backlog_loses_no_acknowledged_change_and_logs_no_secret() {
     .await
     .unwrap();
     for p in sim.pages() {
-        let row = store.get_page(&p.id).await.unwrap().expect("page mirrored");
+        let row = store
+            .get_page(&crate::support::id(&p.id))
+            .await
+            .unwrap()
+            .expect("page mirrored");
         assert_eq!(row.title, p.title);
     }
     store.close().await;

@@ -377,7 +377,12 @@ async fn permanent_errors_go_dead_at_once_and_an_invisible_page_does_not() {
     deliver(&sim, &app, &http, 10, hidden).await;
     settle_store(&sim, &app.store, 30).await;
     assert_eq!(dead_jobs(&app).await.len(), 2);
-    let row = app.store.get_page(hidden).await.unwrap().unwrap();
+    let row = app
+        .store
+        .get_page(&crate::support::id(hidden))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(row.in_trash, "an unshared page is gone from the mirror");
 
     // Once the cause is fixed, `jobs retry-dead` repairs both.

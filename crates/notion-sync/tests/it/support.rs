@@ -27,6 +27,11 @@ pub struct TestApp {
     pub _dir: tempfile::TempDir,
 }
 
+/// A Notion id from the sim's text.
+pub fn id(s: &str) -> sync_store::NotionId {
+    sync_store::NotionId::parse(s).unwrap()
+}
+
 pub fn sim_config(pages: usize) -> SimConfig {
     SimConfig {
         pages,
@@ -200,7 +205,7 @@ impl TestApp {
     pub async fn mismatches(&self) -> Vec<String> {
         let mut out = Vec::new();
         for p in self.sim.pages() {
-            let row = self.store.get_page(&p.id).await.unwrap();
+            let row = self.store.get_page(&id(&p.id)).await.unwrap();
             let gone = p.in_trash || !p.shared;
             match row {
                 None if gone => {}
@@ -383,7 +388,7 @@ pub async fn mirror_mismatches(store: &Store, sim: &SimHandle) -> Vec<String> {
     let due = |s: Option<&str>| s.map(|d| d.parse::<notion_api::NotionDate>().unwrap());
     let mut out = Vec::new();
     for p in sim.pages() {
-        let row = store.get_page(&p.id).await.unwrap();
+        let row = store.get_page(&id(&p.id)).await.unwrap();
         let gone = p.in_trash || !p.shared;
         match row {
             None if gone => {}

@@ -15,11 +15,21 @@ async fn a_signed_event_from_notion_updates_the_mirror() {
         .unwrap();
     app.sim.set_status(&id, "Done").unwrap();
     app.settle().await;
-    let row = app.store.get_page(&id).await.unwrap().expect("mirrored");
+    let row = app
+        .store
+        .get_page(&crate::support::id(&id))
+        .await
+        .unwrap()
+        .expect("mirrored");
     assert_eq!(row.status.as_deref(), Some("Done"));
     app.sim.set_title(&id, "Renamed through a webhook").unwrap();
     app.settle().await;
-    let row = app.store.get_page(&id).await.unwrap().unwrap();
+    let row = app
+        .store
+        .get_page(&crate::support::id(&id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.title, "Renamed through a webhook");
     assert_eq!(app.sim.webhook_stats().deliveries_failed, 0);
     app.stop().await;
@@ -147,10 +157,26 @@ async fn duplicates_unknown_types_and_foreign_pages_cost_nothing() {
     assert_eq!(app.post_webhook(&gone, None).await.status().as_u16(), 200);
 
     app.settle().await;
-    assert!(app.store.get_page(&page).await.unwrap().is_some());
-    assert!(app.store.get_page(&foreign_page).await.unwrap().is_none());
     assert!(
-        app.store.get_page(&unshared).await.unwrap().is_none(),
+        app.store
+            .get_page(&crate::support::id(&page))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        app.store
+            .get_page(&crate::support::id(&foreign_page))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        app.store
+            .get_page(&crate::support::id(&unshared))
+            .await
+            .unwrap()
+            .is_none(),
         "never mirrored, nothing to trash"
     );
     assert_eq!(
@@ -292,7 +318,12 @@ async fn a_burst_of_100_deliveries_for_one_page_costs_two_fetches_and_misses_no_
     let fetches = app.sim.count_requests("GET", "/v1/pages/{id}");
     println!("100 deliveries for one page: {fetches} page fetch(es)");
     assert!((1..=2).contains(&fetches), "{fetches} fetches");
-    let row = app.store.get_page(&page).await.unwrap().unwrap();
+    let row = app
+        .store
+        .get_page(&crate::support::id(&page))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.title, "changed mid-burst");
     app.stop().await;
 }
@@ -308,7 +339,12 @@ async fn a_property_edit_in_notion_costs_one_page_fetch() {
     for (i, id) in ids.iter().take(5).enumerate() {
         app.sim.set_title(id, &format!("edited {i}")).unwrap();
         app.settle().await;
-        let row = app.store.get_page(id).await.unwrap().unwrap();
+        let row = app
+            .store
+            .get_page(&crate::support::id(id))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(row.title, format!("edited {i}"));
     }
     let delivered = app.sim.webhook_stats().deliveries_ok - before;

@@ -2,7 +2,7 @@
 
 use notion_sim::NewTask;
 
-use crate::support::{Env, env, env_with, sim_config};
+use crate::support::{self, Env, env, env_with, sim_config};
 
 fn task(env: &Env, title: &str, status: &str, due: Option<&str>) -> String {
     env.sim.create_task(NewTask {
@@ -71,7 +71,7 @@ async fn marks_exactly_open_past_due_tasks_once_across_passes_and_a_restart() {
             Some("Overdue"),
             "{id}"
         );
-        let row = env.store.get_page(id).await.unwrap().unwrap();
+        let row = env.store.get_page(&support::id(id)).await.unwrap().unwrap();
         assert_eq!(
             row.status.as_deref(),
             Some("Overdue"),
@@ -85,7 +85,10 @@ async fn marks_exactly_open_past_due_tasks_once_across_passes_and_a_restart() {
     assert_eq!(patches(&env), 3);
     let transitions = env.store.transitions(None).await.unwrap();
     assert_eq!(transitions.len(), 3);
-    let ta = transitions.iter().find(|t| t.page_id == a).unwrap();
+    let ta = transitions
+        .iter()
+        .find(|t| t.page_id == support::id(&a))
+        .unwrap();
     assert_eq!(ta.from_status.as_deref(), Some("To Do"));
     assert_eq!(ta.to_status, "Overdue");
     assert!(ta.reason.contains("2026-11-16"), "{}", ta.reason);
@@ -163,11 +166,11 @@ async fn an_interrupted_write_that_landed_is_confirmed_not_repeated() {
     env.wait_visible(delay).await;
     // A previous run began the write and crashed after Notion applied the PATCH...
     env.store
-        .begin_status_write(&id, "2026-11-10", "Overdue")
+        .begin_status_write(&support::id(&id), "2026-11-10", "Overdue")
         .await
         .unwrap();
     env.store
-        .release_status_write(&id, "2026-11-10", "Overdue")
+        .release_status_write(&support::id(&id), "2026-11-10", "Overdue")
         .await
         .unwrap();
     env.sim.set_status(&id, "Overdue").unwrap();
@@ -175,7 +178,11 @@ async fn an_interrupted_write_that_landed_is_confirmed_not_repeated() {
     let summary = env.pass().await;
     assert_eq!(summary.overdue_marked, 1);
     assert_eq!(patches(&env), 0, "confirmed with a GET, not written again");
-    let transitions = env.store.transitions(Some(&id)).await.unwrap();
+    let transitions = env
+        .store
+        .transitions(Some(&support::id(&id)))
+        .await
+        .unwrap();
     assert_eq!(transitions.len(), 1);
     assert!(
         transitions[0]
@@ -184,7 +191,12 @@ async fn an_interrupted_write_that_landed_is_confirmed_not_repeated() {
         "{}",
         transitions[0].reason
     );
-    let row = env.store.get_page(&id).await.unwrap().unwrap();
+    let row = env
+        .store
+        .get_page(&support::id(&id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.status.as_deref(), Some("Overdue"));
 }
 
@@ -210,7 +222,12 @@ async fn a_task_trashed_before_its_overdue_write_is_left_alone_not_a_failure() {
     let page = env.sim.page(&id).unwrap();
     assert!(page.in_trash);
     assert_eq!(page.status.as_deref(), Some("To Do"));
-    let row = env.store.get_page(&id).await.unwrap().unwrap();
+    let row = env
+        .store
+        .get_page(&support::id(&id))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(row.in_trash, "the mirror learned it from a GET");
     assert!(env.store.transitions(None).await.unwrap().is_empty());
     // Nothing is retried and no job died.

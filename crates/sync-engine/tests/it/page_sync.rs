@@ -1,15 +1,10 @@
 //! The page-sync job on its own: what it fetches, when, and what it costs.
 
-use notion_api::NotionId;
 use notion_sim::{BodyEdit, SimBlock};
 use sync_engine::PageSyncPayload;
 use sync_store::Lane;
 
-use crate::support::{Env, env, sim_config};
-
-fn id(s: &str) -> NotionId {
-    NotionId::parse(s).unwrap()
-}
+use crate::support::{Env, env, id, sim_config};
 
 fn payload(props: bool, body: bool) -> PageSyncPayload {
     PageSyncPayload {
@@ -42,7 +37,7 @@ async fn property_job_costs_one_get_and_body_job_one_markdown_request() {
     sync(&env, &page, payload(true, false)).await;
     assert_eq!(env.sim.request_log().len(), 1, "properties only: one GET");
     assert_eq!(
-        env.store.get_page(&page).await.unwrap().unwrap().title,
+        env.store.get_page(&id(&page)).await.unwrap().unwrap().title,
         "Renamed"
     );
 
@@ -56,7 +51,7 @@ async fn property_job_costs_one_get_and_body_job_one_markdown_request() {
         1,
         "body only: one markdown request"
     );
-    let row = env.store.get_page(&page).await.unwrap().unwrap();
+    let row = env.store.get_page(&id(&page)).await.unwrap().unwrap();
     assert!(row.body_markdown.unwrap().ends_with("more"));
     assert!(row.body_hash.is_some());
 }
@@ -109,7 +104,7 @@ async fn truncated_markdown_falls_back_to_blocks() {
     assert!(env.count("GET", "/v1/blocks/{id}/children") >= 1);
     let body = env
         .store
-        .get_page(&page)
+        .get_page(&id(&page))
         .await
         .unwrap()
         .unwrap()
@@ -125,12 +120,19 @@ async fn not_shared_or_deleted_pages_are_marked_trashed_and_foreign_pages_droppe
     sync(&env, &page, payload(true, true)).await;
     env.sim.unshare(&page).unwrap();
     sync(&env, &page, payload(true, false)).await;
-    assert!(env.store.get_page(&page).await.unwrap().unwrap().in_trash);
+    assert!(
+        env.store
+            .get_page(&id(&page))
+            .await
+            .unwrap()
+            .unwrap()
+            .in_trash
+    );
 
     let other = env.sim.other_page_ids()[0].clone();
     sync(&env, &other, payload(true, true)).await;
     assert!(
-        env.store.get_page(&other).await.unwrap().is_none(),
+        env.store.get_page(&id(&other)).await.unwrap().is_none(),
         "other data source not mirrored"
     );
 
@@ -140,7 +142,7 @@ async fn not_shared_or_deleted_pages_are_marked_trashed_and_foreign_pages_droppe
     sync(&env, &trashed, payload(true, false)).await;
     assert!(
         env.store
-            .get_page(&trashed)
+            .get_page(&id(&trashed))
             .await
             .unwrap()
             .unwrap()
@@ -155,7 +157,7 @@ async fn an_echo_of_our_own_write_costs_nothing() {
     sync(&env, &page, payload(true, true)).await;
     let observed = env
         .store
-        .get_page(&page)
+        .get_page(&id(&page))
         .await
         .unwrap()
         .unwrap()

@@ -43,7 +43,12 @@ async fn silent_body_edit_reaches_the_mirror_in_the_next_pass_despite_a_5s_visib
     let next = env.pass().await;
     assert!(next.bodies_queued >= 1);
     env.assert_exact().await;
-    let row = env.store.get_page(&id).await.unwrap().unwrap();
+    let row = env
+        .store
+        .get_page(&crate::support::id(&id))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(row.body_markdown.unwrap().ends_with("Silent addendum"));
 }
 
@@ -73,7 +78,7 @@ async fn two_silent_edits_within_one_minute_both_arrive() {
     env.assert_exact().await;
     let body = env
         .store
-        .get_page(&id)
+        .get_page(&crate::support::id(&id))
         .await
         .unwrap()
         .unwrap()
@@ -104,20 +109,34 @@ async fn a_page_created_silently_arrives_and_a_deleted_one_is_found_by_the_full_
     assert_eq!(incremental.kind, "incremental");
     let row = env
         .store
-        .get_page(&new)
+        .get_page(&crate::support::id(&new))
         .await
         .unwrap()
         .expect("new page mirrored");
     assert_eq!(row.title, "Created without a webhook");
     assert_eq!(row.body_markdown.as_deref(), Some("hello"));
     // Unsharing leaves no trace in an incremental query: only a full scan finds it.
-    assert!(!env.store.get_page(&gone).await.unwrap().unwrap().in_trash);
+    assert!(
+        !env.store
+            .get_page(&crate::support::id(&gone))
+            .await
+            .unwrap()
+            .unwrap()
+            .in_trash
+    );
 
     env.sim.advance(Duration::from_secs(120));
     let full = env.full_pass().await;
     assert_eq!(full.kind, "full");
     assert_eq!(full.pages_trashed, 1);
-    assert!(env.store.get_page(&gone).await.unwrap().unwrap().in_trash);
+    assert!(
+        env.store
+            .get_page(&crate::support::id(&gone))
+            .await
+            .unwrap()
+            .unwrap()
+            .in_trash
+    );
     env.assert_exact().await;
 }
 

@@ -44,7 +44,7 @@ async fn renaming_the_due_property_pauses_writes_and_renaming_back_resumes_them(
     // Mirroring continues.
     let row = env
         .store
-        .get_page(&late)
+        .get_page(&crate::support::id(&late))
         .await
         .unwrap()
         .expect("still mirrored");
@@ -65,13 +65,9 @@ async fn renaming_the_due_property_pauses_writes_and_renaming_back_resumes_them(
 async fn a_missing_overdue_option_or_a_retyped_status_is_drift() {
     let env = env(sim_config(2)).await;
     env.sim.remove_status_option("Overdue").unwrap();
-    let ds = notion_api::NotionId::parse(&env.sim.data_source_id()).unwrap();
-    let state = env
-        .engine
-        .check_schema(ds, notion_api::Lane::Interactive)
-        .await
-        .unwrap();
-    match state {
+    // The schema guard reads the schema again (as a `schema.check` job would).
+    env.engine.initialize().await.unwrap();
+    match env.engine.status().schema() {
         SchemaState::Drift(p) => assert!(
             p[0].starts_with("overdue status \"Overdue\" is not an option of property \"Status\""),
             "{p:?}"
@@ -79,10 +75,6 @@ async fn a_missing_overdue_option_or_a_retyped_status_is_drift() {
         other => panic!("{other:?}"),
     }
     env.sim.add_status_option("Overdue", "In progress").unwrap();
-    let state = env
-        .engine
-        .check_schema(ds, notion_api::Lane::Interactive)
-        .await
-        .unwrap();
-    assert!(matches!(state, SchemaState::Ok(_)));
+    env.engine.initialize().await.unwrap();
+    assert!(matches!(env.engine.status().schema(), SchemaState::Ok(_)));
 }

@@ -14,6 +14,11 @@ use tokio_util::sync::CancellationToken;
 
 pub const START: &str = "2026-11-23T10:00:05Z";
 
+/// A Notion id from the sim's text.
+pub fn id(s: &str) -> NotionId {
+    NotionId::parse(s).unwrap()
+}
+
 pub fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
@@ -148,7 +153,7 @@ impl Env {
     async fn mismatches_where(&self, keep: impl Fn(&str) -> bool) -> Vec<String> {
         let mut out = Vec::new();
         for p in self.sim.pages().into_iter().filter(|p| keep(&p.id)) {
-            let row = self.store.get_page(&p.id).await.unwrap();
+            let row = self.store.get_page(&id(&p.id)).await.unwrap();
             let gone = p.in_trash || !p.shared;
             match row {
                 None if gone => {}

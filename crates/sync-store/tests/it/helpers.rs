@@ -8,6 +8,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use sync_store::{Lane, ManualClock, NewJob, Store, StoreConfig, Synchronous};
 use tempfile::TempDir;
 
+/// A Notion id from its text (tests only use valid ones).
+pub fn id(s: &str) -> sync_store::NotionId {
+    sync_store::NotionId::parse(s).expect("a valid id")
+}
+
 pub struct TestStore {
     pub store: Store,
     pub clock: Arc<ManualClock>,

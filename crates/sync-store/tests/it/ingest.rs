@@ -134,8 +134,8 @@ async fn a_bad_write_in_a_batch_fails_alone() {
     let t = open().await;
     let s = t.store.clone();
     let bad = PageUpsert {
-        id: "393abc1e-edcd-81f5-ae94-ec2d55fe98ed".into(),
-        data_source_id: "ds".into(),
+        id: crate::helpers::id("393abc1e-edcd-81f5-ae94-ec2d55fe98ed"),
+        data_source_id: None,
         title: "t".into(),
         status: None,
         due: None,

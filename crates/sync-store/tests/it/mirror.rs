@@ -5,14 +5,14 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use sqlx::Row;
 use sync_store::{PageFilter, PageUpsert, StatusWrite, StoreError, Transition, UpsertOutcome};
 
-use crate::helpers::{fixtures_dir, open, raw};
+use crate::helpers::{fixtures_dir, id, open, raw};
 
 const DS: &str = "248104cd-477e-80af-bc30-000bd6b0d5c5";
 
 fn page(n: u32, status: Option<&str>, due: Option<&str>, observed_at: DateTime<Utc>) -> PageUpsert {
     PageUpsert {
-        id: format!("00000000-0000-4000-8000-{n:012x}"),
-        data_source_id: DS.to_owned(),
+        id: id(&format!("00000000-0000-4000-8000-{n:012x}")),
+        data_source_id: Some(id(DS)),
         title: format!("Task {n}"),
         status: status.map(str::to_owned),
         due: due.map(str::to_owned),
@@ -78,14 +78,19 @@ async fn ids_are_stored_as_dashed_lowercase_uuids() {
     let t = open().await;
     let s = &t.store;
     let mut p = page(7, None, None, t.now());
-    p.id = "393ABC1EEDCD81F5AE94EC2D55FE98ED".into();
+    p.id = id("393ABC1EEDCD81F5AE94EC2D55FE98ED");
     s.upsert_page(&p).await.unwrap();
     let row = s
-        .get_page("393abc1e-edcd-81f5-ae94-ec2d55fe98ed")
+        .get_page(&id("393abc1e-edcd-81f5-ae94-ec2d55fe98ed"))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.id, "393abc1e-edcd-81f5-ae94-ec2d55fe98ed");
+    assert_eq!(row.id.to_string(), "393abc1e-edcd-81f5-ae94-ec2d55fe98ed");
+    let stored: String = sqlx::query_scalar("SELECT id FROM pages")
+        .fetch_one(&mut raw(&t.path()).await)
+        .await
+        .unwrap();
+    assert_eq!(stored, "393abc1e-edcd-81f5-ae94-ec2d55fe98ed");
     assert!(
         s.get_page(&p.id).await.unwrap().is_some(),
         "lookups normalise too"
@@ -125,7 +130,7 @@ async fn bodies_are_stored_with_hash_and_notion_fetch_time_and_never_go_back_in_
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::PageNotFound { ref id } if *id == p.id),
+        matches!(err, StoreError::PageNotFound { ref id } if *id == p.id.to_string()),
         "{err:?}"
     );
 
@@ -187,9 +192,9 @@ async fn mark_trashed_respects_observation_order_and_restores_on_newer_data() {
         "already"
     );
     assert_eq!(s.page_count().await.unwrap(), 0);
-    assert!(s.page_ids(DS, false).await.unwrap().is_empty());
+    assert!(s.page_ids(&id(DS), false).await.unwrap().is_empty());
     assert_eq!(
-        s.page_ids(DS, true).await.unwrap(),
+        s.page_ids(&id(DS), true).await.unwrap(),
         std::slice::from_ref(&p.id)
     );
     assert!(s.get_page(&p.id).await.unwrap().unwrap().in_trash);
@@ -228,7 +233,7 @@ async fn list_pages_filters_by_source_status_due_and_trash() {
         .await
         .unwrap();
     let mut other = page(6, Some("To Do"), Some("2026-11-02"), now);
-    other.data_source_id = "other".into();
+    other.data_source_id = Some(id("0000000a-477e-80af-bc30-000bd6b0d5c5"));
     s.upsert_page(&other).await.unwrap();
     let trashed = page(7, Some("To Do"), Some("2026-11-03"), now);
     s.upsert_page(&trashed).await.unwrap();
@@ -238,7 +243,7 @@ async fn list_pages_filters_by_source_status_due_and_trash() {
         rows.into_iter().map(|r| r.title).collect()
     };
     let open_overdue = PageFilter {
-        data_source_id: Some(DS.into()),
+        data_source_id: Some(id(DS)),
         statuses: Some(vec!["To Do".into(), "In Progress".into()]),
         due_before: Some("2026-11-23".into()),
         ..Default::default()
@@ -286,7 +291,7 @@ async fn scan_helpers_return_ids_counts_and_dues_without_whole_rows() {
     );
     let no_due = page(3, Some("To Do"), None, t0);
     let mut other = page(4, Some("To Do"), Some("2026-11-02"), t0);
-    other.data_source_id = "11111111-477e-80af-bc30-000bd6b0d5c5".into();
+    other.data_source_id = Some(id("11111111-477e-80af-bc30-000bd6b0d5c5"));
     let mut trashed = page(5, Some("To Do"), Some("2026-11-03"), t0);
     trashed.in_trash = true;
     for p in [&seen_before, &seen_after, &no_due, &other, &trashed] {
@@ -294,19 +299,21 @@ async fn scan_helpers_return_ids_counts_and_dues_without_whole_rows() {
     }
     let scan_start = t0 + ChronoDuration::seconds(10);
     assert_eq!(
-        s.page_ids_observed_before(DS, scan_start).await.unwrap(),
-        vec![seen_before.id.clone(), no_due.id.clone()]
+        s.page_ids_observed_before(&id(DS), scan_start)
+            .await
+            .unwrap(),
+        vec![seen_before.id, no_due.id]
     );
-    assert_eq!(s.page_count_in(DS).await.unwrap(), 3);
+    assert_eq!(s.page_count_in(&id(DS)).await.unwrap(), 3);
     let open_dues = s
-        .dues_with_status(DS, &["To Do".to_owned(), "In Progress".to_owned()])
+        .dues_with_status(&id(DS), &["To Do".to_owned(), "In Progress".to_owned()])
         .await
         .unwrap();
     assert_eq!(
         open_dues,
-        vec![(seen_before.id.clone(), "2026-11-20".to_owned())]
+        vec![(seen_before.id, "2026-11-20".to_owned())]
     );
-    assert!(s.dues_with_status(DS, &[]).await.unwrap().is_empty());
+    assert!(s.dues_with_status(&id(DS), &[]).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -314,14 +321,14 @@ async fn transitions_are_recorded_in_order() {
     let t = open().await;
     let s = &t.store;
     let a = Transition {
-        page_id: "00000000-0000-4000-8000-000000000001".into(),
+        page_id: id("00000000-0000-4000-8000-000000000001"),
         from_status: Some("To Do".into()),
         to_status: "Overdue".into(),
         reason: "overdue".into(),
         at: t.now(),
     };
     let b = Transition {
-        page_id: "00000000-0000-4000-8000-000000000002".into(),
+        page_id: id("00000000-0000-4000-8000-000000000002"),
         from_status: None,
         to_status: "Overdue".into(),
         reason: "overdue".into(),
@@ -371,7 +378,7 @@ async fn status_write_intents_make_the_patch_happen_once() {
     );
 
     let transition = Transition {
-        page_id: p.id.clone(),
+        page_id: p.id,
         from_status: Some("To Do".into()),
         to_status: to.into(),
         reason: "overdue".into(),
@@ -511,8 +518,8 @@ async fn recorded_notion_page_properties_round_trip() {
         .as_str()
         .unwrap();
     let upsert = PageUpsert {
-        id: body["id"].as_str().unwrap().into(),
-        data_source_id: body["parent"]["page_id"].as_str().unwrap().into(),
+        id: id(body["id"].as_str().unwrap()),
+        data_source_id: Some(id(body["parent"]["page_id"].as_str().unwrap())),
         title: title.into(),
         status: None,
         due: None,
@@ -529,7 +536,7 @@ async fn recorded_notion_page_properties_round_trip() {
     );
     let row = s.get_page(&upsert.id).await.unwrap().unwrap();
     assert_eq!(row.properties, properties);
-    assert_eq!(row.id, body["id"].as_str().unwrap());
+    assert_eq!(row.id, id(body["id"].as_str().unwrap()));
     assert_eq!(
         row.last_edited_time
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),

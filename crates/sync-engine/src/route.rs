@@ -1,81 +1,10 @@
-//! Job kinds, keys and payloads, and the routing of webhook events to jobs (pure).
-//!
-//! Payloads are flat JSON objects whose fields only ever grow when two requests for
-//! the same key coalesce (booleans OR, timestamps max), so a merged job does at least
-//! what each request asked for.
+//! Routing verified webhook events to the jobs they cause (pure: no I/O). The webhook
+//! handler commits the result with `Store::ingest` in one transaction.
 
-use chrono::{DateTime, Utc};
 use notion_api::{EventType, NotionId, WebhookEvent};
-use serde::{Deserialize, Serialize};
-use sync_store::{IncomingEvent, Lane, NewJob};
+use sync_store::{IncomingEvent, Lane};
 
-/// Fetch one page (and its body when asked) into the mirror; apply the task rule.
-pub const KIND_PAGE_SYNC: &str = "page.sync";
-/// Re-read a data source's schema and re-evaluate the schema guard.
-pub const KIND_SCHEMA_CHECK: &str = "schema.check";
-
-/// What a `page.sync` job must do.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PageSyncPayload {
-    /// Retrieve the page (properties, trash state). Reconciler body jobs skip it:
-    /// the query already delivered the properties.
-    pub props: bool,
-    /// The body may have changed: fetch it.
-    pub body: bool,
-    /// Someone other than our own integration caused this (or we don't know who).
-    /// An echo of our own write (`human == false`) costs nothing when the mirror
-    /// already holds a state observed at or after `event_time`.
-    pub human: bool,
-    /// Latest event time behind this job (ISO-8601, so `max` merges are string maxes).
-    pub event_time: Option<String>,
-}
-
-impl PageSyncPayload {
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("payload serializes")
-    }
-
-    pub fn from_json(v: &serde_json::Value) -> Self {
-        serde_json::from_value(v.clone()).unwrap_or(Self {
-            props: true,
-            body: true,
-            human: true,
-            event_time: None,
-        })
-    }
-
-    pub fn event_time(&self) -> Option<DateTime<Utc>> {
-        self.event_time
-            .as_deref()
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| t.with_timezone(&Utc))
-    }
-}
-
-pub fn page_key(id: &NotionId) -> String {
-    format!("page:{id}")
-}
-
-pub fn page_sync_job(id: &NotionId, payload: &PageSyncPayload, lane: Lane) -> NewJob {
-    NewJob {
-        key: page_key(id),
-        kind: KIND_PAGE_SYNC.into(),
-        payload: payload.to_json(),
-        lane,
-        run_at: None,
-    }
-}
-
-pub fn schema_check_job(data_source: &NotionId, lane: Lane) -> NewJob {
-    NewJob {
-        key: format!("schema:{data_source}"),
-        kind: KIND_SCHEMA_CHECK.into(),
-        payload: serde_json::json!({ "data_source_id": data_source.to_string() }),
-        lane,
-        run_at: None,
-    }
-}
+use crate::job::{Job, PageSyncPayload};
 
 /// Routing context: who we are and which data sources we mirror.
 #[derive(Debug, Clone, Default)]
@@ -98,15 +27,21 @@ pub fn route_event(event: &WebhookEvent, ctx: &RouteContext) -> IncomingEvent {
     let only_our_bot = ctx
         .bot_user
         .is_some_and(|bot| !event.authors.is_empty() && event.authors.iter().all(|a| a.id == bot));
-    let page_payload = |props: bool, body: bool| PageSyncPayload {
-        props,
-        body,
-        human: !only_our_bot,
-        event_time: Some(
-            event
-                .timestamp
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        ),
+    let page_sync = |page: &NotionId, props: bool, body: bool| {
+        Job::PageSync {
+            page: *page,
+            work: PageSyncPayload {
+                props,
+                body,
+                human: !only_our_bot,
+                event_time: Some(
+                    event
+                        .timestamp
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                ),
+            },
+        }
+        .to_new_job(Lane::Interactive)
     };
     let entity = event.entity.id;
     // A page event whose parent is a data source we don't mirror costs nothing.
@@ -118,19 +53,9 @@ pub fn route_event(event: &WebhookEvent, ctx: &RouteContext) -> IncomingEvent {
     let jobs = match (&event.event_type, event.entity.kind.as_str()) {
         (_, "page") if page_parent_elsewhere => Vec::new(),
         (EventType::PageCreated | EventType::PageUndeleted, "page") => {
-            vec![page_sync_job(
-                &entity,
-                &page_payload(true, true),
-                Lane::Interactive,
-            )]
+            vec![page_sync(&entity, true, true)]
         }
-        (EventType::PageContentUpdated, "page") => {
-            vec![page_sync_job(
-                &entity,
-                &page_payload(false, true),
-                Lane::Interactive,
-            )]
-        }
+        (EventType::PageContentUpdated, "page") => vec![page_sync(&entity, false, true)],
         (
             EventType::PagePropertiesUpdated
             | EventType::PageDeleted
@@ -138,20 +63,21 @@ pub fn route_event(event: &WebhookEvent, ctx: &RouteContext) -> IncomingEvent {
             | EventType::PageLocked
             | EventType::PageUnlocked,
             "page",
-        ) => vec![page_sync_job(
-            &entity,
-            &page_payload(true, false),
-            Lane::Interactive,
-        )],
+        ) => vec![page_sync(&entity, true, false)],
         (EventType::DataSourceSchemaUpdated, "data_source") if ctx.is_ours(&entity) => {
-            vec![schema_check_job(&entity, Lane::Interactive)]
+            vec![
+                Job::SchemaCheck {
+                    data_source: entity,
+                }
+                .to_new_job(Lane::Interactive),
+            ]
         }
         (EventType::DataSourceContentUpdated, "data_source") if ctx.is_ours(&entity) => event
             .data
             .updated_blocks
             .iter()
             .filter(|b| matches!(b.kind.as_str(), "block" | "page"))
-            .map(|b| page_sync_job(&b.id, &page_payload(true, false), Lane::Interactive))
+            .map(|b| page_sync(&b.id, true, false))
             .collect(),
         _ => Vec::new(),
     };
@@ -206,11 +132,8 @@ mod tests {
         e.jobs
             .iter()
             .map(|j| {
-                (
-                    j.key.clone(),
-                    PageSyncPayload::from_json(&j.payload),
-                    j.lane,
-                )
+                let work: PageSyncPayload = serde_json::from_value(j.payload.clone()).unwrap();
+                (j.key.clone(), work, j.lane)
             })
             .collect()
     }
@@ -300,13 +223,7 @@ mod tests {
         schema.event_type = EventType::DataSourceSchemaUpdated;
         let routed = route_event(&schema, &ctx());
         assert_eq!(routed.jobs.len(), 1);
-        assert_eq!(routed.jobs[0].kind, KIND_SCHEMA_CHECK);
+        assert_eq!(routed.jobs[0].kind, "schema.check");
         assert_eq!(routed.jobs[0].key, format!("schema:{DS}"));
-    }
-
-    #[test]
-    fn payload_defaults_are_conservative() {
-        let p = PageSyncPayload::from_json(&serde_json::json!("garbage"));
-        assert!(p.props && p.body && p.human);
     }
 }

@@ -1,4 +1,4 @@
-//! Notion object ids: 16 bytes, accepted with or without dashes, shown dashed and lowercase.
+#![doc = include_str!("../README.md")]
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,0 +1,100 @@
+//! Turning query results into mirror rows (no per-page GET) with the body re-checks they
+//! call for, and confirming the deletions a full scan implies.
+
+use chrono::{DateTime, Utc};
+use notion_api::{ErrorClass, NotionClient, NotionId, Page};
+use sync_store::{Lane, UpsertOutcome};
+use tokio_util::sync::CancellationToken;
+
+use super::PassKind;
+use crate::context::Ctx;
+use crate::error::ReconcileError;
+use crate::freshness::body_may_have_changed_on_query;
+use crate::job::{Job, PageSyncPayload};
+use crate::schema_guard::SchemaGuard;
+use crate::scope::Scope;
+use crate::status::PassSummary;
+
+/// Mirrors one page of query results and queues body re-checks (bulk lane) where the
+/// body may have changed. Returns whether the rows disagree with the schema guard's
+/// picture (a property missing or retyped).
+pub(super) async fn mirror_results(
+    ctx: &Ctx,
+    schema: &SchemaGuard,
+    pages: &[Page],
+    observed_at: DateTime<Utc>,
+    kind: PassKind,
+    summary: &mut PassSummary,
+) -> Result<bool, ReconcileError> {
+    let store = &ctx.store;
+    let margin = ctx.config.reconcile.visibility_margin;
+    let mut upserts = Vec::with_capacity(pages.len());
+    let mut bodies = Vec::new();
+    let mut suspect = false;
+    for page in pages {
+        let mirror = store.get_page(&page.id).await?;
+        if body_may_have_changed_on_query(mirror.as_ref(), page, margin, kind == PassKind::Full) {
+            let job = Job::PageSync {
+                page: page.id,
+                work: PageSyncPayload::body_check(),
+            };
+            bodies.push(job.to_new_job(Lane::Bulk));
+        }
+        suspect |= schema.contradicts(page);
+        upserts.push(ctx.page_upsert(page, observed_at)?);
+    }
+    let outcomes = store.upsert_pages(&upserts).await?;
+    summary.pages_seen += pages.len() as u64;
+    summary.pages_updated += outcomes
+        .iter()
+        .filter(|o| matches!(o, UpsertOutcome::Inserted | UpsertOutcome::Updated))
+        .count() as u64;
+    if !bodies.is_empty() {
+        summary.bodies_queued += bodies.len() as u64;
+        store.enqueue_batch(bodies).await?;
+        ctx.wake_workers();
+    }
+    Ok(suspect)
+}
+
+/// After a full scan: mirrored pages the scan did not see are confirmed with a GET
+/// (404 or in_trash → trashed; still there → mirrored again). Returns how many were
+/// found trashed.
+pub(super) async fn confirm_deletions(
+    ctx: &Ctx,
+    scope: &Scope,
+    ds: NotionId,
+    scan_start: DateTime<Utc>,
+    client: &NotionClient,
+    cancel: &CancellationToken,
+) -> Result<u64, ReconcileError> {
+    // Ids only: a full scan of a large workspace must not load every row.
+    let unseen = ctx.store.page_ids_observed_before(&ds, scan_start).await?;
+    let mut trashed = 0;
+    for id in unseen {
+        if cancel.is_cancelled() {
+            return Err(ReconcileError::Cancelled);
+        }
+        match ctx.observe(client.retrieve_page(id).await) {
+            Ok(page) => {
+                let at = page.date.unwrap_or_else(|| ctx.now());
+                if scope.contains(&page.value).await {
+                    ctx.mirror(&page.value, at).await?;
+                    trashed += u64::from(page.value.in_trash);
+                } else if ctx.page_gone(&id, at).await? {
+                    trashed += 1;
+                }
+            }
+            Err(e) if e.class() == ErrorClass::NotFound => {
+                if ctx.page_gone(&id, ctx.now()).await? {
+                    trashed += 1;
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if trashed > 0 {
+        tracing::info!(data_source.id = %ds, pages = trashed, "full scan: pages deleted or unshared without an event marked in_trash");
+    }
+    Ok(trashed)
+}

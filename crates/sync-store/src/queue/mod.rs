@@ -1,0 +1,285 @@
+//! The durable job queue: coalescing enqueue, leased claims with fencing tokens, retries
+//! with backoff, dead jobs, crash recovery of expired leases, and the CLI's repair tools.
+//!
+//! Invariants (enforced by partial unique indexes, not just by this code): per key at most
+//! one `queued` and at most one `running` job. A queued job whose key is running (the
+//! follow-up) is not claimable until the running one finishes. Completed jobs are deleted.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::error::{DatabaseError, StoreError};
+use crate::store::Store;
+use crate::time::{duration_ms, from_ms, to_ms};
+use crate::writer::{BoxFut, WriteCx, WriteOp};
+
+mod lease;
+pub(crate) mod merge;
+mod repair;
+mod types;
+
+use lease::{Claim, Fenced, FencedOp, FencedResult, Reap};
+use repair::{PurgeDead, RetryDead, RetryJob};
+pub use types::{
+    ClaimedJob, EnqueueOutcome, FailOutcome, JobFailure, JobFilter, JobRow, JobState, Lane, NewJob,
+    ParseEnumError, QueueStats,
+};
+pub(crate) use types::{LEASES_EXPIRED, PreparedJob, attempts_u32};
+
+/// Requests recorded in order, each coalescing by the merge rule.
+struct Enqueue(Vec<PreparedJob>);
+
+impl WriteOp for Enqueue {
+    type Output = Vec<EnqueueOutcome>;
+
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<Self::Output, StoreError>> {
+        Box::pin(async move {
+            let now = to_ms(cx.now());
+            let jobs: Vec<&PreparedJob> = self.0.iter().collect();
+            merge::enqueue_all(cx, &jobs, now).await
+        })
+    }
+}
+
+fn job_row(store: &Store, r: &SqliteRow) -> Result<JobRow, StoreError> {
+    let path = store.path();
+    let bad = |what: String| StoreError::Database(DatabaseError::corrupt(path, what));
+    let id: i64 = r.try_get("id").map_err(|e| store.err(e))?;
+    let state: String = r.try_get("state").map_err(|e| store.err(e))?;
+    let lane: String = r.try_get("lane").map_err(|e| store.err(e))?;
+    let lease_until: Option<i64> = r.try_get("lease_until").map_err(|e| store.err(e))?;
+    Ok(JobRow {
+        id,
+        key: r.try_get("key").map_err(|e| store.err(e))?,
+        kind: r.try_get("kind").map_err(|e| store.err(e))?,
+        state: state.parse().map_err(|e| bad(format!("job {id}: {e}")))?,
+        lane: lane.parse().map_err(|e| bad(format!("job {id}: {e}")))?,
+        attempts: attempts_u32(r.try_get("attempts").map_err(|e| store.err(e))?),
+        run_at: from_ms(path, r.try_get("run_at").map_err(|e| store.err(e))?)?,
+        last_error: r.try_get("last_error").map_err(|e| store.err(e))?,
+        enqueued_at: from_ms(path, r.try_get("enqueued_at").map_err(|e| store.err(e))?)?,
+        updated_at: from_ms(path, r.try_get("updated_at").map_err(|e| store.err(e))?)?,
+        worker: r.try_get("worker").map_err(|e| store.err(e))?,
+        first_enqueued_at: from_ms(
+            path,
+            r.try_get("first_enqueued_at").map_err(|e| store.err(e))?,
+        )?,
+        lease_until: lease_until.map(|ms| from_ms(path, ms)).transpose()?,
+    })
+}
+
+impl Store {
+    /// Records a request for work. A queued job with the same key absorbs it (earliest
+    /// `run_at` and highest lane win; the kind becomes the new request's and the payloads
+    /// are joined field by field: the merge rule, `Request::absorb`) →
+    /// `Coalesced`. If the key is running, one follow-up is queued → `FollowUp` (further
+    /// requests coalesce into that follow-up). Otherwise → `Inserted`.
+    #[tracing::instrument(skip_all, fields(job.key = %job.key, job.kind = %job.kind, job.lane = %job.lane), err(level = "debug"))]
+    pub async fn enqueue(&self, job: NewJob) -> Result<EnqueueOutcome, StoreError> {
+        let mut out = self.write(Enqueue(vec![PreparedJob::new(job)])).await?;
+        out.pop().ok_or(StoreError::Closed)
+    }
+
+    /// [`enqueue`](Self::enqueue) for many jobs, in one transaction, applied in order.
+    #[tracing::instrument(skip_all, fields(jobs.count = jobs.len()), err(level = "debug"))]
+    pub async fn enqueue_batch(
+        &self,
+        jobs: Vec<NewJob>,
+    ) -> Result<Vec<EnqueueOutcome>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let jobs = jobs.into_iter().map(PreparedJob::new).collect();
+        self.write(Enqueue(jobs)).await
+    }
+
+    /// Atomically moves up to `n` due jobs to running under a lease of `lease`, interactive
+    /// lane first (with the bulk floor), then by `run_at` and id. Expired leases are reaped
+    /// first, in the same transaction. Each job gets a fresh random lease token.
+    #[tracing::instrument(skip_all, fields(n = n, worker = %worker), err(level = "debug"))]
+    pub async fn claim(
+        &self,
+        n: usize,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        self.write(Claim {
+            n,
+            worker: worker.to_owned(),
+            lease_ms: duration_ms(lease),
+        })
+        .await
+    }
+
+    async fn fenced(&self, job: &ClaimedJob, action: Fenced) -> FencedResult {
+        self.write(FencedOp {
+            id: job.id,
+            token: job.lease_token.clone(),
+            action,
+        })
+        .await?
+    }
+
+    /// Extends the lease to now + `lease`. [`StoreError::LeaseLost`] if the lease was reaped
+    /// or the job finished.
+    #[tracing::instrument(skip_all, fields(job.id = job.id), err(level = "debug"))]
+    pub async fn extend(&self, job: &ClaimedJob, lease: Duration) -> Result<(), StoreError> {
+        self.fenced(
+            job,
+            Fenced::Extend {
+                lease_ms: duration_ms(lease),
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Finishes the job (deletes it). [`StoreError::LeaseLost`] if this worker no longer
+    /// holds the lease; the job is then left to its current holder.
+    #[tracing::instrument(skip_all, fields(job.id = job.id, job.key = %job.key), err(level = "debug"))]
+    pub async fn complete(&self, job: &ClaimedJob) -> Result<(), StoreError> {
+        self.fenced(job, Fenced::Complete).await.map(|_| ())
+    }
+
+    /// Records a failure. Transient with attempts left → queued at `retry_at` or now +
+    /// backoff with jitter (`Retrying`); permanent or attempts exhausted → `Dead` with the
+    /// error kept. Fenced like [`complete`](Self::complete).
+    #[tracing::instrument(skip_all, fields(job.id = job.id, job.key = %job.key, permanent = failure.permanent), err(level = "debug"))]
+    pub async fn fail(
+        &self,
+        job: &ClaimedJob,
+        failure: JobFailure,
+    ) -> Result<FailOutcome, StoreError> {
+        match self.fenced(job, Fenced::Fail(failure)).await? {
+            Some(outcome) => Ok(outcome),
+            None => Err(StoreError::Closed),
+        }
+    }
+
+    /// Returns the job to the queue, due now, without counting the attempt (shutdown).
+    /// Fenced like [`complete`](Self::complete).
+    #[tracing::instrument(skip_all, fields(job.id = job.id), err(level = "debug"))]
+    pub async fn release(&self, job: &ClaimedJob) -> Result<(), StoreError> {
+        self.fenced(job, Fenced::Release).await.map(|_| ())
+    }
+
+    /// Returns running jobs whose lease has ended (at or before now) to the queue, due now
+    /// (jobs that have used all attempts go to `dead`). Returns how many; they are counted in
+    /// [`QueueStats::leases_expired_total`]. `claim` does this too.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn reap_expired_leases(&self) -> Result<u64, StoreError> {
+        self.write(Reap(None)).await
+    }
+
+    /// Crash recovery at start: returns every running job held by a worker whose name
+    /// starts with `worker_prefix` to the queue at once, as if its lease had expired.
+    /// Only for a caller that knows those workers are gone (it holds the instance lock).
+    #[tracing::instrument(skip_all, fields(worker_prefix = %worker_prefix), err(level = "debug"))]
+    pub async fn reclaim_workers(&self, worker_prefix: &str) -> Result<u64, StoreError> {
+        if worker_prefix.is_empty() {
+            return Ok(0);
+        }
+        self.write(Reap(Some(worker_prefix.to_owned()))).await
+    }
+
+    /// Counts per state and lane, oldest queued age, expired-lease total.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
+        // Separate subqueries so each count is answered from its partial index.
+        let row = sqlx::query(
+            "SELECT \
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND lane = 'interactive'), \
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND lane = 'bulk'), \
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'running'), \
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'dead'), \
+                 (SELECT MIN(first_enqueued_at) FROM jobs WHERE state = 'queued'), \
+                 (SELECT value FROM store_counters WHERE name = ?1)",
+        )
+        .bind(LEASES_EXPIRED)
+        .fetch_one(self.readers())
+        .await
+        .map_err(|e| self.err(e))?;
+        let count = |i: usize| -> u64 { u64::try_from(row.get::<i64, _>(i)).unwrap_or(0) };
+        let oldest: Option<i64> = row.get(4);
+        let now = to_ms(self.clock().now());
+        let expired: Option<i64> = row.get(5);
+        Ok(QueueStats {
+            queued_interactive: count(0),
+            queued_bulk: count(1),
+            running: count(2),
+            dead: count(3),
+            oldest_queued_age: oldest
+                .map(|t| Duration::from_millis(u64::try_from(now.saturating_sub(t)).unwrap_or(0))),
+            leases_expired_total: expired.and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
+        })
+    }
+
+    /// Jobs matching `filter`, by id.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn list_jobs(&self, filter: JobFilter) -> Result<Vec<JobRow>, StoreError> {
+        let limit = if filter.limit == 0 {
+            -1
+        } else {
+            i64::from(filter.limit)
+        };
+        let rows = sqlx::query(
+            "SELECT id, key, kind, state, lane, attempts, run_at, last_error, enqueued_at, \
+                    updated_at, worker, first_enqueued_at, lease_until \
+             FROM jobs \
+             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR key = ?2) \
+             ORDER BY id LIMIT ?3",
+        )
+        .bind(filter.state.map(JobState::as_str))
+        .bind(filter.key)
+        .bind(limit)
+        .fetch_all(self.readers())
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter().map(|r| job_row(self, r)).collect()
+    }
+
+    /// Requeues job `id` now with attempts reset, if it is dead or queued (a dead job whose
+    /// key already has a queued job is merged into that one). False if unknown or running.
+    #[tracing::instrument(skip_all, fields(job.id = id), err(level = "debug"))]
+    pub async fn retry_job(&self, id: i64) -> Result<bool, StoreError> {
+        self.write(RetryJob(id)).await
+    }
+
+    /// [`retry_job`](Self::retry_job) for every dead job; returns how many.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn retry_dead(&self) -> Result<u64, StoreError> {
+        self.write(RetryDead).await
+    }
+
+    /// Deletes every dead job; returns how many.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn purge_dead(&self) -> Result<u64, StoreError> {
+        self.write(PurgeDead).await
+    }
+
+    /// The earliest moment a `claim` could return something: the earliest `run_at` of a
+    /// claimable queued job (follow-ups of running keys excluded), or the earliest lease
+    /// expiry of a running job (claim reaps it). `None` when neither exists. The time may be
+    /// in the past (work is due now).
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(t) FROM ( \
+                 SELECT MIN(j.run_at) AS t FROM jobs j \
+                 WHERE j.state = 'queued' AND NOT EXISTS \
+                     (SELECT 1 FROM jobs r WHERE r.key = j.key AND r.state = 'running') \
+                 UNION ALL \
+                 SELECT MIN(lease_until) FROM jobs WHERE state = 'running')",
+        )
+        .fetch_one(self.readers())
+        .await
+        .map_err(|e| self.err(e))?;
+        next.map(|ms| from_ms(self.path(), ms)).transpose()
+    }
+}
