@@ -5,23 +5,20 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::Context;
 use notion_api::{ClientConfig, NotionClient, Pacer, PacerConfig};
-use sync_engine::{
-    Engine, EngineConfig, Notifier, NotifierTask, ReconcileConfig, Source, TaskConfig, WorkerPool,
-};
+use sync_engine::{Engine, EngineConfig, Notifier, NotifierTask, WorkerPool};
 use sync_store::{Clock, Store, StoreConfig, SystemClock};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Secrets, SourceRef};
+use crate::config::{Config, Secrets};
 use crate::http::{AppState, SecretSlot, router};
 
 /// Opens (creating if needed) the SQLite store and applies migrations.
 pub async fn open_store(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Store> {
-    open_store_with(store_config(config)?, clock).await
+    open_store_with(store_config(config), clock).await
 }
 
 async fn open_store_with(
@@ -56,14 +53,9 @@ impl Default for BuildOptions {
     }
 }
 
-pub fn store_config(config: &Config) -> anyhow::Result<StoreConfig> {
-    Ok(StoreConfig {
-        url: config.store.url.clone(),
-        synchronous: config.synchronous()?,
-        event_retention: Duration::from_secs(config.store.event_retention_days * 86_400),
-        max_attempts: config.workers.max_attempts,
-        ..StoreConfig::default()
-    })
+/// The store settings, as configured.
+pub fn store_config(config: &Config) -> StoreConfig {
+    config.store.clone()
 }
 
 /// The one Notion client of the process (and with it the one pacer).
@@ -83,7 +75,7 @@ pub fn notion_client(config: &Config, secrets: &Secrets) -> anyhow::Result<Notio
     let client = NotionClient::new(
         ClientConfig {
             base_url: config.notion.api_url.trim_end_matches('/').to_owned(),
-            timeout: Duration::from_secs(config.notion.timeout_seconds),
+            timeout: config.notion.timeout,
             max_attempts: config.notion.max_attempts,
             ..ClientConfig::new(token)
         },
@@ -93,37 +85,18 @@ pub fn notion_client(config: &Config, secrets: &Secrets) -> anyhow::Result<Notio
     Ok(client)
 }
 
-/// The engine configuration derived from the config file.
+/// The engine configuration, as configured.
 pub fn engine_config(config: &Config) -> anyhow::Result<EngineConfig> {
-    let source = match config.source()? {
-        Some(SourceRef::DataSource(id)) => Source::DataSource(id),
-        Some(SourceRef::Database(id)) => Source::Database(id),
-        None => anyhow::bail!(
+    let Some(source) = config.notion.source else {
+        anyhow::bail!(
             "no data source configured: set notion.data_source_id (or notion.database_id) in the config file or NOTION_SYNC_NOTION__DATA_SOURCE_ID"
-        ),
+        );
     };
     Ok(EngineConfig {
-        source,
-        tasks: TaskConfig {
-            status_property: config.tasks.status_property.clone(),
-            due_property: config.tasks.due_property.clone(),
-            open_statuses: config.tasks.open_statuses.clone(),
-            overdue_status: config.tasks.overdue_status.clone(),
-            timezone: config.timezone()?,
-            mark_overdue: config.tasks.mark_overdue,
-        },
-        reconcile: ReconcileConfig {
-            schedule: config.reconcile.schedule.clone(),
-            full_schedule: config.reconcile.full_schedule.clone(),
-            backstep: Duration::from_secs(config.reconcile.backstep_seconds),
-            visibility_margin: Duration::from_secs(config.reconcile.visibility_margin_seconds),
-            on_start: config.reconcile.on_start,
-            ..ReconcileConfig::default()
-        },
-        workers: config.workers.concurrency,
-        lease: Duration::from_secs(config.workers.lease_seconds),
-        shutdown_grace: config.shutdown_grace(),
-        max_block_depth: 8,
+        tasks: config.tasks.clone(),
+        reconcile: config.reconcile.clone(),
+        workers: config.workers.clone(),
+        ..EngineConfig::new(source)
     })
 }
 
@@ -194,7 +167,7 @@ impl Application {
         secrets: &Secrets,
         options: BuildOptions,
     ) -> anyhow::Result<Application> {
-        let mut store_config = store_config(config)?;
+        let mut store_config = store_config(config);
         if let Some(tweak) = &options.store {
             tweak(&mut store_config);
         }
@@ -215,7 +188,7 @@ impl Application {
             );
         }
         let (engine, notifier_task) = build_engine(config, secrets, store)?;
-        let listen = config.listen_addr()?;
+        let listen = config.server.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding server.listen = {listen}"))?;

@@ -5,11 +5,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use notion_api::{ErrorClass, NotionClient, NotionError, NotionId};
-use sync_engine::rules;
+use sync_engine::{Source, rules};
 use sync_store::SystemClock;
 
-use crate::app::{engine_config, notion_client, open_store};
-use crate::config::{Config, Secrets, SourceRef, mask};
+use crate::app::{notion_client, open_store};
+use crate::config::{Config, Secrets, mask};
 
 /// The outcome of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,9 +165,9 @@ fn not_shared_fix(kind: &str, id: NotionId, e: &NotionError) -> String {
 }
 
 async fn data_source_checks(config: &Config, client: &NotionClient) -> Result<Vec<Line>, Line> {
-    let sources = match config.source() {
-        Ok(Some(SourceRef::DataSource(id))) => vec![id],
-        Ok(Some(SourceRef::Database(db))) => match client.retrieve_database(db).await {
+    let sources = match config.notion.source {
+        Some(Source::DataSource(id)) => vec![id],
+        Some(Source::Database(db)) => match client.retrieve_database(db).await {
             Ok(d) if d.value.data_sources.is_empty() => {
                 return Err(fail(
                     "data source",
@@ -177,18 +177,14 @@ async fn data_source_checks(config: &Config, client: &NotionClient) -> Result<Ve
             Ok(d) => d.value.data_sources.iter().map(|s| s.id).collect(),
             Err(e) => return Err(fail("data source", not_shared_fix("database", db, &e))),
         },
-        Ok(None) => {
+        None => {
             return Err(fail(
                 "data source",
                 "not configured: set notion.data_source_id (or notion.database_id); the id is in the database URL / \"Copy data source ID\"",
             ));
         }
-        Err(e) => return Err(fail("data source", e.to_string())),
     };
-    let tasks = match engine_config(config) {
-        Ok(c) => c.tasks,
-        Err(e) => return Err(fail("data source", format!("{e:#}"))),
-    };
+    let tasks = &config.tasks;
     let mut lines = Vec::new();
     for id in sources {
         match client.retrieve_data_source(id).await {
@@ -203,7 +199,7 @@ async fn data_source_checks(config: &Config, client: &NotionClient) -> Result<Ve
                     "data source",
                     format!("{id} {title:?} reachable and shared"),
                 ));
-                match rules::check_schema(&ds.value, &tasks) {
+                match rules::check_schema(&ds.value, tasks) {
                     Ok(info) => lines.push(ok(
                         "schema",
                         format!(

@@ -135,7 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve => {
             let (config, secrets) = load(cli.config.as_deref())?;
-            telemetry::init_tracing(log_format(&config), &config.log.level);
+            telemetry::init_tracing(config.log.format, &config.log.level);
             telemetry::describe_metrics();
             let app = Application::build(&config, &secrets).await?;
             let shutdown = CancellationToken::new();
@@ -174,13 +174,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             url,
             allow_degraded,
         } => healthcheck(cli.config.as_deref(), url, allow_degraded).await,
-    }
-}
-
-fn log_format(config: &Config) -> LogFormat {
-    match config.log.format.as_str() {
-        "pretty" => LogFormat::Pretty,
-        _ => LogFormat::Json,
     }
 }
 
@@ -357,7 +350,7 @@ async fn healthcheck(
         Some(u) => u,
         None => {
             let (config, _) = load(config_path)?;
-            let addr = config.listen_addr()?;
+            let addr = config.server.listen;
             let host = if addr.ip().is_unspecified() {
                 "127.0.0.1".to_owned()
             } else {

@@ -15,6 +15,16 @@ pub enum LogFormat {
     Pretty,
 }
 
+impl LogFormat {
+    /// The `log.format` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Json => "json",
+            LogFormat::Pretty => "pretty",
+        }
+    }
+}
+
 /// Installs the global subscriber writing to stderr. `RUST_LOG`, when set, replaces
 /// `level`. Calling it twice is harmless (the second call changes nothing).
 pub fn init_tracing(format: LogFormat, level: &str) {

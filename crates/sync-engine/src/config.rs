@@ -1,4 +1,5 @@
-//! The engine's own configuration, built by the binary from the validated config file.
+//! The engine's own configuration and its defaults (written here once; the binary's
+//! `config/default.toml` documents them and a test keeps the two equal).
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ pub enum Source {
 }
 
 /// The task rule's settings (`[tasks]`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TaskConfig {
     pub status_property: String,
     pub due_property: String,
@@ -38,7 +39,7 @@ impl Default for TaskConfig {
 }
 
 /// The reconciler's settings (`[reconcile]`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReconcileConfig {
     /// 6-field cron (with seconds), UTC. Empty: no scheduled incremental pass.
     pub schedule: String,
@@ -68,31 +69,46 @@ impl Default for ReconcileConfig {
     }
 }
 
-/// Everything the engine needs besides its handles.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    pub source: Source,
-    pub tasks: TaskConfig,
-    pub reconcile: ReconcileConfig,
+/// The worker pool's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerConfig {
     /// Worker tasks draining the queue.
-    pub workers: usize,
+    pub count: usize,
     /// Job lease; renewed every third of it while a job runs.
     pub lease: Duration,
     /// How long running jobs may take to finish after shutdown is requested.
     pub shutdown_grace: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            count: 4,
+            lease: Duration::from_secs(120),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything the engine needs besides its handles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    pub source: Source,
+    pub tasks: TaskConfig,
+    pub reconcile: ReconcileConfig,
+    pub workers: WorkerConfig,
     /// Depth limit for the block-children fallback.
     pub max_block_depth: usize,
 }
 
 impl EngineConfig {
+    /// Defaults for everything but the source.
     pub fn new(source: Source) -> Self {
         Self {
             source,
             tasks: TaskConfig::default(),
             reconcile: ReconcileConfig::default(),
-            workers: 4,
-            lease: Duration::from_secs(120),
-            shutdown_grace: Duration::from_secs(30),
+            workers: WorkerConfig::default(),
             max_block_depth: 8,
         }
     }

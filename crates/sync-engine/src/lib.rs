@@ -20,7 +20,7 @@ mod scope;
 pub mod status;
 pub mod worker;
 
-pub use config::{EngineConfig, ReconcileConfig, Source, TaskConfig};
+pub use config::{EngineConfig, ReconcileConfig, Source, TaskConfig, WorkerConfig};
 pub use engine::Engine;
 pub use error::{JobError, ReconcileError};
 pub use job::{Job, PageSyncPayload, UnknownJob};

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration as TimeDelta, SubsecRound, Utc};
 use notion_api::{
-    ErrorClass, Filter, Lane as PaceLane, NotionClient, NotionDate, NotionId, Page, QueryRequest,
+    ErrorClass, Filter, Lane as PaceLane, NotionClient, NotionDate, NotionError, NotionId, Page,
+    QueryRequest,
 };
 use sync_store::{PageRow, StatusWrite, Transition};
 
@@ -30,6 +31,16 @@ pub enum MarkOutcome {
     Paused,
     /// Another task is writing this page right now.
     Busy,
+}
+
+/// One overdue write being made: the task as read, and its due date as the intent key.
+struct Write<'a> {
+    page: &'a Page,
+    view: &'a TaskView,
+    schema: &'a SchemaInfo,
+    /// When `page` was read (Notion's clock).
+    observed_at: DateTime<Utc>,
+    due: String,
 }
 
 pub(crate) struct Overdue {
@@ -87,55 +98,34 @@ impl Overdue {
     ) -> Result<MarkOutcome, JobError> {
         let tasks = &self.ctx.config.tasks;
         let store = &self.ctx.store;
-        let id = page.id;
-        let due = view
-            .due
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        let w = Write {
+            page,
+            view,
+            schema,
+            observed_at,
+            due: view
+                .due
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        };
         // A person may have moved the task on since this state was read: the mirror
         // holds anything a webhook delivered meanwhile.
-        if let Some(row) = store.get_page(&id).await?
+        if let Some(row) = store.get_page(&page.id).await?
             && row.observed_at > observed_at
             && !mirror_still_candidate(&row, view, schema)
         {
             return Ok(MarkOutcome::NotApplicable);
         }
         let overdue = &tasks.overdue_status;
-        match store.begin_status_write(&id, &due, overdue).await? {
+        match store.begin_status_write(&page.id, &w.due, overdue).await? {
             StatusWrite::Done => return Ok(MarkOutcome::AlreadyWritten),
             // Another attempt (maybe `notion-sync reconcile` beside `serve`) is writing it.
             StatusWrite::InFlight => return Ok(MarkOutcome::Busy),
             StatusWrite::New => {}
-            // An earlier attempt began and did not finish: its PATCH may have landed. Ask
-            // Notion (a GET sees writes at once; a query may lag) before writing again.
             StatusWrite::Pending => {
-                let fresh = self.ctx.observe(client.retrieve_page(page.id).await)?;
-                let at = fresh.date.unwrap_or_else(|| self.ctx.now());
-                let now_view = TaskView::of(&fresh.value, tasks);
-                let upsert = self.ctx.page_upsert(&fresh.value, at)?;
-                if now_view.due == view.due && now_view.status.as_deref() == Some(overdue.as_str())
-                {
-                    let transition = self.transition(
-                        id,
-                        view,
-                        &due,
-                        observed_at,
-                        at,
-                        " (confirmed after an interrupted write)",
-                    );
-                    store
-                        .finish_status_write(&id, &due, overdue, &transition, Some(&upsert))
-                        .await?;
-                    tracing::info!(page.id = %id, due = %due, "interrupted overdue write had landed: recorded");
-                    return Ok(MarkOutcome::Marked);
-                }
-                if now_view.due != view.due
-                    || !rules::should_mark_overdue(&now_view, schema, at, tasks.timezone)
-                {
-                    store.upsert_page(&upsert).await?;
-                    store.abandon_status_write(&id, &due, overdue).await?;
-                    return Ok(MarkOutcome::NotApplicable);
+                if let Some(outcome) = self.confirm_interrupted(client, &w).await? {
+                    return Ok(outcome);
                 }
             }
         }
@@ -145,71 +135,110 @@ impl Overdue {
             .observe(client.update_page_properties(page.id, body).await)
         {
             Ok(r) => r,
-            Err(e) if e.class() == ErrorClass::NotFound => {
-                // Deleted or unshared since it was read: nothing to mark.
-                store.abandon_status_write(&id, &due, overdue).await?;
-                self.ctx.page_gone(&page.id, self.ctx.now()).await?;
-                return Ok(MarkOutcome::NotApplicable);
-            }
-            Err(e) if e.class() == ErrorClass::Validation => {
-                store.abandon_status_write(&id, &due, overdue).await?;
-                // Trashed since it was read ("Can't edit block that is archived")? Then
-                // there is nothing to mark; otherwise the schema moved under us.
-                match self.ctx.observe(client.retrieve_page(page.id).await) {
-                    Ok(fresh) if fresh.value.in_trash || fresh.value.archived => {
-                        let at = fresh.date.unwrap_or_else(|| self.ctx.now());
-                        store
-                            .upsert_page(&self.ctx.page_upsert(&fresh.value, at)?)
-                            .await?;
-                        tracing::info!(page.id = %id, "task trashed before its overdue write: nothing to mark");
-                        return Ok(MarkOutcome::NotApplicable);
-                    }
-                    Err(gone) if gone.class() == ErrorClass::NotFound => {
-                        self.ctx.page_gone(&page.id, self.ctx.now()).await?;
-                        return Ok(MarkOutcome::NotApplicable);
-                    }
-                    _ => {}
-                }
-                // Re-check the schema (this pauses writes on drift).
-                if let Some(ds) = page.data_source_id() {
-                    let _ = self.schema.check(ds, PaceLane::Interactive).await;
-                }
-                return Err(e.into());
-            }
-            Err(e) => {
-                // It may or may not have landed: the next attempt confirms first.
-                store.release_status_write(&id, &due, overdue).await?;
-                return Err(e.into());
-            }
+            Err(e) => return self.patch_failed(client, &w, e).await,
         };
         let at = response.date.unwrap_or_else(|| self.ctx.now());
         let upsert = self.ctx.page_upsert(&response.value, at)?;
-        let transition = self.transition(id, view, &due, observed_at, at, "");
+        let transition = self.transition(&w, at, "");
         store
-            .finish_status_write(&id, &due, &tasks.overdue_status, &transition, Some(&upsert))
+            .finish_status_write(&page.id, &w.due, overdue, &transition, Some(&upsert))
             .await?;
         metrics::counter!("overdue_marked_total").increment(1);
-        tracing::info!(page.id = %id, due = %due, from = ?view.status, "task marked overdue");
+        tracing::info!(page.id = %page.id, due = %w.due, from = ?view.status, "task marked overdue");
         self.notifier.record_marked(page.title());
         Ok(MarkOutcome::Marked)
     }
 
-    fn transition(
+    /// An earlier attempt began and did not finish: its PATCH may have landed. Asks
+    /// Notion (a GET sees writes at once; a query may lag) before writing again.
+    /// `Some` ends the write: it had landed (recorded now), or the task moved on.
+    async fn confirm_interrupted(
         &self,
-        id: NotionId,
-        view: &TaskView,
-        due: &str,
-        observed_at: DateTime<Utc>,
-        at: DateTime<Utc>,
-        note: &str,
-    ) -> Transition {
+        client: &NotionClient,
+        w: &Write<'_>,
+    ) -> Result<Option<MarkOutcome>, JobError> {
         let tasks = &self.ctx.config.tasks;
-        let today = rules::today(observed_at, tasks.timezone);
+        let store = &self.ctx.store;
+        let id = w.page.id;
+        let overdue = &tasks.overdue_status;
+        let fresh = self.ctx.observe(client.retrieve_page(id).await)?;
+        let at = fresh.date.unwrap_or_else(|| self.ctx.now());
+        let now_view = TaskView::of(&fresh.value, tasks);
+        let upsert = self.ctx.page_upsert(&fresh.value, at)?;
+        if now_view.due == w.view.due && now_view.status.as_deref() == Some(overdue.as_str()) {
+            let transition = self.transition(w, at, " (confirmed after an interrupted write)");
+            store
+                .finish_status_write(&id, &w.due, overdue, &transition, Some(&upsert))
+                .await?;
+            tracing::info!(page.id = %id, due = %w.due, "interrupted overdue write had landed: recorded");
+            return Ok(Some(MarkOutcome::Marked));
+        }
+        if now_view.due != w.view.due
+            || !rules::should_mark_overdue(&now_view, w.schema, at, tasks.timezone)
+        {
+            store.upsert_page(&upsert).await?;
+            store.abandon_status_write(&id, &w.due, overdue).await?;
+            return Ok(Some(MarkOutcome::NotApplicable));
+        }
+        Ok(None)
+    }
+
+    /// The PATCH failed: a task deleted, unshared or trashed since it was read has nothing
+    /// to mark; a write that may have landed is confirmed by the next attempt; a
+    /// validation error re-reads the schema (which pauses writes on drift).
+    async fn patch_failed(
+        &self,
+        client: &NotionClient,
+        w: &Write<'_>,
+        e: NotionError,
+    ) -> Result<MarkOutcome, JobError> {
+        let store = &self.ctx.store;
+        let id = w.page.id;
+        let overdue = &self.ctx.config.tasks.overdue_status;
+        match e.class() {
+            ErrorClass::NotFound => {
+                store.abandon_status_write(&id, &w.due, overdue).await?;
+                self.ctx.page_gone(&id, self.ctx.now()).await?;
+                Ok(MarkOutcome::NotApplicable)
+            }
+            ErrorClass::Validation => {
+                store.abandon_status_write(&id, &w.due, overdue).await?;
+                // Trashed since it was read ("Can't edit block that is archived")?
+                match self.ctx.observe(client.retrieve_page(id).await) {
+                    Ok(fresh) if fresh.value.in_trash || fresh.value.archived => {
+                        let at = fresh.date.unwrap_or_else(|| self.ctx.now());
+                        self.ctx.mirror(&fresh.value, at).await?;
+                        tracing::info!(page.id = %id, "task trashed before its overdue write: nothing to mark");
+                        return Ok(MarkOutcome::NotApplicable);
+                    }
+                    Err(gone) if gone.class() == ErrorClass::NotFound => {
+                        self.ctx.page_gone(&id, self.ctx.now()).await?;
+                        return Ok(MarkOutcome::NotApplicable);
+                    }
+                    _ => {}
+                }
+                if let Some(ds) = w.page.data_source_id() {
+                    let _ = self.schema.check(ds, PaceLane::Interactive).await;
+                }
+                Err(e.into())
+            }
+            _ => {
+                // It may or may not have landed: the next attempt confirms first.
+                store.release_status_write(&id, &w.due, overdue).await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The `task_transitions` row for a write, made at `at` (Notion's clock).
+    fn transition(&self, w: &Write<'_>, at: DateTime<Utc>, note: &str) -> Transition {
+        let tasks = &self.ctx.config.tasks;
+        let today = rules::today(w.observed_at, tasks.timezone);
         Transition {
-            page_id: id,
-            from_status: view.status.clone(),
+            page_id: w.page.id,
+            from_status: w.view.status.clone(),
             to_status: tasks.overdue_status.clone(),
-            reason: format!("due {due} is before {today} ({}){note}", tasks.timezone),
+            reason: format!("due {} is before {today} ({}){note}", w.due, tasks.timezone),
             at: at.trunc_subsecs(3),
         }
     }

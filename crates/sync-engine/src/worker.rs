@@ -67,7 +67,7 @@ impl WorkerPool {
     /// running jobs get `shutdown_grace` to finish, then their leases are returned.
     pub async fn run(self, cancel: CancellationToken) {
         let mut set = JoinSet::new();
-        for i in 0..self.engine.config().workers {
+        for i in 0..self.engine.config().workers.count {
             let engine = self.engine.clone();
             let worker = format!("{}-w{i}", self.name);
             let cancel = cancel.clone();
@@ -91,7 +91,7 @@ impl WorkerPool {
         loop {
             self.engine.store().reap_expired_leases().await?;
             let mut set = JoinSet::new();
-            for i in 0..self.engine.config().workers.max(1) {
+            for i in 0..self.engine.config().workers.count.max(1) {
                 let engine = self.engine.clone();
                 let worker = format!("{}-drain{i}", self.name);
                 set.spawn(async move { drain_loop(engine, worker).await });
@@ -123,7 +123,7 @@ fn hostname() -> String {
 
 async fn drain_loop(engine: Engine, worker: String) -> Result<DrainReport, StoreError> {
     let mut report = DrainReport::default();
-    let lease = engine.config().lease;
+    let lease = engine.config().workers.lease;
     loop {
         let Some(job) = engine.store().claim(1, &worker, lease).await?.pop() else {
             return Ok(report);
@@ -138,7 +138,7 @@ async fn drain_loop(engine: Engine, worker: String) -> Result<DrainReport, Store
 }
 
 async fn worker_loop(engine: Engine, worker: String, cancel: CancellationToken) {
-    let lease = engine.config().lease;
+    let lease = engine.config().workers.lease;
     while !cancel.is_cancelled() {
         // Register for wake-ups before looking, so a wake between the two isn't lost.
         let woken = engine.woken();
@@ -181,7 +181,7 @@ async fn worker_loop(engine: Engine, worker: String, cancel: CancellationToken) 
 /// fenced by the lease, and on shutdown waits the grace period then hands it back.
 async fn run_claimed(engine: &Engine, job: &ClaimedJob, cancel: &CancellationToken) -> Ended {
     let store = engine.store();
-    let lease = engine.config().lease;
+    let lease = engine.config().workers.lease;
     let started = tokio::time::Instant::now();
     let span = tracing::info_span!("job", job.id = job.id, job.kind = %job.kind, job.key = %job.key, job.attempt = job.attempts);
     let handler = engine.run_job(job);
@@ -190,7 +190,7 @@ async fn run_claimed(engine: &Engine, job: &ClaimedJob, cancel: &CancellationTok
     renew.tick().await;
     let grace_over = async {
         cancel.cancelled().await;
-        tokio::time::sleep(engine.config().shutdown_grace).await;
+        tokio::time::sleep(engine.config().workers.shutdown_grace).await;
     };
     tokio::pin!(grace_over);
     let result = loop {

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
+use super::lenient;
 use super::parent::Parent;
 use super::rich_text::RichText;
 use super::user::PartialUser;
@@ -330,19 +331,31 @@ impl Serialize for BlockContent {
 pub struct Block {
     /// Block id.
     pub id: NotionId,
-    /// Parent (page or block).
-    #[serde(default)]
+    /// Parent (page or block); `None` when absent or odd (unused by the daemon).
+    #[serde(
+        default,
+        deserialize_with = "lenient::or_none::<_, _, lenient::BlockParent>"
+    )]
     pub parent: Option<Parent>,
     /// Creation time (truncated to the minute).
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "lenient::or_none::<_, _, lenient::BlockCreatedTime>"
+    )]
     pub created_time: Option<DateTime<Utc>>,
     /// Last edit time (truncated to the minute).
     pub last_edited_time: DateTime<Utc>,
     /// Creator.
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "lenient::or_none::<_, _, lenient::BlockCreatedBy>"
+    )]
     pub created_by: Option<PartialUser>,
     /// Last editor.
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "lenient::or_none::<_, _, lenient::BlockLastEditedBy>"
+    )]
     pub last_edited_by: Option<PartialUser>,
     /// Whether the block has nested children (fetch them separately).
     #[serde(default)]

@@ -1,6 +1,7 @@
 //! Serde models for Notion-Version 2025-09-03 objects, field names as in Notion's JSON.
 
 mod block;
+mod lenient;
 mod list;
 mod page;
 mod parent;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::lenient;
 use super::parent::Parent;
 use super::property::{PageProperties, PropertyValue};
 use super::rich_text::plain_text;
@@ -26,10 +27,18 @@ pub struct Page {
     pub created_time: DateTime<Utc>,
     /// Last edit time (truncated to the minute).
     pub last_edited_time: DateTime<Utc>,
-    /// Creator.
-    pub created_by: PartialUser,
-    /// Last editor.
-    pub last_edited_by: PartialUser,
+    /// Creator; `None` when absent or odd (unused by the daemon).
+    #[serde(
+        default,
+        deserialize_with = "lenient::or_none::<_, _, lenient::PageCreatedBy>"
+    )]
+    pub created_by: Option<PartialUser>,
+    /// Last editor; `None` when absent or odd (unused by the daemon).
+    #[serde(
+        default,
+        deserialize_with = "lenient::or_none::<_, _, lenient::PageLastEditedBy>"
+    )]
+    pub last_edited_by: Option<PartialUser>,
     /// Where the page lives.
     pub parent: Parent,
     /// In the trash.

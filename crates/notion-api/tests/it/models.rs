@@ -40,6 +40,19 @@ fn page_accessors() {
 }
 
 #[test]
+fn a_page_with_odd_unused_fields_still_decodes() {
+    let mut v = task_page(support::PAGE_ID, "Write report", "In Progress");
+    v["created_by"] = json!({"object": "user", "id": ""});
+    v.as_object_mut().unwrap().remove("last_edited_by");
+    let p: Page = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!((p.created_by, p.last_edited_by), (None, None));
+    assert_eq!(p.title(), "Write report");
+    // The parent decides what the page belongs to: it stays strict.
+    v["parent"] = json!({"type": "data_source_id", "data_source_id": ""});
+    assert!(serde_json::from_value::<Page>(v).is_err());
+}
+
+#[test]
 fn every_property_type_is_typed() {
     let p = page();
     let by = |n: &str| p.property(n).unwrap_or_else(|| panic!("{n}"));

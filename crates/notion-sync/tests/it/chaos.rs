@@ -267,11 +267,20 @@ async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch
         !patches.is_empty(),
         "seed {seed}: no overdue write happened"
     );
-    assert_eq!(
-        unmarked_candidates(&sim),
-        Vec::<String>::new(),
-        "seed {seed}"
-    );
+    let unmarked = unmarked_candidates(&sim);
+    if !unmarked.is_empty() {
+        // What the daemon and the pass said about them, to tell why.
+        for f in [&log, &summary_log] {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            for line in text
+                .lines()
+                .filter(|l| unmarked.iter().any(|u| l.contains(u.as_str())))
+            {
+                eprintln!("{line}");
+            }
+        }
+    }
+    assert_eq!(unmarked, Vec::<String>::new(), "seed {seed}");
     let transitions = store.transitions(None).await.unwrap();
     let mut seen = BTreeSet::new();
     for t in &transitions {

@@ -204,13 +204,10 @@ fn readme_table() -> BTreeMap<String, String> {
 
 #[test]
 fn readme_configuration_table_matches_the_shipped_defaults() {
-    let defaults = toml::Table::try_from(notion_sync::Config::default()).unwrap();
-    let mut expected = BTreeMap::new();
-    for (section, keys) in &defaults {
-        for (key, value) in keys.as_table().unwrap() {
-            expected.insert(format!("{section}.{key}"), value.to_string());
-        }
-    }
+    let expected: BTreeMap<String, String> = notion_sync::Config::documented_defaults()
+        .into_iter()
+        .map(|(key, value)| (key, value.to_string()))
+        .collect();
     let table = readme_table();
     assert_eq!(
         table, expected,

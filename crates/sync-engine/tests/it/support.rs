@@ -89,7 +89,7 @@ async fn build(
     .unwrap();
     let ds = NotionId::parse(&sim.data_source_id()).unwrap();
     let mut config = EngineConfig::new(Source::DataSource(ds));
-    config.workers = 2;
+    config.workers.count = 2;
     config.reconcile.visibility_margin = Duration::from_secs(5);
     tweak(&mut config);
     let engine = Engine::new(

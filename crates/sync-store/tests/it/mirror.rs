@@ -309,10 +309,7 @@ async fn scan_helpers_return_ids_counts_and_dues_without_whole_rows() {
         .dues_with_status(&id(DS), &["To Do".to_owned(), "In Progress".to_owned()])
         .await
         .unwrap();
-    assert_eq!(
-        open_dues,
-        vec![(seen_before.id, "2026-11-20".to_owned())]
-    );
+    assert_eq!(open_dues, vec![(seen_before.id, "2026-11-20".to_owned())]);
     assert!(s.dues_with_status(&id(DS), &[]).await.unwrap().is_empty());
 }
 

@@ -1,0 +1,577 @@
+//! Configuration, parsed once at start into typed values: compiled-in defaults (each
+//! written once, by the library that owns the setting), then a TOML file, then
+//! `NOTION_SYNC_<SECTION>__<KEY>` overrides; secrets only from the environment.
+//! `config/default.toml` documents every key, and a test keeps it equal to the defaults.
+
+mod doc;
+mod secrets;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use notion_api::NotionId;
+use sync_engine::{ReconcileConfig, Source, TaskConfig, WorkerConfig};
+use sync_store::{StoreConfig, Synchronous};
+
+pub use doc::ENV_PREFIX;
+use doc::{Doc, Section};
+pub use secrets::{Secrets, mask};
+
+use crate::telemetry::LogFormat;
+
+/// The whole configuration, typed. Build it with [`Config::load`]; `default()` is what
+/// an empty file means (each section's defaults come from the library that owns it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// `[store]`, with `workers.max_attempts` (the queue's limit).
+    pub store: StoreConfig,
+    pub notion: NotionConfig,
+    /// `[workers]`, with `server.shutdown_grace_seconds`.
+    pub workers: WorkerConfig,
+    pub reconcile: ReconcileConfig,
+    pub tasks: TaskConfig,
+    pub log: LogConfig,
+}
+
+/// `[server]`: the HTTP surface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Webhook bodies above this get 413.
+    pub max_body_bytes: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            max_body_bytes: 1_048_576,
+        }
+    }
+}
+
+/// `[notion]`: where Notion is and what to mirror.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotionConfig {
+    pub api_url: String,
+    /// `None` until `data_source_id` or `database_id` is set.
+    pub source: Option<Source>,
+    pub requests_per_second: f64,
+    pub timeout: Duration,
+    pub max_attempts: u32,
+}
+
+impl Default for NotionConfig {
+    fn default() -> Self {
+        Self {
+            api_url: notion_api::DEFAULT_BASE_URL.into(),
+            source: None,
+            requests_per_second: 3.0,
+            timeout: Duration::from_secs(60),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A level or a `RUST_LOG`-style filter (`RUST_LOG` itself wins).
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Json,
+            level: "info".into(),
+        }
+    }
+}
+
+/// A configuration problem, phrased for the operator: the key, the value, what is allowed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("config file {path}: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error("environment variable {var}: {reason}")]
+    Env { var: String, reason: String },
+    #[error("config key `{key}` = {value}: {allowed}")]
+    Invalid {
+        key: String,
+        value: String,
+        allowed: String,
+    },
+    #[error("secret {var}: {reason}")]
+    Secret { var: String, reason: String },
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then `NOTION_SYNC_<SECTION>__<KEY>` overrides.
+    pub fn load(
+        path: Option<&Path>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let (table, origin) = match path {
+            Some(p) => (read_table(p)?, p.to_owned()),
+            None => (toml::Table::new(), PathBuf::from("<defaults>")),
+        };
+        let mut doc = Doc::new(table, origin);
+        doc.apply_env(env)?;
+        Self::parse(&mut doc)
+    }
+
+    /// Every key with its default, as TOML, in documentation order (the README's table).
+    pub fn documented_defaults() -> Vec<(String, toml::Value)> {
+        let mut doc = Doc::new(toml::Table::new(), PathBuf::from("<defaults>"));
+        Self::parse(&mut doc).expect("the defaults are valid");
+        doc.keys
+    }
+
+    /// Reads every key once into its typed value.
+    fn parse(doc: &mut Doc) -> Result<Config, ConfigError> {
+        let d = Config::default();
+        let mut s = doc.section("server")?;
+        let server = ServerConfig {
+            listen: s.text(
+                "listen",
+                d.server.listen,
+                "must be an address and port such as \"0.0.0.0:8080\"",
+                |v| SocketAddr::from_str(v).ok(),
+                ToString::to_string,
+            )?,
+            max_body_bytes: s.integer(
+                "max_body_bytes",
+                d.server.max_body_bytes,
+                1024..=u64::MAX,
+                "must be at least 1024",
+            )?,
+        };
+        let shutdown_grace = s.seconds(
+            "shutdown_grace_seconds",
+            d.workers.shutdown_grace,
+            0..=3600,
+            "must be between 0 and 3600",
+        )?;
+        s.finish()?;
+        let mut store = parse_store(doc.section("store")?, d.store)?;
+        let notion = parse_notion(doc.section("notion")?, d.notion)?;
+        let mut s = doc.section("workers")?;
+        let count = s.integer(
+            "concurrency",
+            d.workers.count as u64,
+            1..=64,
+            "must be between 1 and 64",
+        )? as usize;
+        store.max_attempts = s.integer(
+            "max_attempts",
+            u64::from(store.max_attempts),
+            1..=100,
+            "must be between 1 and 100",
+        )? as u32;
+        let workers = WorkerConfig {
+            count,
+            lease: s.seconds(
+                "lease_seconds",
+                d.workers.lease,
+                10..=3600,
+                "must be between 10 and 3600",
+            )?,
+            shutdown_grace,
+        };
+        s.finish()?;
+        let reconcile = parse_reconcile(doc.section("reconcile")?, d.reconcile)?;
+        let tasks = parse_tasks(doc.section("tasks")?, d.tasks)?;
+        let mut s = doc.section("log")?;
+        let log = LogConfig {
+            format: s.text(
+                "format",
+                d.log.format,
+                "must be \"json\" or \"pretty\"",
+                |v| match v {
+                    "json" => Some(LogFormat::Json),
+                    "pretty" => Some(LogFormat::Pretty),
+                    _ => None,
+                },
+                |f| f.as_str().to_owned(),
+            )?,
+            level: s.string(
+                "level",
+                d.log.level,
+                "must be a level (error, warn, info, debug, trace) or a RUST_LOG-style filter",
+                |v| tracing_subscriber::EnvFilter::try_new(v).is_ok(),
+            )?,
+        };
+        s.finish()?;
+        doc.finish()?;
+        Ok(Config {
+            server,
+            store,
+            notion,
+            workers,
+            reconcile,
+            tasks,
+            log,
+        })
+    }
+}
+
+fn read_table(p: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read {
+        path: p.to_owned(),
+        reason: e.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: p.to_owned(),
+        reason: one_line(&e.to_string()),
+    })
+}
+
+fn parse_store(mut s: Section<'_>, d: StoreConfig) -> Result<StoreConfig, ConfigError> {
+    let store = StoreConfig {
+        url: s.string(
+            "url",
+            d.url.clone(),
+            "must be a sqlite URL such as \"sqlite://data/notion-sync.db\"",
+            |v| v.starts_with("sqlite:"),
+        )?,
+        synchronous: s.text(
+            "synchronous",
+            d.synchronous,
+            "must be \"FULL\" (an acknowledged webhook survives power loss) or \"NORMAL\"",
+            |v| Synchronous::from_str(v).ok(),
+            |v| v.as_str().to_owned(),
+        )?,
+        event_retention: Duration::from_secs(
+            s.integer(
+                "event_retention_days",
+                d.event_retention.as_secs() / 86_400,
+                1..=3650,
+                "must be between 1 and 3650",
+            )? * 86_400,
+        ),
+        ..d
+    };
+    s.finish()?;
+    Ok(store)
+}
+
+fn parse_notion(mut s: Section<'_>, d: NotionConfig) -> Result<NotionConfig, ConfigError> {
+    let api_url = s.string(
+        "api_url",
+        d.api_url,
+        "must be an http(s) URL such as \"https://api.notion.com\"",
+        |v| v.starts_with("http://") || v.starts_with("https://"),
+    )?;
+    let id = |s: &mut Section<'_>, key: &str| {
+        s.text(
+            key,
+            None,
+            "must be a Notion id (32 hex digits, dashes optional)",
+            |v| match v.trim() {
+                "" => Some(None),
+                v => NotionId::parse(v).ok().map(Some),
+            },
+            |v: &Option<NotionId>| v.map(|id| id.to_string()).unwrap_or_default(),
+        )
+    };
+    let data_source = id(&mut s, "data_source_id")?;
+    let database = id(&mut s, "database_id")?;
+    let source = match (data_source, database) {
+        (Some(ds), Some(_)) => {
+            return Err(ConfigError::Invalid {
+                key: "notion.data_source_id".into(),
+                value: format!("{:?}", ds.to_string()),
+                allowed: "set either notion.data_source_id or notion.database_id, not both".into(),
+            });
+        }
+        (Some(ds), None) => Some(Source::DataSource(ds)),
+        (None, Some(db)) => Some(Source::Database(db)),
+        (None, None) => None,
+    };
+    let notion = NotionConfig {
+        api_url,
+        source,
+        requests_per_second: s.float(
+            "requests_per_second",
+            d.requests_per_second,
+            |r| r.is_finite() && r > 0.0 && r <= 100.0,
+            "must be greater than 0 and at most 100 (Notion allows about 3)",
+        )?,
+        timeout: s.seconds(
+            "timeout_seconds",
+            d.timeout,
+            1..=600,
+            "must be between 1 and 600",
+        )?,
+        max_attempts: s.integer(
+            "max_attempts",
+            u64::from(d.max_attempts),
+            1..=20,
+            "must be between 1 and 20",
+        )? as u32,
+    };
+    s.finish()?;
+    Ok(notion)
+}
+
+fn parse_reconcile(mut s: Section<'_>, d: ReconcileConfig) -> Result<ReconcileConfig, ConfigError> {
+    let cron = "must be a 6-field cron expression with seconds, e.g. \"0 */5 * * * *\" (or \"\" to disable)";
+    let valid = |v: &str| v.trim().is_empty() || sync_engine::schedule::is_valid_schedule(v);
+    let reconcile = ReconcileConfig {
+        schedule: s.string("schedule", d.schedule.clone(), cron, valid)?,
+        full_schedule: s.string("full_schedule", d.full_schedule.clone(), cron, valid)?,
+        backstep: s.seconds(
+            "backstep_seconds",
+            d.backstep,
+            0..=86_400,
+            "must be between 0 and 86400",
+        )?,
+        visibility_margin: s.seconds(
+            "visibility_margin_seconds",
+            d.visibility_margin,
+            0..=600,
+            "must be between 0 and 600",
+        )?,
+        on_start: s.boolean("on_start", d.on_start)?,
+        ..d
+    };
+    s.finish()?;
+    Ok(reconcile)
+}
+
+fn parse_tasks(mut s: Section<'_>, d: TaskConfig) -> Result<TaskConfig, ConfigError> {
+    let named = |v: &str| !v.trim().is_empty();
+    let status_property = s.string(
+        "status_property",
+        d.status_property,
+        "must not be empty",
+        named,
+    )?;
+    let due_property = s.string("due_property", d.due_property, "must not be empty", named)?;
+    let open_statuses = s.strings(
+        "open_statuses",
+        d.open_statuses,
+        "must be a list of status names",
+        |_| true,
+    )?;
+    let overdue_status = s.string(
+        "overdue_status",
+        d.overdue_status,
+        "must not be empty",
+        named,
+    )?;
+    if open_statuses.contains(&overdue_status) {
+        return Err(ConfigError::Invalid {
+            key: "tasks.open_statuses".into(),
+            value: format!("{open_statuses:?}"),
+            allowed: "must not contain tasks.overdue_status".into(),
+        });
+    }
+    let tasks = TaskConfig {
+        status_property,
+        due_property,
+        open_statuses,
+        overdue_status,
+        timezone: s.text(
+            "timezone",
+            d.timezone,
+            "must be an IANA time zone such as \"UTC\" or \"Europe/Berlin\"",
+            |v| v.parse::<chrono_tz::Tz>().ok(),
+            |tz| tz.name().to_owned(),
+        )?,
+        mark_overdue: s.boolean("mark_overdue", d.mark_overdue)?,
+    };
+    s.finish()?;
+    Ok(tasks)
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load_str(toml_text: &str, pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, toml_text).unwrap();
+        Config::load(Some(&path), &env(pairs))
+    }
+
+    #[test]
+    fn defaults_are_valid_and_match_design() {
+        let c = Config::load(None, &BTreeMap::new()).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.server.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.server.max_body_bytes, 1_048_576);
+        assert_eq!(c.notion.requests_per_second, 3.0);
+        assert_eq!(c.reconcile.schedule, "0 */5 * * * *");
+        assert_eq!(c.reconcile.backstep, Duration::from_secs(60));
+        assert_eq!(c.tasks.open_statuses, vec!["To Do", "In Progress"]);
+        assert_eq!(c.notion.source, None);
+    }
+
+    #[test]
+    fn shipped_default_toml_documents_exactly_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
+        let mut doc = Doc::new(read_table(&path).unwrap(), path.clone());
+        let parsed = Config::parse(&mut doc).unwrap();
+        assert_eq!(parsed, Config::default());
+        // Every key is written out (not left to the compiled-in defaults).
+        assert!(
+            doc.defaulted.is_empty(),
+            "config/default.toml lacks {:?}",
+            doc.defaulted
+        );
+    }
+
+    #[test]
+    fn env_overrides_file_and_parses_types() {
+        let c = load_str(
+            "[notion]\nrequests_per_second = 2.0\n",
+            &[
+                ("NOTION_SYNC_NOTION__REQUESTS_PER_SECOND", "1.5"),
+                ("NOTION_SYNC_TASKS__OPEN_STATUSES", r#"["A", "B"]"#),
+                ("NOTION_SYNC_TASKS__TIMEZONE", "Pacific/Kiritimati"),
+                ("NOTION_SYNC_SLACK_WEBHOOK_URL", "https://hooks.example/x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.notion.requests_per_second, 1.5);
+        assert_eq!(c.tasks.open_statuses, vec!["A", "B"]);
+        assert_eq!(c.tasks.timezone, chrono_tz::Pacific::Kiritimati);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = load_str("[notion]\nrequest_per_second = 2.0\n", &[]).unwrap_err();
+        assert!(
+            e.to_string().contains("unknown field `request_per_second`"),
+            "{e}"
+        );
+        let e = load_str("[nothing]\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("unknown field `nothing`"), "{e}");
+        let e = Config::load(None, &env(&[("NOTION_SYNC_NOTION__RPS", "2")])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "environment variable NOTION_SYNC_NOTION__RPS: unknown config key `notion.rps`"
+        );
+    }
+
+    #[test]
+    fn invalid_values_name_key_value_and_allowed() {
+        let check = |toml_text: &str, expected: &str| {
+            let e = load_str(toml_text, &[]).unwrap_err().to_string();
+            assert_eq!(e, expected);
+        };
+        check(
+            "[notion]\nrequests_per_second = 0.0\n",
+            "config key `notion.requests_per_second` = 0: must be greater than 0 and at most 100 (Notion allows about 3)",
+        );
+        check(
+            "[server]\nlisten = \"8080\"\n",
+            "config key `server.listen` = \"8080\": must be an address and port such as \"0.0.0.0:8080\"",
+        );
+        check(
+            "[tasks]\ntimezone = \"Mars/Olympus\"\n",
+            "config key `tasks.timezone` = \"Mars/Olympus\": must be an IANA time zone such as \"UTC\" or \"Europe/Berlin\"",
+        );
+        check(
+            "[reconcile]\nschedule = \"*/5 * * * *\"\n",
+            "config key `reconcile.schedule` = \"*/5 * * * *\": must be a 6-field cron expression with seconds, e.g. \"0 */5 * * * *\" (or \"\" to disable)",
+        );
+        check(
+            "[notion]\ndata_source_id = \"xyz\"\n",
+            "config key `notion.data_source_id` = \"xyz\": must be a Notion id (32 hex digits, dashes optional)",
+        );
+        check(
+            "[store]\nsynchronous = \"OFF\"\n",
+            "config key `store.synchronous` = \"OFF\": must be \"FULL\" (an acknowledged webhook survives power loss) or \"NORMAL\"",
+        );
+        check(
+            "[log]\nformat = \"xml\"\n",
+            "config key `log.format` = \"xml\": must be \"json\" or \"pretty\"",
+        );
+        check(
+            "[tasks]\nopen_statuses = [\"Overdue\"]\n",
+            "config key `tasks.open_statuses` = [\"Overdue\"]: must not contain tasks.overdue_status",
+        );
+    }
+
+    #[test]
+    fn wrong_type_is_a_parse_error_naming_the_key() {
+        let e = load_str("[notion]\nrequests_per_second = \"fast\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("requests_per_second"), "{e}");
+    }
+
+    #[test]
+    fn source_accepts_ids_with_or_without_dashes() {
+        let c = load_str(
+            "[notion]\ndata_source_id = \"248104CD477E80AFBC30000BD28DE8F9\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c.notion.source.map(|s| match s {
+                Source::DataSource(id) => id.to_string(),
+                Source::Database(_) => unreachable!(),
+            }),
+            Some("248104cd-477e-80af-bc30-000bd28de8f9".to_string())
+        );
+    }
+
+    #[test]
+    fn secrets_from_env_or_file_and_never_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("tok");
+        std::fs::write(&f, "ntn_filetoken123\n").unwrap();
+        let s = Secrets::from_env(&env(&[
+            ("NOTION_TOKEN_FILE", f.to_str().unwrap()),
+            ("NOTION_WEBHOOK_SECRET", "secret_abc"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            s.notion_token.as_ref().unwrap().expose_secret(),
+            "ntn_filetoken123"
+        );
+        let dbg = format!("{s:?}");
+        assert!(
+            !dbg.contains("filetoken") && !dbg.contains("secret_abc"),
+            "{dbg}"
+        );
+        assert_eq!(mask(s.notion_token.as_ref().unwrap()), "ntn_****");
+
+        let e = Secrets::from_env(&env(&[
+            ("NOTION_TOKEN", "ntn_x"),
+            ("NOTION_TOKEN_FILE", "/nope"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("set only one"));
+        let e = Secrets::from_env(&env(&[("NOTION_TOKEN_FILE", "/nonexistent/tok")])).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("secret NOTION_TOKEN_FILE: cannot read /nonexistent/tok")
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! Secrets: only from the environment or a `<NAME>_FILE`, held as `SecretString`, never
+//! shown (`Debug` and `mask` print a recognisable prefix and stars).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::ConfigError;
+
+/// Secrets come only from the environment (or `<NAME>_FILE`). `Debug` never shows them.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    pub notion_token: Option<SecretString>,
+    pub webhook_secret: Option<SecretString>,
+    pub slack_webhook_url: Option<SecretString>,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mask = |s: &Option<SecretString>| if s.is_some() { "ntn_****" } else { "unset" };
+        f.debug_struct("Secrets")
+            .field("notion_token", &mask(&self.notion_token))
+            .field("webhook_secret", &mask(&self.webhook_secret))
+            .field("slack_webhook_url", &mask(&self.slack_webhook_url))
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// Reads `NOTION_TOKEN`, `NOTION_WEBHOOK_SECRET`, `NOTION_SYNC_SLACK_WEBHOOK_URL` (or their `_FILE`).
+    pub fn from_env(env: &BTreeMap<String, String>) -> Result<Secrets, ConfigError> {
+        Ok(Secrets {
+            notion_token: secret_from_env(env, "NOTION_TOKEN")?,
+            webhook_secret: secret_from_env(env, "NOTION_WEBHOOK_SECRET")?,
+            slack_webhook_url: secret_from_env(env, "NOTION_SYNC_SLACK_WEBHOOK_URL")?,
+        })
+    }
+}
+
+fn secret_from_env(
+    env: &BTreeMap<String, String>,
+    name: &str,
+) -> Result<Option<SecretString>, ConfigError> {
+    let file_var = format!("{name}_FILE");
+    let value = match (env.get(name), env.get(&file_var)) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Secret {
+                var: name.into(),
+                reason: format!("both {name} and {file_var} are set; set only one"),
+            });
+        }
+        (Some(v), None) => v.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| ConfigError::Secret {
+            var: file_var.clone(),
+            reason: format!("cannot read {path}: {e}"),
+        })?,
+        (None, None) => return Ok(None),
+    };
+    let value = value.trim().to_owned();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(SecretString::from(value)))
+}
+
+/// Masks a secret for display: a recognisable prefix and stars, never the value.
+pub fn mask(secret: &SecretString) -> String {
+    let s = secret.expose_secret();
+    let prefix = if s.starts_with("ntn_") {
+        "ntn_"
+    } else if s.starts_with("secret_") {
+        "secret_"
+    } else {
+        ""
+    };
+    format!("{prefix}****")
+}
