@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -15,10 +15,10 @@ use tokio::time::Instant;
 
 use crate::clock::http_date;
 use crate::error::ApiError;
-use crate::handle::Shared;
 use crate::limits::FaultDecision;
 use crate::model::{Block, normalize_id};
 use crate::mutate::PageEdit;
+use crate::shared::Shared;
 use crate::types::RequestRecord;
 
 type St = State<Arc<Shared>>;
@@ -27,8 +27,9 @@ type St = State<Arc<Shared>>;
 const VERSIONS: [&str; 3] = ["2022-06-28", "2025-09-03", "2026-03-11"];
 const MARKDOWN_VERSION: &str = "2026-03-11";
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    let api = Router::new()
+/// The Notion API routes (`/v1/*`); every unmatched path is Notion's `invalid_request_url`.
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
         .route("/v1/users/me", get(users_me).fallback(invalid_url))
         .route(
             "/v1/databases/{id}",
@@ -54,14 +55,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/v1/blocks/{id}/children",
             get(block_children).fallback(invalid_url),
         )
-        .fallback(invalid_url);
-    crate::control::routes()
-        .merge(api)
-        .layer(middleware::from_fn_with_state(
-            Arc::clone(&shared),
-            api_middleware,
-        ))
-        .with_state(shared)
+        .fallback(invalid_url)
 }
 
 async fn invalid_url() -> ApiError {
@@ -159,7 +153,7 @@ fn dropped_connection() -> Response {
 }
 
 #[tracing::instrument(skip_all, fields(http.method = %req.method(), http.path = %req.uri().path()))]
-async fn api_middleware(State(s): St, req: Request, next: Next) -> Response {
+pub(crate) async fn api_middleware(State(s): St, req: Request, next: Next) -> Response {
     if req.uri().path().starts_with("/_sim") {
         return next.run(req).await;
     }

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 
 use crate::config::{Faults, RateLimit, WebhookConfig};
 use crate::error::SimError;
-use crate::handle::{Shared, SimHandle};
+use crate::handle::SimHandle;
+use crate::shared::Shared;
 use crate::types::{BodyEdit, NewTask};
 
 type St = State<Arc<Shared>>;

@@ -1,184 +1,23 @@
 //! `start` and `SimHandle`: the Rust API to run, mutate, observe and stop a simulator.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::prelude::*;
-use serde_json::{Value, json};
-use tokio::task::JoinHandle;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use serde_json::Value;
 
-use crate::clock::SimClock;
-use crate::config::{Faults, RateLimit, SimConfig, WebhookConfig};
+use crate::config::{Faults, RateLimit, WebhookConfig};
 use crate::error::SimError;
 use crate::generate::{STATUS_DONE, STATUS_IN_PROGRESS, STATUS_TODO};
-use crate::limits::{Bucket, Forced, Limits};
-use crate::log::{RequestLog, RouteCount};
+use crate::limits::{Bucket, Forced};
+use crate::log::RouteCount;
 use crate::model::{PropValue, World, plain_text};
-use crate::mutate::{Ctx, PageEdit};
+use crate::mutate::PageEdit;
+use crate::shared::Shared;
 use crate::types::{BodyEdit, NewTask, RequestRecord, SimBlock, SimPage};
-use crate::webhooks::{Author, EventSpec, Hub, WebhookStats, Workspace};
-
-#[derive(Debug)]
-pub(crate) struct Settings {
-    pub visibility_delay: Duration,
-    pub markdown_enabled: bool,
-    pub markdown_block_limit: usize,
-    pub silent: bool,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Ids {
-    pub database_id: String,
-    pub data_source_id: String,
-    pub other_data_source_id: String,
-    pub other_page_ids: Vec<String>,
-    pub bot_user_id: String,
-    pub person_id: String,
-}
-
-/// State shared by the HTTP server, the webhook sender and every `SimHandle` clone.
-/// Deliberately not `Debug`: it holds the token.
-pub(crate) struct Shared {
-    pub token: String,
-    pub addr: SocketAddr,
-    pub clock: SimClock,
-    pub started: Instant,
-    pub world: Mutex<World>,
-    pub limits: Mutex<Limits>,
-    pub settings: Mutex<Settings>,
-    pub log: Mutex<RequestLog>,
-    pub hub: Arc<Hub>,
-    pub cancel: CancellationToken,
-    pub server: Mutex<Option<JoinHandle<()>>>,
-    pub ids: Ids,
-}
-
-impl Shared {
-    pub(crate) fn bot(&self) -> Author {
-        Author {
-            id: self.ids.bot_user_id.clone(),
-            bot: true,
-        }
-    }
-
-    pub(crate) fn person(&self) -> Author {
-        Author {
-            id: self.ids.person_id.clone(),
-            bot: false,
-        }
-    }
-
-    pub(crate) fn visibility_delay(&self) -> Duration {
-        crate::lock(&self.settings).visibility_delay
-    }
-
-    /// Runs a change under the world lock, then hands its events to the webhook sender.
-    pub(crate) fn mutate<T>(
-        &self,
-        author: Author,
-        silent: bool,
-        f: impl FnOnce(&mut World, &Ctx) -> Result<(T, Vec<EventSpec>), SimError>,
-    ) -> Result<T, SimError> {
-        let ctx = Ctx {
-            now: self.clock.now(),
-            instant: Instant::now(),
-            delay: self.visibility_delay(),
-            author,
-        };
-        let (out, events) = {
-            let mut w = crate::lock(&self.world);
-            f(&mut w, &ctx)?
-        };
-        let silent = silent || crate::lock(&self.settings).silent;
-        if !silent && !events.is_empty() {
-            self.hub.emit(events);
-        }
-        Ok(out)
-    }
-}
-
-/// Starts a simulator: binds `config.listen`, generates the workspace, spawns the HTTP server
-/// and the webhook sender. Must be called inside a tokio runtime.
-pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    let addr = listener.local_addr()?;
-    let clock = SimClock::new(config.start_time);
-    let world = crate::generate::workspace(config.seed, config.pages, clock.now());
-    let mut accessible_by: Vec<Value> = world
-        .people
-        .iter()
-        .map(|p| json!({"id": p.id, "type": "person"}))
-        .collect();
-    accessible_by.push(json!({"id": world.bot.id, "type": "bot"}));
-    let workspace = Workspace {
-        workspace_id: world.workspace_id.clone(),
-        workspace_name: world.workspace_name.clone(),
-        integration_id: world.integration_id.clone(),
-        accessible_by: Value::Array(accessible_by),
-    };
-    let ids = Ids {
-        database_id: world.tasks().database_id.clone(),
-        data_source_id: world.tasks_data_source_id.clone(),
-        other_data_source_id: world.other_data_source_id.clone(),
-        other_page_ids: world
-            .pages_of(&world.other_data_source_id)
-            .iter()
-            .map(|p| p.id.clone())
-            .collect(),
-        bot_user_id: world.bot.id.clone(),
-        person_id: world
-            .people
-            .first()
-            .map(|p| p.id.clone())
-            .unwrap_or_default(),
-    };
-    let cancel = CancellationToken::new();
-    let hub = Arc::new(Hub::new(
-        workspace,
-        config.webhook.clone(),
-        config.seed,
-        cancel.child_token(),
-    ));
-    let shared = Arc::new(Shared {
-        token: config.token.clone(),
-        addr,
-        clock,
-        started: Instant::now(),
-        world: Mutex::new(world),
-        limits: Mutex::new(Limits::new(
-            config.rate_limit,
-            config.workspace_limit,
-            config.seed,
-        )),
-        settings: Mutex::new(Settings {
-            visibility_delay: config.visibility_delay,
-            markdown_enabled: config.markdown_endpoint_enabled,
-            markdown_block_limit: config.markdown_block_limit,
-            silent: false,
-        }),
-        log: Mutex::new(RequestLog::default()),
-        hub,
-        cancel: cancel.clone(),
-        server: Mutex::new(None),
-        ids,
-    });
-    let app = crate::api::router(Arc::clone(&shared));
-    let server = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(cancel.cancelled_owned())
-            .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "notion-sim server stopped with an error");
-        }
-    });
-    *crate::lock(&shared.server) = Some(server);
-    tracing::info!(sim.addr = %addr, "notion-sim listening");
-    Ok(SimHandle { inner: shared })
-}
+use crate::webhooks::WebhookStats;
 
 /// A running simulator. Cheap to clone; every clone controls the same workspace.
 #[derive(Clone)]
@@ -243,6 +82,17 @@ impl SimHandle {
     }
 
     // ----- clock -----
+
+    /// Whether queries see every page as it is now (each page's latest edit was made at
+    /// least the visibility delay ago).
+    pub fn queries_current(&self) -> bool {
+        let delay = self.inner.visibility_delay();
+        let now = tokio::time::Instant::now();
+        crate::lock(&self.inner.world).pages.values().all(|p| {
+            p.visible(now, delay)
+                .is_some_and(|v| Arc::ptr_eq(v, p.latest()))
+        })
+    }
 
     /// Notion's "now".
     pub fn now(&self) -> DateTime<Utc> {

@@ -14,14 +14,17 @@ mod model;
 mod mutate;
 mod query;
 mod render;
+mod server;
+mod shared;
 mod types;
 mod values;
 mod webhooks;
 
 pub use config::{Faults, RateLimit, SimConfig, WebhookConfig};
 pub use error::SimError;
-pub use handle::{SimHandle, start};
+pub use handle::SimHandle;
 pub use log::RouteCount;
+pub use server::start;
 pub use types::{BodyEdit, NewTask, RequestRecord, SimBlock, SimPage};
 pub use webhooks::{WEBHOOK_API_VERSION, WebhookStats, webhook_signature};
 

@@ -427,12 +427,36 @@ impl DataSource {
     }
 }
 
+/// One component of a row's sort key.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SortValue {
+    Missing,
+    Num(f64),
+    Text(String),
+    Date(DatePoint),
+    Bool(bool),
+    Rank(usize),
+}
+
+impl SortValue {
+    pub(crate) fn cmp_present(&self, other: &SortValue) -> Ordering {
+        match (self, other) {
+            (SortValue::Num(a), SortValue::Num(b)) => a.total_cmp(b),
+            (SortValue::Text(a), SortValue::Text(b)) => a.cmp(b),
+            (SortValue::Date(a), SortValue::Date(b)) => a.compare(b),
+            (SortValue::Bool(a), SortValue::Bool(b)) => a.cmp(b),
+            (SortValue::Rank(a), SortValue::Rank(b)) => a.cmp(b),
+            _ => Ordering::Equal,
+        }
+    }
+}
+
 /// Keyset position of a query cursor: the sort key of the first row of the next page.
 #[derive(Clone, Debug)]
 pub(crate) struct CursorState {
     pub data_source_id: String,
     pub fingerprint: String,
-    pub key: Vec<crate::query::SortValue>,
+    pub key: Vec<SortValue>,
     pub seq: u64,
 }
 

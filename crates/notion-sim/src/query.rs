@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::error::ApiError;
 use crate::model::{
     CursorState, DataSource, DatePoint, PageRecord, PageSnapshot, PropKind, PropSchema, PropValue,
-    World, normalize_id, plain_text,
+    SortValue, World, normalize_id, plain_text,
 };
 
 /// Notion allows compound filters nested two levels deep.
@@ -100,30 +100,6 @@ pub(crate) enum SortKey {
 pub(crate) struct Sort {
     pub key: SortKey,
     pub descending: bool,
-}
-
-/// One component of a row's sort key.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum SortValue {
-    Missing,
-    Num(f64),
-    Text(String),
-    Date(DatePoint),
-    Bool(bool),
-    Rank(usize),
-}
-
-impl SortValue {
-    fn cmp_present(&self, other: &SortValue) -> Ordering {
-        match (self, other) {
-            (SortValue::Num(a), SortValue::Num(b)) => a.total_cmp(b),
-            (SortValue::Text(a), SortValue::Text(b)) => a.cmp(b),
-            (SortValue::Date(a), SortValue::Date(b)) => a.compare(b),
-            (SortValue::Bool(a), SortValue::Bool(b)) => a.cmp(b),
-            (SortValue::Rank(a), SortValue::Rank(b)) => a.cmp(b),
-            _ => Ordering::Equal,
-        }
-    }
 }
 
 #[derive(Debug, Clone)]

@@ -14,7 +14,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Secrets};
-use crate::http::{AppState, SecretSlot, router};
+use crate::http::router;
+use crate::state::{AppState, SecretSlot};
 
 /// Opens (creating if needed) the SQLite store and applies migrations.
 pub async fn open_store(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Store> {
@@ -245,38 +246,7 @@ impl Application {
                 .context("HTTP server")
         });
 
-        let mut work: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
-        let (e, c) = (engine.clone(), work_stop.clone());
-        let prefix = format!(
-            "{SERVE_WORKER_PREFIX}{}:{:08x}",
-            std::process::id(),
-            rand_suffix()
-        );
-        work.spawn(async move {
-            WorkerPool::named(e, prefix).run(c).await;
-            ("workers", Ok(()))
-        });
-        let (e, c) = (engine.clone(), work_stop.clone());
-        work.spawn(async move {
-            let r = sync_engine::run_scheduler(e, c)
-                .await
-                .context("reconcile scheduler");
-            ("scheduler", r)
-        });
-        if let Some(task) = self.notifier_task {
-            let c = work_stop.clone();
-            work.spawn(async move {
-                task.run(c).await;
-                ("notifier", Ok(()))
-            });
-        }
-        let e = engine.clone();
-        work.spawn(async move {
-            if let Err(err) = e.initialize().await {
-                tracing::error!(error = %err, "start-up check against Notion failed; the reconciler retries");
-            }
-            ("start-up check", Ok(()))
-        });
+        let mut work = spawn_work(&engine, self.notifier_task, &work_stop);
 
         // Wait for the signal, or for a component to die on its own.
         loop {
@@ -331,6 +301,49 @@ impl Application {
             None => Ok(()),
         }
     }
+}
+
+/// What runs beside the HTTP server: workers, scheduler, notifier, the start-up check.
+type Work = JoinSet<(&'static str, anyhow::Result<()>)>;
+
+fn spawn_work(
+    engine: &Engine,
+    notifier: Option<NotifierTask>,
+    work_stop: &CancellationToken,
+) -> Work {
+    let mut work = Work::new();
+    let (e, c) = (engine.clone(), work_stop.clone());
+    let prefix = format!(
+        "{SERVE_WORKER_PREFIX}{}:{:08x}",
+        std::process::id(),
+        rand_suffix()
+    );
+    work.spawn(async move {
+        WorkerPool::named(e, prefix).run(c).await;
+        ("workers", Ok(()))
+    });
+    let (e, c) = (engine.clone(), work_stop.clone());
+    work.spawn(async move {
+        let r = sync_engine::run_scheduler(e, c)
+            .await
+            .context("reconcile scheduler");
+        ("scheduler", r)
+    });
+    if let Some(task) = notifier {
+        let c = work_stop.clone();
+        work.spawn(async move {
+            task.run(c).await;
+            ("notifier", Ok(()))
+        });
+    }
+    let e = engine.clone();
+    work.spawn(async move {
+        if let Err(err) = e.initialize().await {
+            tracing::error!(error = %err, "start-up check against Notion failed; the reconciler retries");
+        }
+        ("start-up check", Ok(()))
+    });
+    work
 }
 
 fn rand_suffix() -> u32 {

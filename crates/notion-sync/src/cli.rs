@@ -139,7 +139,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             telemetry::describe_metrics();
             let app = Application::build(&config, &secrets).await?;
             let shutdown = CancellationToken::new();
-            spawn_signal_handler(shutdown.clone());
+            crate::signals::spawn_handler(shutdown.clone());
             app.run_until_stopped(shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -182,28 +182,6 @@ fn quiet_logs() {
     telemetry::init_tracing(LogFormat::Pretty, "warn");
 }
 
-/// SIGINT or SIGTERM cancels `token` (a second signal is left to the default handler).
-pub fn spawn_signal_handler(token: CancellationToken) {
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler installs");
-            tokio::select! {
-                _ = ctrl_c => tracing::info!("SIGINT received"),
-                _ = term.recv() => tracing::info!("SIGTERM received"),
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = ctrl_c.await;
-        }
-        token.cancel();
-    });
-}
-
 async fn reconcile(config: &Config, secrets: &Secrets, full: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(config, Arc::new(SystemClock)).await?;
     let (engine, _notifier) = build_engine(config, secrets, store.clone())?;
@@ -213,7 +191,7 @@ async fn reconcile(config: &Config, secrets: &Secrets, full: bool) -> anyhow::Re
         PassKind::Incremental
     };
     let cancel = CancellationToken::new();
-    spawn_signal_handler(cancel.clone());
+    crate::signals::spawn_handler(cancel.clone());
     let progress =
         crate::progress::Progress::start(engine.clone(), std::io::stderr().is_terminal());
     engine

@@ -86,7 +86,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let engine = app.engine().clone();
     let secret_slot = app.webhook_secret_slot();
     let shutdown = CancellationToken::new();
-    crate::cli::spawn_signal_handler(shutdown.clone());
+    crate::signals::spawn_handler(shutdown.clone());
     let daemon = tokio::spawn(app.run_until_stopped(shutdown.clone()));
 
     // Subscribing sends the unsigned verification handshake, which the daemon stores

@@ -11,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sync_engine::{Engine, SchemaState};
 
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// A failed commit keeps health `failing` this long (unless another fails meanwhile).
 pub const STORE_FAILURE_WINDOW: Duration = Duration::from_secs(60);
@@ -99,14 +99,63 @@ fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Why the daemon is not `ok`, gathered part by part.
+#[derive(Default)]
+struct Findings {
+    reasons: Vec<String>,
+    failing: bool,
+}
+
+impl Findings {
+    /// Something is wrong but the daemon works: `degraded`.
+    fn degraded(&mut self, reason: String) {
+        self.reasons.push(reason);
+    }
+
+    /// The daemon cannot do its job: `failing` (503).
+    fn failing(&mut self, reason: String) {
+        self.failing = true;
+        self.reasons.push(reason);
+    }
+
+    fn status(&self) -> Status {
+        if self.failing {
+            Status::Failing
+        } else if self.reasons.is_empty() {
+            Status::Ok
+        } else {
+            Status::Degraded
+        }
+    }
+}
+
 /// Gathers the health document. Store failures make it `failing`.
 pub async fn collect(engine: &Engine, secret_configured: bool, accepting: bool) -> Health {
-    let mut reasons = Vec::new();
-    let mut failing = false;
-    let store = engine.store();
-    let now = store.clock().now();
+    let mut f = Findings::default();
+    let queue = queue_health(engine, &mut f).await;
+    let reconcile = reconcile_health(engine, &mut f).await;
+    let notion = notion_health(engine, &mut f);
+    let webhook = webhook_health(engine, secret_configured, &mut f).await;
+    let mirror = MirrorHealth {
+        pages: engine.store().page_count().await.unwrap_or(0),
+    };
+    if !accepting {
+        f.failing("shutting down".into());
+    }
+    Health {
+        status: f.status(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        reasons: f.reasons,
+        queue,
+        reconcile,
+        notion,
+        webhook,
+        mirror,
+    }
+}
 
-    let queue = match store.queue_stats().await {
+async fn queue_health(engine: &Engine, f: &mut Findings) -> QueueHealth {
+    let queue = match engine.store().queue_stats().await {
         Ok(s) => QueueHealth {
             queued: s.queued_interactive + s.queued_bulk,
             queued_interactive: s.queued_interactive,
@@ -117,8 +166,7 @@ pub async fn collect(engine: &Engine, secret_configured: bool, accepting: bool) 
             leases_expired_total: s.leases_expired_total,
         },
         Err(e) => {
-            failing = true;
-            reasons.push(format!("store unavailable: {e}"));
+            f.failing(format!("store unavailable: {e}"));
             QueueHealth::default()
         }
     };
@@ -127,28 +175,28 @@ pub async fn collect(engine: &Engine, secret_configured: bool, accepting: bool) 
         .status()
         .recent_store_write_failure(STORE_FAILURE_WINDOW)
     {
-        failing = true;
-        reasons.push(format!(
+        f.failing(format!(
             "storage could not commit {} s ago (webhooks get 503): {e}",
             ago.as_secs()
         ));
     }
     if queue.dead > 0 {
-        reasons.push(format!(
+        f.degraded(format!(
             "{} dead job(s): see `notion-sync jobs list --state dead`",
             queue.dead
         ));
     }
-    if queue
+    if let Some(age) = queue
         .oldest_queued_age_s
-        .is_some_and(|a| a > STUCK_QUEUE_AFTER.as_secs_f64())
+        .filter(|a| *a > STUCK_QUEUE_AFTER.as_secs_f64())
     {
-        reasons.push(format!(
-            "oldest queued job is {:.0} s old",
-            queue.oldest_queued_age_s.unwrap_or_default()
-        ));
+        f.degraded(format!("oldest queued job is {age:.0} s old"));
     }
+    queue
+}
 
+async fn reconcile_health(engine: &Engine, f: &mut Findings) -> ReconcileHealth {
+    let now = engine.now();
     let rec = engine.status().reconcile();
     let data_sources: Vec<DataSourceHealth> = match engine.watermarks().await {
         Ok(w) => w
@@ -160,20 +208,19 @@ pub async fn collect(engine: &Engine, secret_configured: bool, accepting: bool) 
             })
             .collect(),
         Err(e) => {
-            failing = true;
-            reasons.push(format!("store unavailable: {e}"));
+            f.failing(format!("store unavailable: {e}"));
             Vec::new()
         }
     };
+    if let Some(e) = &rec.last_error {
+        f.degraded(format!("last reconcile pass failed: {e}"));
+    }
     // The headline watermark is the one furthest behind.
     let behind = data_sources
         .iter()
         .filter(|d| d.watermark.is_some())
         .max_by_key(|d| d.watermark_lag_s);
-    if let Some(e) = &rec.last_error {
-        reasons.push(format!("last reconcile pass failed: {e}"));
-    }
-    let reconcile = ReconcileHealth {
+    ReconcileHealth {
         last_success_at: rec.last_success_at.map(iso),
         watermark: behind.and_then(|d| d.watermark.clone()),
         watermark_lag_s: behind.and_then(|d| d.watermark_lag_s),
@@ -183,8 +230,10 @@ pub async fn collect(engine: &Engine, secret_configured: bool, accepting: bool) 
             .as_ref()
             .and_then(|p| serde_json::to_value(p).ok()),
         data_sources,
-    };
+    }
+}
 
+fn notion_health(engine: &Engine, f: &mut Findings) -> NotionHealth {
     let client = engine.client();
     let stats = client.stats();
     let pacer = client.pacer().snapshot();
@@ -194,40 +243,46 @@ pub async fn collect(engine: &Engine, secret_configured: bool, accepting: bool) 
         _ => Vec::new(),
     };
     for p in &schema_problems {
-        reasons.push(format!("schema drift (task writes paused): {p}"));
+        f.degraded(format!("schema drift (task writes paused): {p}"));
     }
     let auth_error = engine.status().auth_error();
     if let Some(e) = &auth_error {
-        failing = true;
-        reasons.push(format!("Notion rejected the token: {e}"));
+        f.failing(format!("Notion rejected the token: {e}"));
     }
     if let Some(p) = pacer.paused_for {
-        reasons.push(format!(
+        f.degraded(format!(
             "Notion rate limit: paused for {:.0} s",
             p.as_secs_f64()
         ));
     }
-    let notion = NotionHealth {
+    NotionHealth {
         requests_total: stats.requests_total,
         rate_limited_total: stats.rate_limited_total,
         paused_until: pacer
             .paused_for
             .and_then(|d| chrono::TimeDelta::from_std(d).ok())
-            .map(|d| iso(now + d)),
+            .map(|d| iso(engine.now() + d)),
         current_rate: pacer.current_rate,
         configured_rate: pacer.configured_rate,
         schema: schema.label().to_owned(),
         schema_problems,
         auth_error,
-    };
+    }
+}
 
+async fn webhook_health(
+    engine: &Engine,
+    secret_configured: bool,
+    f: &mut Findings,
+) -> WebhookHealth {
     if !secret_configured {
-        reasons.push(
+        f.degraded(
             "NOTION_WEBHOOK_SECRET is not set: signed webhooks are refused (run `notion-sync webhook tokens`)"
                 .into(),
         );
     }
-    let webhook = WebhookHealth {
+    let store = engine.store();
+    WebhookHealth {
         last_event_at: store.last_event_at().await.ok().flatten().map(iso),
         secret_configured,
         pending_tokens: store
@@ -235,30 +290,6 @@ pub async fn collect(engine: &Engine, secret_configured: bool, accepting: bool) 
             .await
             .map(|t| t.len())
             .unwrap_or(0),
-    };
-    let mirror = MirrorHealth {
-        pages: store.page_count().await.unwrap_or(0),
-    };
-    if !accepting {
-        failing = true;
-        reasons.push("shutting down".into());
-    }
-    let status = if failing {
-        Status::Failing
-    } else if reasons.is_empty() {
-        Status::Ok
-    } else {
-        Status::Degraded
-    };
-    Health {
-        status,
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        reasons,
-        queue,
-        reconcile,
-        notion,
-        webhook,
-        mirror,
     }
 }
 

@@ -1,8 +1,7 @@
 //! The HTTP surface: `POST /webhooks/notion`, `GET /healthz`, `GET /metrics`.
 //! The webhook path verifies, parses and commits; it never calls Notion.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::Router;
@@ -13,49 +12,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use metrics_exporter_prometheus::PrometheusHandle;
 use notion_api::{SignatureError, WebhookBody};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde_json::json;
-use sync_engine::Engine;
 use sync_store::{IngestOutcome, StoreError};
 
 use crate::health;
-
-/// Shared by every handler.
-#[derive(Clone)]
-pub struct AppState {
-    pub engine: Engine,
-    pub webhook_secret: Arc<SecretSlot>,
-    pub metrics: PrometheusHandle,
-    /// False once shutdown began: webhooks get 503 so Notion retries elsewhere/later.
-    pub accepting: Arc<AtomicBool>,
-    /// `server.max_body_bytes`: larger webhook bodies get 413.
-    pub max_body_bytes: u64,
-}
-
-/// The webhook signing key (`NOTION_WEBHOOK_SECRET`); settable at run time so the
-/// demo can play the operator who pastes the verification token.
-#[derive(Default)]
-pub struct SecretSlot(std::sync::RwLock<Option<SecretString>>);
-
-impl SecretSlot {
-    pub fn new(secret: Option<SecretString>) -> Arc<SecretSlot> {
-        Arc::new(SecretSlot(std::sync::RwLock::new(secret)))
-    }
-
-    pub fn set(&self, secret: SecretString) {
-        *self.0.write().expect("secret lock") = Some(secret);
-    }
-
-    pub fn get(&self) -> Option<SecretString> {
-        self.0.read().expect("secret lock").clone()
-    }
-
-    pub fn is_set(&self) -> bool {
-        self.0.read().expect("secret lock").is_some()
-    }
-}
+use crate::state::AppState;
 
 /// Everything that can go wrong on the webhook path, with exactly one status each.
 #[derive(Debug, thiserror::Error)]

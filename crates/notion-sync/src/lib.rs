@@ -8,6 +8,8 @@ pub mod demo;
 pub mod health;
 pub mod http;
 pub mod progress;
+pub mod signals;
+pub mod state;
 pub mod telemetry;
 
 pub use app::{Application, BuildOptions};

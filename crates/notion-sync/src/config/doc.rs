@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 /// Prefix of per-key environment overrides (`NOTION_SYNC_NOTION__REQUESTS_PER_SECOND=2`).
 pub const ENV_PREFIX: &str = "NOTION_SYNC_";

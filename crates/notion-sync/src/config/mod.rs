@@ -4,6 +4,7 @@
 //! `config/default.toml` documents every key, and a test keeps it equal to the defaults.
 
 mod doc;
+mod error;
 mod secrets;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use sync_store::{StoreConfig, Synchronous};
 
 pub use doc::ENV_PREFIX;
 use doc::{Doc, Section};
+pub use error::ConfigError;
 pub use secrets::{Secrets, mask};
 
 use crate::telemetry::LogFormat;
@@ -92,25 +94,6 @@ impl Default for LogConfig {
             level: "info".into(),
         }
     }
-}
-
-/// A configuration problem, phrased for the operator: the key, the value, what is allowed.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {reason}")]
-    Read { path: PathBuf, reason: String },
-    #[error("config file {path}: {reason}")]
-    Parse { path: PathBuf, reason: String },
-    #[error("environment variable {var}: {reason}")]
-    Env { var: String, reason: String },
-    #[error("config key `{key}` = {value}: {allowed}")]
-    Invalid {
-        key: String,
-        value: String,
-        allowed: String,
-    },
-    #[error("secret {var}: {reason}")]
-    Secret { var: String, reason: String },
 }
 
 impl Config {

@@ -6,7 +6,7 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 /// Secrets come only from the environment (or `<NAME>_FILE`). `Debug` never shows them.
 #[derive(Clone, Default)]

@@ -118,8 +118,19 @@ async fn sigkill_mid_backlog_loses_no_acknowledged_change_and_logs_no_secret() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
 
-    // At 8 requests/s the backlog takes ~5 s: kill it a second in.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // At 8 requests/s the backlog takes ~5 s: kill it once part of it is done.
+    let queued = |h: &serde_json::Value| h["queue"]["queued"].as_u64().unwrap_or(0);
+    let backlog = queued(&health(&http, port).await.unwrap());
+    wait_for(
+        "the daemon to work through part of the backlog",
+        30,
+        || async {
+            health(&http, port)
+                .await
+                .is_some_and(|h| queued(&h) + 2 <= backlog)
+        },
+    )
+    .await;
     let before = health(&http, port).await.unwrap();
     daemon.child.kill().unwrap(); // SIGKILL
     daemon.child.wait().unwrap();

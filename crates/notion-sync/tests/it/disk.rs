@@ -199,9 +199,9 @@ async fn a_read_only_store_answers_503_records_nothing_and_the_file_serves_again
         .await
         .unwrap();
     let (engine, _) = notion_sync::app::build_engine(&config, &secrets, store.clone()).unwrap();
-    let state = notion_sync::http::AppState {
+    let state = notion_sync::state::AppState {
         engine: engine.clone(),
-        webhook_secret: notion_sync::http::SecretSlot::new(Some(SecretString::from(SECRET))),
+        webhook_secret: notion_sync::state::SecretSlot::new(Some(SecretString::from(SECRET))),
         metrics: notion_sync::telemetry::metrics_handle(),
         accepting: Arc::new(AtomicBool::new(true)),
         max_body_bytes: config.server.max_body_bytes,

@@ -6,7 +6,6 @@ use notion_api::{ErrorClass, NotionClient, NotionId, Page};
 use sync_store::{Lane, UpsertOutcome};
 use tokio_util::sync::CancellationToken;
 
-use super::PassKind;
 use crate::context::Ctx;
 use crate::error::ReconcileError;
 use crate::freshness::body_may_have_changed_on_query;
@@ -16,14 +15,15 @@ use crate::scope::Scope;
 use crate::status::PassSummary;
 
 /// Mirrors one page of query results and queues body re-checks (bulk lane) where the
-/// body may have changed. Returns whether the rows disagree with the schema guard's
+/// body may have changed (with `audit`, every body not proven current: the full scan).
+/// Returns whether the rows disagree with the schema guard's
 /// picture (a property missing or retyped).
 pub(super) async fn mirror_results(
     ctx: &Ctx,
     schema: &SchemaGuard,
     pages: &[Page],
     observed_at: DateTime<Utc>,
-    kind: PassKind,
+    audit: bool,
     summary: &mut PassSummary,
 ) -> Result<bool, ReconcileError> {
     let store = &ctx.store;
@@ -33,7 +33,7 @@ pub(super) async fn mirror_results(
     let mut suspect = false;
     for page in pages {
         let mirror = store.get_page(&page.id).await?;
-        if body_may_have_changed_on_query(mirror.as_ref(), page, margin, kind == PassKind::Full) {
+        if body_may_have_changed_on_query(mirror.as_ref(), page, margin, audit) {
             let job = Job::PageSync {
                 page: page.id,
                 work: PageSyncPayload::body_check(),

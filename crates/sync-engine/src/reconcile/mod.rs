@@ -246,7 +246,7 @@ impl Reconciler {
                 &self.schema,
                 &page.results,
                 observed_at,
-                kind,
+                kind == PassKind::Full,
                 &mut summary,
             )
             .await?;

@@ -213,10 +213,17 @@ impl Env {
         );
     }
 
-    /// Waits out the simulated query visibility delay. The simulator measures it in
-    /// real time (its clock flows with it), so this is a bounded wait, not a guess.
+    /// Waits until queries see every edit made so far (the simulated visibility delay
+    /// runs in real time); panics if that takes much longer than `delay`.
     pub async fn wait_visible(&self, delay: Duration) {
-        tokio::time::sleep(delay + Duration::from_millis(200)).await;
+        let deadline = tokio::time::Instant::now() + delay + Duration::from_secs(5);
+        while !self.sim.queries_current() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "edits still invisible to queries {delay:?} after they were made"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Ids of the workspace's live tasks, in a stable order.
