@@ -401,8 +401,9 @@ impl SimHandle {
     // ----- webhooks -----
 
     /// Subscribes `url`: sends the unsigned `{"verification_token": …}` handshake once and
-    /// returns the token that signs every later event. Fails (and subscribes nothing) when
-    /// the handshake does not get a 2xx.
+    /// returns the token that signs every later event. The handshake's answer does not
+    /// matter (Notion verifies by the pasted token); fails (and subscribes nothing) only
+    /// when the URL cannot be reached.
     pub async fn subscribe(&self, url: &str) -> Result<String, SimError> {
         self.inner.hub.subscribe(url, None).await.map(|(t, _)| t)
     }

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 use notion_api::{ClientConfig, NotionClient, Pacer, PacerConfig};
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Secrets};
 use crate::http::router;
+use crate::listener::ConnectionLimits;
 use crate::state::{AppState, SecretSlot};
 
 /// Opens (creating if needed) the SQLite store and applies migrations.
@@ -119,6 +120,13 @@ pub fn build_engine(
     Ok((engine, task))
 }
 
+/// The HTTP drain gets at least this long, even when jobs used the whole grace period.
+const MIN_HTTP_DRAIN: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How often `serve` checks that the store still takes writes (health says "failing"
+/// when it does not, even if no webhook arrives).
+const STORE_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Worker names of the daemon start with this; a new daemon (holding the instance
 /// lock) returns jobs its dead predecessor held to the queue at once.
 pub const SERVE_WORKER_PREFIX: &str = "serve:";
@@ -128,31 +136,45 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
     state: AppState,
+    limits: ConnectionLimits,
     notifier_task: Option<NotifierTask>,
     /// Held while the daemon lives: one `serve` per database file.
-    _instance_lock: std::fs::File,
+    instance_lock: InstanceLock,
 }
 
-/// Takes the exclusive lock `<db>.lock` so two daemons never share a database file.
-fn lock_instance(db: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    let mut path = db.as_os_str().to_owned();
-    path.push(".lock");
-    let path = std::path::PathBuf::from(path);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening the instance lock {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "another notion-sync serve is running on {} (it holds {}); SQLite has one writer: run one instance per database file",
-            db.display(),
-            path.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("locking {}", path.display()))
+/// The database file itself, opened to hold the one-instance lock on it. The lock
+/// (`flock`) is on the file, not its name: a symlink, a second path or a hard link to
+/// the same database meets the same lock. SQLite's own locks (`fcntl`) are separate.
+/// The file must stay open until the store is closed (closing another descriptor of
+/// the file would drop SQLite's locks of this process).
+struct InstanceLock {
+    file: std::fs::File,
+    canonical: std::path::PathBuf,
+}
+
+impl InstanceLock {
+    fn open(db: &std::path::Path) -> anyhow::Result<InstanceLock> {
+        let canonical = std::fs::canonicalize(db)
+            .with_context(|| format!("resolving the database path {}", db.display()))?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .open(&canonical)
+            .with_context(|| format!("opening {} for the instance lock", canonical.display()))?;
+        Ok(InstanceLock { file, canonical })
+    }
+
+    /// Takes the exclusive lock, or says who holds it.
+    fn try_lock(&self, db: &std::path::Path) -> anyhow::Result<()> {
+        match self.file.try_lock() {
+            Ok(()) => Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another notion-sync serve is running on {} ({}); SQLite has one writer: run one instance per database file",
+                db.display(),
+                self.canonical.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("locking {}", self.canonical.display()))
+            }
         }
     }
 }
@@ -173,13 +195,18 @@ impl Application {
             tweak(&mut store_config);
         }
         let store = open_store_with(store_config, options.clock.clone()).await?;
-        let instance_lock = match lock_instance(store.path()) {
+        let instance_lock = match InstanceLock::open(store.path()) {
             Ok(l) => l,
             Err(e) => {
                 store.close().await;
                 return Err(e);
             }
         };
+        if let Err(e) = instance_lock.try_lock(store.path()) {
+            store.close().await;
+            drop(instance_lock);
+            return Err(e);
+        }
         // We hold the lock, so any job a previous daemon left running is orphaned.
         let reclaimed = store.reclaim_workers(SERVE_WORKER_PREFIX).await?;
         if reclaimed > 0 {
@@ -188,25 +215,42 @@ impl Application {
                 "returned jobs a previous instance left running to the queue"
             );
         }
+        if secrets.webhook_secret.is_some() && !config.server.accept_handshakes {
+            // The secret is set: pending tokens (HMAC keys) must not stay in the file.
+            match store.clear_verification_tokens().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    tokens = n,
+                    "webhook secret configured: pending verification tokens deleted from the database"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "deleting pending verification tokens failed")
+                }
+            }
+        }
         let (engine, notifier_task) = build_engine(config, secrets, store)?;
         let listen = config.server.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding server.listen = {listen}"))?;
         let addr = listener.local_addr()?;
-        let state = AppState {
+        let state = AppState::new(
             engine,
-            webhook_secret: SecretSlot::new(secrets.webhook_secret.clone()),
-            metrics: crate::telemetry::metrics_handle(),
-            accepting: Arc::new(AtomicBool::new(true)),
-            max_body_bytes: config.server.max_body_bytes,
-        };
+            SecretSlot::new(secrets.webhook_secret.clone()),
+            crate::telemetry::metrics_handle(),
+            &config.server,
+            config.store.event_retention,
+        );
         Ok(Application {
             listener,
             addr,
             state,
+            limits: ConnectionLimits {
+                max_connections: config.server.max_connections,
+                header_timeout: config.server.header_timeout,
+            },
             notifier_task,
-            _instance_lock: instance_lock,
+            instance_lock,
         })
     }
 
@@ -237,14 +281,22 @@ impl Application {
 
         let mut http = JoinSet::new();
         let app = router(self.state.clone());
-        let listener = self.listener;
         let stop = http_stop.clone();
-        http.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-                .context("HTTP server")
-        });
+        // The whole shutdown, HTTP drain included, ends within the grace period.
+        let grace = engine.config().workers.shutdown_grace;
+        let shutdown_began = Arc::new(std::sync::OnceLock::new());
+        let began = shutdown_began.clone();
+        http.spawn(crate::listener::serve(
+            self.listener,
+            app,
+            self.limits,
+            stop,
+            move || {
+                let began: tokio::time::Instant =
+                    *began.get().unwrap_or(&tokio::time::Instant::now());
+                (began + grace).max(tokio::time::Instant::now() + MIN_HTTP_DRAIN)
+            },
+        ));
 
         let mut work = spawn_work(&engine, self.notifier_task, &work_stop);
 
@@ -254,8 +306,7 @@ impl Application {
                 _ = shutdown.cancelled() => break,
                 Some(res) = http.join_next() => {
                     let err = match res {
-                        Ok(Ok(())) => anyhow::anyhow!("HTTP server stopped unexpectedly"),
-                        Ok(Err(e)) => e,
+                        Ok(()) => anyhow::anyhow!("HTTP server stopped unexpectedly"),
                         Err(e) => anyhow::anyhow!("HTTP server task panicked: {e}"),
                     };
                     tracing::error!(error = %err, "HTTP server ended; shutting down");
@@ -276,6 +327,7 @@ impl Application {
                 },
             }
         }
+        let _ = shutdown_began.set(tokio::time::Instant::now());
         tracing::info!("shutting down: webhook intake closed (503), finishing running jobs");
         accepting.store(false, Ordering::Release);
         work_stop.cancel();
@@ -290,11 +342,12 @@ impl Application {
         }
         http_stop.cancel();
         while let Some(res) = http.join_next().await {
-            if let Ok(Err(e)) = res {
-                tracing::warn!(error = %e, "HTTP server stopped with an error");
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "HTTP server task panicked during shutdown");
             }
         }
         engine.store().close().await;
+        drop(self.instance_lock);
         tracing::info!("shutdown complete");
         match failed {
             Some(e) => Err(e),
@@ -336,6 +389,11 @@ fn spawn_work(
             ("notifier", Ok(()))
         });
     }
+    let (e, c) = (engine.clone(), work_stop.clone());
+    work.spawn(async move {
+        probe_store(&e, c).await;
+        ("store probe", Ok(()))
+    });
     let e = engine.clone();
     work.spawn(async move {
         if let Err(err) = e.initialize().await {
@@ -344,6 +402,22 @@ fn spawn_work(
         ("start-up check", Ok(()))
     });
     work
+}
+
+/// Writes a small state row at start and every [`STORE_PROBE_EVERY`]: storage that
+/// cannot commit (read-only, full, gone) is reported as failing by `/healthz`.
+async fn probe_store(engine: &Engine, stop: CancellationToken) {
+    loop {
+        let now = engine.now().to_rfc3339();
+        if let Err(e) = engine.store().set_state("store.probe", &now).await {
+            tracing::error!(error = %e, "the store does not take writes: /healthz reports failing");
+            engine.status().record_store_write_failure(e.to_string());
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(STORE_PROBE_EVERY) => {}
+        }
+    }
 }
 
 fn rand_suffix() -> u32 {

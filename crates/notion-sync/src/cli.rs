@@ -93,8 +93,12 @@ pub enum StateArg {
 
 #[derive(Debug, Subcommand)]
 pub enum WebhookCommand {
-    /// Show verification tokens Notion has sent, to paste into Notion's UI.
-    Tokens,
+    /// Show the verification tokens received, with when and from where each came.
+    Tokens {
+        /// Delete every pending token (after verifying, or to start over).
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 /// Entry point used by `main.rs`.
@@ -155,11 +159,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             jobs(&config, command).await
         }
         Command::Webhook {
-            command: WebhookCommand::Tokens,
+            command: WebhookCommand::Tokens { clear },
         } => {
             let (config, _) = load(cli.config.as_deref())?;
             quiet_logs();
-            webhook_tokens(&config).await
+            webhook_tokens(&config, clear).await
         }
         Command::Migrate => {
             let (config, _) = load(cli.config.as_deref())?;
@@ -294,28 +298,54 @@ async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-async fn webhook_tokens(config: &Config) -> anyhow::Result<ExitCode> {
+/// Tokens that arrived within this of one another are reported as "near" each other.
+const NEAR: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+async fn webhook_tokens(config: &Config, clear: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(config, Arc::new(SystemClock)).await?;
+    if clear {
+        let n = store.clear_verification_tokens().await?;
+        println!("{n} pending verification token(s) deleted.");
+        store.close().await;
+        return Ok(ExitCode::SUCCESS);
+    }
     let tokens = store.verification_tokens().await?;
+    store.close().await;
     if tokens.is_empty() {
         println!(
-            "No verification token received yet. Create the webhook subscription in Notion (integration settings → Webhooks) pointing at https://<your host>/webhooks/notion, then run this again."
+            "No verification token received yet. Create the webhook subscription in Notion (integration settings → Webhooks) pointing at https://<your host>/webhooks/notion, then run this again. With NOTION_WEBHOOK_SECRET set, handshakes are refused unless server.accept_handshakes = true."
         );
-    } else {
-        println!("Verification tokens Notion sent (newest last):");
-        for t in &tokens {
-            println!(
-                "  {}  received {}",
-                t.token,
-                t.received_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            );
-        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Verification tokens received (oldest first):");
+    for t in &tokens {
+        let near = tokens
+            .iter()
+            .filter(|o| o.token != t.token && (o.received_at - t.received_at).abs() <= NEAR)
+            .count();
         println!(
-            "Paste the newest into Notion's \"Verify subscription\" dialog, then set NOTION_WEBHOOK_SECRET to the same value and restart notion-sync."
+            "  {}  received {} from {}{}  ({near} other(s) within {} min)",
+            t.token,
+            t.received_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            t.origin.peer.as_deref().unwrap_or("?"),
+            t.origin
+                .forwarded_for
+                .as_deref()
+                .map(|f| format!(" (X-Forwarded-For: {f})"))
+                .unwrap_or_default(),
+            NEAR.num_minutes(),
         );
     }
-    store.close().await;
+    println!(
+        "Anyone who can reach the webhook URL can send a handshake, so a token here is not proof that Notion sent it. Paste a token into Notion's \"Verify subscription\" dialog: Notion accepts only the one it sent. Set NOTION_WEBHOOK_SECRET to the token Notion accepted, restart, then pending tokens are deleted."
+    );
+    if tokens.len() > 1 {
+        println!(
+            "{} tokens arrived; Notion sends one per subscription (and one per \"resend\"). If you did not expect this many, someone else is sending handshakes: `notion-sync webhook tokens --clear`, then resend the token from Notion.",
+            tokens.len()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

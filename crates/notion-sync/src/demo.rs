@@ -96,6 +96,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("subscribing the daemon's webhook endpoint")?;
     secret_slot.set(SecretString::from(token));
+    // As the operator's restart with the secret would: no pending token stays in the file.
+    engine.store().clear_verification_tokens().await?;
 
     println!(
         "notion-sync demo: {} tasks in a simulated workspace at {}; daemon on http://{addr} (/healthz, /metrics); mirror {}",

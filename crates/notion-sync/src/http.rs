@@ -1,14 +1,15 @@
 //! The HTTP surface: `POST /webhooks/notion`, `GET /healthz`, `GET /metrics`.
-//! The webhook path verifies, parses and commits; it never calls Notion.
+//! The webhook path bounds the body (size, time), verifies, parses, refuses replays
+//! and commits; it never calls Notion. Every metric label comes from a fixed set.
 
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,14 +18,17 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use sync_store::{IngestOutcome, StoreError};
 
-use crate::health;
+use crate::log_gate::LogGate;
 use crate::state::AppState;
+use crate::{handshake, health};
 
 /// Everything that can go wrong on the webhook path, with exactly one status each.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
     #[error("request body larger than {limit} bytes")]
     TooLarge { limit: u64 },
+    #[error("request body not received within {seconds} s")]
+    BodyTimeout { seconds: u64 },
     #[error("could not read the request body")]
     Body,
     #[error("missing X-Notion-Signature header")]
@@ -37,6 +41,16 @@ pub enum WebhookError {
     NoSecret,
     #[error("malformed webhook body: {0}")]
     Malformed(String),
+    #[error(
+        "event timestamp {timestamp} is older than the replay window ({hours} h, from store.event_retention_days): refused as a replay"
+    )]
+    Replay { timestamp: String, hours: i64 },
+    #[error(
+        "a webhook secret is configured, so handshakes are refused (set server.accept_handshakes = true to receive a new subscription's token)"
+    )]
+    HandshakeClosed,
+    #[error("too many verification handshakes; try again later")]
+    TooManyHandshakes,
     #[error("shutting down")]
     ShuttingDown,
     #[error("storage unavailable")]
@@ -47,7 +61,12 @@ impl WebhookError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             WebhookError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            WebhookError::Body | WebhookError::Malformed(_) => StatusCode::BAD_REQUEST,
+            WebhookError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            WebhookError::Body | WebhookError::Malformed(_) | WebhookError::Replay { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            WebhookError::HandshakeClosed => StatusCode::FORBIDDEN,
+            WebhookError::TooManyHandshakes => StatusCode::TOO_MANY_REQUESTS,
             WebhookError::MissingSignature
             | WebhookError::BadSignature(_)
             | WebhookError::NoSecret => StatusCode::UNAUTHORIZED,
@@ -58,11 +77,15 @@ impl WebhookError {
     fn outcome(&self) -> &'static str {
         match self {
             WebhookError::TooLarge { .. } => "too_large",
+            WebhookError::BodyTimeout { .. } => "body_timeout",
             WebhookError::Body => "bad_body",
             WebhookError::MissingSignature => "missing_signature",
             WebhookError::BadSignature(_) => "bad_signature",
             WebhookError::NoSecret => "no_secret",
             WebhookError::Malformed(_) => "malformed",
+            WebhookError::Replay { .. } => "replay",
+            WebhookError::HandshakeClosed => "handshake_closed",
+            WebhookError::TooManyHandshakes => "handshake_limited",
             WebhookError::ShuttingDown => "shutting_down",
             WebhookError::Store(_) => "store_unavailable",
         }
@@ -80,45 +103,70 @@ impl IntoResponse for WebhookError {
     }
 }
 
-/// Builds the router with its body limit and request metrics.
+/// Builds the router with its request metrics (the webhook handler bounds its own body).
 pub fn router(state: AppState) -> Router {
-    let limit = usize::try_from(state.max_body_bytes).unwrap_or(usize::MAX);
     Router::new()
-        .route(
-            "/webhooks/notion",
-            post(webhook).layer(DefaultBodyLimit::max(limit)),
-        )
+        .route("/webhooks/notion", post(webhook))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics_text))
         .layer(middleware::from_fn(track_http))
         .with_state(state)
 }
 
+/// The `method` label: the standard methods by name, anything invented as "other".
+fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "PATCH" => "PATCH",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
+    }
+}
+
 async fn track_http(req: Request, next: Next) -> Response {
+    // Route templates are a fixed set (the router's); anything else is "unmatched".
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+        .map_or("unmatched", |p| match p.as_str() {
+            "/webhooks/notion" => "/webhooks/notion",
+            "/healthz" => "/healthz",
+            "/metrics" => "/metrics",
+            _ => "unmatched",
+        });
+    let method = method_label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
+    metrics::counter!("http_requests_total", "route" => route, "method" => method, "status" => status).increment(1);
     metrics::histogram!("http_request_duration_seconds", "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
 }
 
-/// `POST /webhooks/notion`: limit → verify on raw bytes → parse → one durable commit.
+/// The webhook path's log lines anyone can trigger, each at most once a minute.
+#[derive(Debug, Default)]
+pub struct WebhookLogs {
+    unsigned: LogGate,
+    bad_signature: LogGate,
+    no_secret: LogGate,
+    too_large: LogGate,
+    body_timeout: LogGate,
+    replay: LogGate,
+}
+
+/// `POST /webhooks/notion`: bound the body → verify on raw bytes → parse → refuse
+/// replays → one durable commit.
 #[tracing::instrument(skip_all, fields(webhook.event_id, webhook.type))]
-async fn webhook(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn webhook(State(app): State<AppState>, req: Request) -> Response {
     let started = Instant::now();
-    let (event_type, result) = handle_webhook(&app, &headers, body).await;
+    let (event_type, result) = handle_webhook(&app, req).await;
     let outcome = match &result {
         Ok(o) => *o,
         Err(e) => e.outcome(),
@@ -136,31 +184,66 @@ async fn webhook(
     }
 }
 
+/// Reads the body within `server.max_body_bytes` and `server.body_timeout_seconds`:
+/// a declared `Content-Length` over the limit is refused before reading anything.
+async fn read_body(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, WebhookError> {
+    let limit = app.max_body_bytes;
+    let too_large = |declared: Option<u64>| {
+        app.logs.too_large.warn(|suppressed| {
+            tracing::warn!(content_length = ?declared, limit, suppressed, "webhook body over the size limit: 413");
+        });
+        WebhookError::TooLarge { limit }
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(declared));
+    }
+    let read = axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    match tokio::time::timeout(app.body_timeout, read).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            let over = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if over {
+                Err(too_large(declared))
+            } else {
+                Err(WebhookError::Body)
+            }
+        }
+        Err(_) => {
+            let seconds = app.body_timeout.as_secs();
+            app.logs.body_timeout.warn(|suppressed| {
+                tracing::warn!(
+                    seconds,
+                    suppressed,
+                    "webhook body not received in time: 408"
+                );
+            });
+            Err(WebhookError::BodyTimeout { seconds })
+        }
+    }
+}
+
 async fn handle_webhook(
     app: &AppState,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> (String, Result<&'static str, WebhookError>) {
-    let unknown = || "unknown".to_owned();
+    req: Request,
+) -> (&'static str, Result<&'static str, WebhookError>) {
+    const UNKNOWN: &str = "unknown";
     if !app.accepting.load(Ordering::Acquire) {
-        return (unknown(), Err(WebhookError::ShuttingDown));
+        return (UNKNOWN, Err(WebhookError::ShuttingDown));
     }
-    let body = match body {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
+    let body = match read_body(app, &headers, body).await {
         Ok(b) => b,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            let content_length = headers
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
-            tracing::warn!(?content_length, "webhook body over the size limit: 413");
-            return (
-                unknown(),
-                Err(WebhookError::TooLarge {
-                    limit: app.max_body_bytes,
-                }),
-            );
-        }
-        Err(_) => return (unknown(), Err(WebhookError::Body)),
+        Err(e) => return (UNKNOWN, Err(e)),
     };
     let signature = headers
         .get("x-notion-signature")
@@ -169,40 +252,66 @@ async fn handle_webhook(
         // Only the verification handshake arrives unsigned (Notion has no key yet).
         return match WebhookBody::parse(&body) {
             Ok(WebhookBody::Verification { verification_token }) => {
-                (unknown(), record_token(app, &verification_token).await)
+                let origin = handshake::origin(peer, &headers);
+                (
+                    UNKNOWN,
+                    handshake::record(app, &verification_token, &origin).await,
+                )
             }
             _ => {
-                tracing::warn!(
-                    bytes = body.len(),
-                    "webhook without X-Notion-Signature rejected: 401"
-                );
-                (unknown(), Err(WebhookError::MissingSignature))
+                app.logs.unsigned.warn(|suppressed| {
+                    tracing::warn!(
+                        bytes = body.len(),
+                        suppressed,
+                        "webhook without X-Notion-Signature rejected: 401"
+                    );
+                });
+                (UNKNOWN, Err(WebhookError::MissingSignature))
             }
         };
     };
     let Some(secret) = app.webhook_secret.get() else {
-        tracing::error!(
-            "signed webhook received but NOTION_WEBHOOK_SECRET is not set: 401 (Notion will retry); run `notion-sync webhook tokens`"
-        );
-        return (unknown(), Err(WebhookError::NoSecret));
+        app.logs.no_secret.warn(|suppressed| {
+            tracing::error!(
+                suppressed,
+                "signed webhook received but NOTION_WEBHOOK_SECRET is not set: 401 (Notion will retry); run `notion-sync webhook tokens`"
+            );
+        });
+        return (UNKNOWN, Err(WebhookError::NoSecret));
     };
     if let Err(e) =
         notion_api::verify_signature(secret.expose_secret().as_bytes(), &body, Some(signature))
     {
-        tracing::warn!(reason = %e, bytes = body.len(), "webhook signature rejected: 401");
-        return (unknown(), Err(WebhookError::BadSignature(e)));
+        app.logs.bad_signature.warn(|suppressed| {
+            tracing::warn!(reason = %e, bytes = body.len(), suppressed, "webhook signature rejected: 401");
+        });
+        return (UNKNOWN, Err(WebhookError::BadSignature(e)));
     }
     let event = match WebhookBody::parse(&body) {
         Ok(WebhookBody::Event(event)) => event,
         Ok(WebhookBody::Verification { verification_token }) => {
-            return (unknown(), record_token(app, &verification_token).await);
+            let origin = handshake::origin(peer, &headers);
+            return (
+                UNKNOWN,
+                handshake::record(app, &verification_token, &origin).await,
+            );
         }
-        Err(e) => return (unknown(), Err(WebhookError::Malformed(e.to_string()))),
+        Err(e) => return (UNKNOWN, Err(WebhookError::Malformed(e.to_string()))),
     };
-    let event_type = event.event_type.as_str().to_owned();
+    let event_type = event.event_type.label();
     let span = tracing::Span::current();
     span.record("webhook.event_id", event.id.as_str());
-    span.record("webhook.type", event_type.as_str());
+    span.record("webhook.type", event.event_type.as_str());
+    if event.timestamp < app.engine.now() - app.replay_window {
+        let timestamp = event
+            .timestamp
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        app.logs.replay.warn(|suppressed| {
+            tracing::warn!(%timestamp, suppressed, "signed event older than the replay window: 400");
+        });
+        let hours = app.replay_window.num_hours();
+        return (event_type, Err(WebhookError::Replay { timestamp, hours }));
+    }
     let incoming = app.engine.accept(&event);
     let has_jobs = !incoming.jobs.is_empty();
     let result = app.engine.store().ingest(incoming).await;
@@ -227,38 +336,6 @@ async fn handle_webhook(
     }
 }
 
-/// Whether a string looks like Notion's verification tokens (`secret_` and a few dozen
-/// letters and digits): anyone can send an unsigned handshake, so anything else is refused.
-fn is_verification_token(token: &str) -> bool {
-    token.strip_prefix("secret_").is_some_and(|rest| {
-        (16..=128).contains(&rest.len())
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    })
-}
-
-async fn record_token(app: &AppState, token: &str) -> Result<&'static str, WebhookError> {
-    if !is_verification_token(token) {
-        tracing::warn!(
-            bytes = token.len(),
-            "unsigned handshake with something that is not a verification token: 400"
-        );
-        return Err(WebhookError::Malformed(
-            "verification_token is not a Notion verification token".into(),
-        ));
-    }
-    app.engine
-        .store()
-        .record_verification_token(token)
-        .await
-        .map_err(WebhookError::Store)?;
-    tracing::warn!(
-        "Notion sent a webhook verification token: run `notion-sync webhook tokens` to see it, paste it into Notion's webhook settings, and set NOTION_WEBHOOK_SECRET to it"
-    );
-    Ok("verification_token_stored")
-}
-
 /// `GET /metrics`: refreshes the queue and mirror gauges, then renders.
 async fn metrics_text(State(app): State<AppState>) -> Response {
     health::refresh_gauges(&app.engine).await;
@@ -271,13 +348,13 @@ async fn metrics_text(State(app): State<AppState>) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn verification_token_shape() {
-        let check = |t: &str, ok: bool| assert_eq!(super::is_verification_token(t), ok, "{t:?}");
-        check("secret_tMrlL1qK5vuQAh1b6cZGhFChZTSYJlce98V0pYn7yBl", true);
-        check("secret_short", false);
-        check("tMrlL1qK5vuQAh1b6cZGhFChZTSYJlce98V0pYn7yBl", false);
-        check("secret_with spaces and more text here", false);
-        check(&format!("secret_{}", "a".repeat(200)), false);
+    fn invented_methods_are_labelled_other() {
+        assert_eq!(method_label(&Method::POST), "POST");
+        let invented = Method::from_bytes("X".repeat(60_000).as_bytes()).unwrap();
+        assert_eq!(method_label(&invented), "other");
+        assert_eq!(method_label(&Method::from_bytes(b"get").unwrap()), "other");
     }
 }

@@ -1,12 +1,17 @@
 //! What every HTTP handler shares: the engine, the webhook signing key, the metrics
-//! handle, the intake switch and the body limit.
+//! handle, the intake switch, the webhook limits and the rate-limited log lines.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::SecretString;
 use sync_engine::Engine;
+
+use crate::config::ServerConfig;
+use crate::handshake::HandshakeGate;
+use crate::http::WebhookLogs;
 
 /// Shared by every handler.
 #[derive(Clone)]
@@ -18,6 +23,46 @@ pub struct AppState {
     pub accepting: Arc<AtomicBool>,
     /// `server.max_body_bytes`: larger webhook bodies get 413.
     pub max_body_bytes: u64,
+    /// `server.body_timeout_seconds`: a body not received within this gets 408.
+    pub body_timeout: Duration,
+    /// `server.accept_handshakes`: store handshakes even with a secret configured.
+    pub accept_handshakes: bool,
+    /// Signed events older than this are refused as replays (the event log forgets ids
+    /// after `store.event_retention_days`; this is that minus [`REPLAY_MARGIN`]).
+    pub replay_window: chrono::TimeDelta,
+    pub handshakes: Arc<HandshakeGate>,
+    pub logs: Arc<WebhookLogs>,
+}
+
+/// How much shorter than the event retention the replay window is: room for a clock
+/// difference between Notion and us.
+pub const REPLAY_MARGIN: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+impl AppState {
+    /// The state of a server with `server`'s limits, whose event log forgets event ids
+    /// after `event_retention`.
+    pub fn new(
+        engine: Engine,
+        webhook_secret: Arc<SecretSlot>,
+        metrics: PrometheusHandle,
+        server: &ServerConfig,
+        event_retention: Duration,
+    ) -> AppState {
+        let retention =
+            chrono::TimeDelta::from_std(event_retention).unwrap_or(chrono::TimeDelta::MAX);
+        AppState {
+            engine,
+            webhook_secret,
+            metrics,
+            accepting: Arc::new(AtomicBool::new(true)),
+            max_body_bytes: server.max_body_bytes,
+            body_timeout: server.body_timeout,
+            accept_handshakes: server.accept_handshakes,
+            replay_window: retention - REPLAY_MARGIN,
+            handshakes: Arc::default(),
+            logs: Arc::default(),
+        }
+    }
 }
 
 /// The webhook signing key (`NOTION_WEBHOOK_SECRET`); settable at run time so the

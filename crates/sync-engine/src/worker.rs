@@ -147,6 +147,8 @@ async fn worker_loop(engine: Engine, worker: String, cancel: CancellationToken) 
         let claimed = match engine.store().claim(1, &worker, lease).await {
             Ok(mut jobs) => jobs.pop(),
             Err(e) => {
+                // A claim is a write: storage that cannot take it is reported as failing.
+                engine.status().record_store_write_failure(e.to_string());
                 tracing::warn!(error = %e, "claiming jobs failed; retrying");
                 tokio::select! {
                     _ = cancel.cancelled() => return,

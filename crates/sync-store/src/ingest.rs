@@ -1,10 +1,10 @@
 //! Webhook intake: the event log (deduplication by event id, retention) with the event's
-//! jobs enqueued in the same group-committed transaction, and pending verification tokens.
+//! jobs enqueued in the same group-committed transaction.
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Sqlite};
 use tokio::sync::oneshot;
 
 use crate::error::StoreError;
@@ -41,31 +41,6 @@ pub enum IngestOutcome {
     Inserted,
     /// The event id was already recorded; nothing changed.
     Duplicate,
-}
-
-/// A verification token Notion sent when a subscription was created. `Debug` masks it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct VerificationToken {
-    /// The secret, to be pasted into Notion's UI. Never log it.
-    pub token: String,
-    pub received_at: DateTime<Utc>,
-}
-
-impl std::fmt::Debug for VerificationToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerificationToken")
-            .field("token", &mask(&self.token))
-            .field("received_at", &self.received_at)
-            .finish()
-    }
-}
-
-/// `secret_****`: the prefix before the first `_` (if short) and nothing else.
-fn mask(token: &str) -> String {
-    match token.split_once('_') {
-        Some((prefix, _)) if prefix.len() <= 8 => format!("{prefix}_****"),
-        _ => "****".to_owned(),
-    }
 }
 
 /// An [`IncomingEvent`] prepared for the writer.
@@ -307,40 +282,6 @@ impl WriteOp for PruneEvents {
     }
 }
 
-/// Pending verification tokens kept; older ones are dropped as new ones arrive.
-pub const MAX_VERIFICATION_TOKENS: i64 = 20;
-
-struct RecordToken(String);
-
-impl WriteOp for RecordToken {
-    type Output = ();
-
-    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO verification_tokens (token, received_at) VALUES (?1, ?2) \
-                 ON CONFLICT (token) DO NOTHING",
-            )
-            .bind(&self.0)
-            .bind(to_iso(cx.now()))
-            .execute(&mut cx.conn)
-            .await
-            .map_err(|e| cx.err(e))?;
-            // Anyone who can reach the URL can send one: keep only the newest few.
-            sqlx::query(
-                "DELETE FROM verification_tokens WHERE token NOT IN \
-                 (SELECT token FROM verification_tokens \
-                  ORDER BY received_at DESC, token DESC LIMIT ?1)",
-            )
-            .bind(MAX_VERIFICATION_TOKENS)
-            .execute(&mut cx.conn)
-            .await
-            .map_err(|e| cx.err(e))?;
-            Ok(())
-        })
-    }
-}
-
 impl Store {
     /// Records the event id and enqueues its jobs in one transaction, shared with whatever
     /// other writes are waiting (group commit). Returns only after the commit is durable
@@ -396,34 +337,6 @@ impl Store {
             .await
             .map_err(|e| self.err(e))?;
         Ok(u64::try_from(n).unwrap_or(0))
-    }
-
-    /// Stores a verification token as pending (a token already stored keeps its first
-    /// receipt time); only the newest [`MAX_VERIFICATION_TOKENS`] are kept. The token is
-    /// never used as the signing key by the store.
-    #[tracing::instrument(skip_all, err(level = "debug"))]
-    pub async fn record_verification_token(&self, token: &str) -> Result<(), StoreError> {
-        self.write(RecordToken(token.to_owned())).await
-    }
-
-    /// Every pending verification token, oldest first.
-    #[tracing::instrument(skip_all, err(level = "debug"))]
-    pub async fn verification_tokens(&self) -> Result<Vec<VerificationToken>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT token, received_at FROM verification_tokens ORDER BY received_at, token",
-        )
-        .fetch_all(self.readers())
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                let received_at: String = r.get(1);
-                Ok(VerificationToken {
-                    token: r.get(0),
-                    received_at: from_iso(self.path(), &received_at)?,
-                })
-            })
-            .collect()
     }
 }
 
@@ -490,18 +403,5 @@ mod tests {
             .collect();
         assert_eq!(keys, ["page:a", "page:b"]);
         store.close().await;
-    }
-
-    #[test]
-    fn token_debug_is_masked() {
-        let t = VerificationToken {
-            token: "secret_abcdefghijklmnop".to_owned(),
-            received_at: DateTime::from_timestamp(0, 0).unwrap(),
-        };
-        let shown = format!("{t:?}");
-        assert!(!shown.contains("abcdefghijklmnop"), "{shown}");
-        assert!(shown.contains("secret_****"), "{shown}");
-        assert_eq!(mask("nounderscoresecret"), "****");
-        assert_eq!(mask("averylongprefix_secret"), "****");
     }
 }

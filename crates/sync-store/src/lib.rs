@@ -10,12 +10,13 @@ mod queue;
 mod state;
 mod store;
 mod time;
+mod tokens;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ParseSynchronousError, StoreConfig, Synchronous};
 pub use error::{DatabaseError, MigrationError, StoreError};
-pub use ingest::{IncomingEvent, IngestOutcome, MAX_VERIFICATION_TOKENS, VerificationToken};
+pub use ingest::{IncomingEvent, IngestOutcome};
 pub use mirror::{
     PageFilter, PageRow, PageUpsert, STATUS_WRITE_CLAIM, StatusWrite, Transition, UpsertOutcome,
 };
@@ -25,4 +26,5 @@ pub use queue::{
     ParseEnumError, QueueStats,
 };
 pub use store::Store;
+pub use tokens::{MAX_VERIFICATION_TOKENS, TokenOrigin, TokenRecorded, VerificationToken};
 pub use writer::WriteStats;

@@ -30,6 +30,15 @@ macro_rules! event_types {
                 }
             }
 
+            /// A metric label from a fixed set: the dotted name, or "unknown" for a type
+            /// not in [`EventType::ALL`] (so senders cannot invent label values).
+            pub fn label(&self) -> &'static str {
+                match self {
+                    $(Self::$variant => $s,)*
+                    Self::Unknown(_) => "unknown",
+                }
+            }
+
             /// Parses a dotted name; never fails.
             pub fn parse(s: &str) -> Self {
                 match s {

@@ -42,16 +42,27 @@ async fn handshake_is_unsigned_minified_and_once() {
     assert_eq!(got[0].headers["content-type"], "application/json");
 }
 
+/// As in Notion, a refused handshake still subscribes (verification is the token the
+/// operator pastes); an unreachable URL subscribes nothing.
 #[tokio::test]
-async fn failed_handshake_subscribes_nothing() {
+async fn a_refused_handshake_still_subscribes_an_unreachable_url_does_not() {
     let sim = sim(fast_config()).await;
     let rx = Receiver::start().await;
     rx.fail_next(1);
-    assert!(sim.subscribe(&rx.url).await.is_err());
+    let token = sim.subscribe(&rx.url).await.unwrap();
     sim.create_task(NewTask::default());
     sim.webhooks_idle().await;
-    assert_eq!(rx.received().len(), 1, "only the failed handshake");
-    assert_eq!(sim.webhook_stats().events_emitted, 0);
+    assert_eq!(
+        rx.received().len(),
+        3,
+        "the refused handshake, then the events"
+    );
+    assert!(sim.webhook_stats().events_emitted > 0);
+    assert!(token.starts_with("secret_"));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    assert!(sim.subscribe(&url).await.is_err());
     let chosen = sim
         .subscribe_with_token(&rx.url, "secret_chosen_by_test")
         .await

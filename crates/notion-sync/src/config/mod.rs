@@ -45,6 +45,14 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Webhook bodies above this get 413.
     pub max_body_bytes: u64,
+    /// Connections served at once; more are closed when accepted.
+    pub max_connections: usize,
+    /// A connection must send a complete request head within this (idle keep-alive too).
+    pub header_timeout: Duration,
+    /// A request body must arrive within this, else 408.
+    pub body_timeout: Duration,
+    /// Store handshakes even when a webhook secret is configured.
+    pub accept_handshakes: bool,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +60,10 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             max_body_bytes: 1_048_576,
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            accept_handshakes: false,
         }
     }
 }
@@ -136,6 +148,25 @@ impl Config {
                 1024..=u64::MAX,
                 "must be at least 1024",
             )?,
+            max_connections: s.integer(
+                "max_connections",
+                d.server.max_connections as u64,
+                1..=65_536,
+                "must be between 1 and 65536",
+            )? as usize,
+            header_timeout: s.seconds(
+                "header_timeout_seconds",
+                d.server.header_timeout,
+                1..=600,
+                "must be between 1 and 600",
+            )?,
+            body_timeout: s.seconds(
+                "body_timeout_seconds",
+                d.server.body_timeout,
+                1..=600,
+                "must be between 1 and 600",
+            )?,
+            accept_handshakes: s.boolean("accept_handshakes", d.server.accept_handshakes)?,
         };
         let shutdown_grace = s.seconds(
             "shutdown_grace_seconds",
@@ -236,8 +267,8 @@ fn parse_store(mut s: Section<'_>, d: StoreConfig) -> Result<StoreConfig, Config
             s.integer(
                 "event_retention_days",
                 d.event_retention.as_secs() / 86_400,
-                1..=3650,
-                "must be between 1 and 3650",
+                2..=3650,
+                "must be between 2 and 3650 (Notion retries a delivery for about a day; signed events older than this are refused as replays)",
             )? * 86_400,
         ),
         ..d

@@ -8,7 +8,6 @@
 use std::future::IntoFuture;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use notion_sim::SimHandle;
 use notion_sync::BuildOptions;
@@ -199,13 +198,13 @@ async fn a_read_only_store_answers_503_records_nothing_and_the_file_serves_again
         .await
         .unwrap();
     let (engine, _) = notion_sync::app::build_engine(&config, &secrets, store.clone()).unwrap();
-    let state = notion_sync::state::AppState {
-        engine: engine.clone(),
-        webhook_secret: notion_sync::state::SecretSlot::new(Some(SecretString::from(SECRET))),
-        metrics: notion_sync::telemetry::metrics_handle(),
-        accepting: Arc::new(AtomicBool::new(true)),
-        max_body_bytes: config.server.max_body_bytes,
-    };
+    let state = notion_sync::state::AppState::new(
+        engine.clone(),
+        notion_sync::state::SecretSlot::new(Some(SecretString::from(SECRET))),
+        notion_sync::telemetry::metrics_handle(),
+        &config.server,
+        config.store.event_retention,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = tokio_util::sync::CancellationToken::new();

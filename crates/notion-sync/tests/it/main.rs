@@ -3,6 +3,7 @@
 mod binary;
 mod chaos;
 mod disk;
+mod edge;
 mod faults;
 mod fuzz;
 mod health;

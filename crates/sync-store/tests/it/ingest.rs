@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sync_store::{
     IncomingEvent, IngestOutcome, JobFilter, JobState, Lane, NewJob, PageUpsert, StoreError,
+    TokenOrigin, TokenRecorded,
 };
 
 use crate::helpers::{fixtures_dir, job, open, open_with};
@@ -226,16 +227,24 @@ async fn events_older_than_the_retention_are_pruned() {
 async fn verification_tokens_are_kept_pending_deduplicated_and_masked_in_debug() {
     let t = open().await;
     let s = &t.store;
-    s.record_verification_token("secret_first0123456789")
-        .await
-        .unwrap();
+    let origin = TokenOrigin {
+        peer: Some("127.0.0.1:40000".into()),
+        forwarded_for: None,
+    };
+    let record = |token: &'static str| s.record_verification_token(token, &origin);
+    assert_eq!(
+        record("secret_first0123456789").await.unwrap(),
+        TokenRecorded::Stored
+    );
     t.advance(5);
-    s.record_verification_token("secret_second0123456789")
-        .await
-        .unwrap();
-    s.record_verification_token("secret_first0123456789")
-        .await
-        .unwrap();
+    assert_eq!(
+        record("secret_second0123456789").await.unwrap(),
+        TokenRecorded::Stored
+    );
+    assert_eq!(
+        record("secret_first0123456789").await.unwrap(),
+        TokenRecorded::AlreadyKnown
+    );
     let tokens = s.verification_tokens().await.unwrap();
     let values: Vec<_> = tokens.iter().map(|t| t.token.as_str()).collect();
     assert_eq!(
@@ -243,30 +252,38 @@ async fn verification_tokens_are_kept_pending_deduplicated_and_masked_in_debug()
         ["secret_first0123456789", "secret_second0123456789"]
     );
     assert_eq!(tokens[0].received_at, crate::helpers::t0());
+    assert_eq!(tokens[0].origin, origin);
     let shown = format!("{tokens:?}");
     assert!(
         !shown.contains("first0123456789") && !shown.contains("second0123456789"),
         "{shown}"
     );
+    assert_eq!(s.clear_verification_tokens().await.unwrap(), 2);
+    assert!(s.verification_tokens().await.unwrap().is_empty());
 }
 
+/// A flood cannot evict a token already stored: once full, new ones are refused.
 #[tokio::test]
-async fn only_the_newest_verification_tokens_are_kept() {
+async fn the_first_verification_tokens_are_kept_and_the_rest_refused() {
     let t = open().await;
     let s = &t.store;
     let n = sync_store::MAX_VERIFICATION_TOKENS + 5;
+    let mut refused = 0;
     for i in 0..n {
-        s.record_verification_token(&format!("secret_flood{i:04}"))
+        let outcome = s
+            .record_verification_token(&format!("secret_flood{i:04}"), &TokenOrigin::default())
             .await
             .unwrap();
+        refused += usize::from(outcome == TokenRecorded::Full);
         t.advance(1);
     }
+    assert_eq!(refused, 5);
     let tokens = s.verification_tokens().await.unwrap();
     assert_eq!(tokens.len() as i64, sync_store::MAX_VERIFICATION_TOKENS);
-    assert_eq!(tokens[0].token, "secret_flood0005");
+    assert_eq!(tokens[0].token, "secret_flood0000");
     assert_eq!(
         tokens.last().unwrap().token,
-        format!("secret_flood{:04}", n - 1)
+        format!("secret_flood{:04}", sync_store::MAX_VERIFICATION_TOKENS - 1)
     );
 }
 

@@ -1,0 +1,197 @@
+//! Pending webhook verification tokens: the first [`MAX_VERIFICATION_TOKENS`] are kept
+//! (a flood can never evict one already stored), each with where it came from; they are
+//! purged once a webhook secret is configured, so the database holds no HMAC key.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use crate::error::StoreError;
+use crate::store::Store;
+use crate::time::{from_iso, to_iso};
+use crate::writer::{BoxFut, WriteCx, WriteOp};
+
+/// Pending verification tokens kept; once full, new ones are refused (never evicting).
+pub const MAX_VERIFICATION_TOKENS: i64 = 20;
+
+/// A verification token received by the webhook endpoint. `Debug` masks it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerificationToken {
+    /// The value, to be pasted into Notion's UI. Never log it.
+    pub token: String,
+    pub received_at: DateTime<Utc>,
+    /// Where it came from.
+    pub origin: TokenOrigin,
+}
+
+/// The network origin of a handshake, as the daemon saw it (not proof of anything:
+/// `forwarded_for` is whatever the sender or a proxy put in `X-Forwarded-For`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenOrigin {
+    /// The TCP peer address.
+    pub peer: Option<String>,
+    /// `X-Forwarded-For`, cut to 200 printable characters.
+    pub forwarded_for: Option<String>,
+}
+
+impl std::fmt::Debug for VerificationToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerificationToken")
+            .field("token", &mask(&self.token))
+            .field("received_at", &self.received_at)
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+/// `secret_****`: the prefix before the first `_` (if short) and nothing else.
+fn mask(token: &str) -> String {
+    match token.split_once('_') {
+        Some((prefix, _)) if prefix.len() <= 8 => format!("{prefix}_****"),
+        _ => "****".to_owned(),
+    }
+}
+
+/// What [`Store::record_verification_token`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenRecorded {
+    Stored,
+    /// The same token was already pending (it keeps its first receipt).
+    AlreadyKnown,
+    /// [`MAX_VERIFICATION_TOKENS`] are pending: refused, nothing evicted.
+    Full,
+}
+
+struct RecordToken {
+    token: String,
+    origin: TokenOrigin,
+}
+
+impl WriteOp for RecordToken {
+    type Output = TokenRecorded;
+
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<TokenRecorded, StoreError>> {
+        Box::pin(async move {
+            let (count, known): (i64, i64) = sqlx::query_as(
+                "SELECT COUNT(*), COALESCE(SUM(token = ?1), 0) FROM verification_tokens",
+            )
+            .bind(&self.token)
+            .fetch_one(&mut cx.conn)
+            .await
+            .map_err(|e| cx.err(e))?;
+            if known > 0 {
+                return Ok(TokenRecorded::AlreadyKnown);
+            }
+            if count >= MAX_VERIFICATION_TOKENS {
+                return Ok(TokenRecorded::Full);
+            }
+            sqlx::query(
+                "INSERT INTO verification_tokens (token, received_at, peer, forwarded_for) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(&self.token)
+            .bind(to_iso(cx.now()))
+            .bind(&self.origin.peer)
+            .bind(&self.origin.forwarded_for)
+            .execute(&mut cx.conn)
+            .await
+            .map_err(|e| cx.err(e))?;
+            Ok(TokenRecorded::Stored)
+        })
+    }
+}
+
+struct ClearTokens;
+
+impl WriteOp for ClearTokens {
+    type Output = u64;
+
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let mut deleted = 0;
+            // Overwrite the deleted rows' bytes too: a copy of the file must not hold a
+            // token in a free page.
+            for sql in [
+                "PRAGMA secure_delete = ON",
+                "DELETE FROM verification_tokens",
+                "PRAGMA secure_delete = OFF",
+            ] {
+                let done = sqlx::query(sql)
+                    .execute(&mut cx.conn)
+                    .await
+                    .map_err(|e| cx.err(e))?;
+                if sql.starts_with("DELETE") {
+                    deleted = done.rows_affected();
+                }
+            }
+            Ok(deleted)
+        })
+    }
+}
+
+impl Store {
+    /// Stores a verification token as pending, unless it is already pending or
+    /// [`MAX_VERIFICATION_TOKENS`] are. The store never uses it as a signing key.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn record_verification_token(
+        &self,
+        token: &str,
+        origin: &TokenOrigin,
+    ) -> Result<TokenRecorded, StoreError> {
+        self.write(RecordToken {
+            token: token.to_owned(),
+            origin: origin.clone(),
+        })
+        .await
+    }
+
+    /// Deletes every pending verification token (once a secret is configured, or on
+    /// `webhook tokens --clear`); returns how many there were.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn clear_verification_tokens(&self) -> Result<u64, StoreError> {
+        self.write(ClearTokens).await
+    }
+
+    /// Every pending verification token, oldest first.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn verification_tokens(&self) -> Result<Vec<VerificationToken>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT token, received_at, peer, forwarded_for FROM verification_tokens \
+             ORDER BY received_at, token",
+        )
+        .fetch_all(self.readers())
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| {
+                let received_at: String = r.get(1);
+                Ok(VerificationToken {
+                    token: r.get(0),
+                    received_at: from_iso(self.path(), &received_at)?,
+                    origin: TokenOrigin {
+                        peer: r.get(2),
+                        forwarded_for: r.get(3),
+                    },
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_debug_is_masked() {
+        let t = VerificationToken {
+            token: "secret_abcdefghijklmnop".to_owned(),
+            received_at: DateTime::from_timestamp(0, 0).unwrap(),
+            origin: TokenOrigin::default(),
+        };
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("abcdefghijklmnop"), "{shown}");
+        assert!(shown.contains("secret_****"), "{shown}");
+        assert_eq!(mask("nounderscoresecret"), "****");
+        assert_eq!(mask("averylongprefix_secret"), "****");
+    }
+}
