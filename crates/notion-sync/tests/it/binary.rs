@@ -14,6 +14,16 @@ struct Daemon {
     log: std::path::PathBuf,
 }
 
+impl Drop for Daemon {
+    /// A failing test must not leave the daemon running.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

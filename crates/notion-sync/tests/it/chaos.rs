@@ -14,9 +14,9 @@ use notion_sim::SimHandle;
 use sync_store::{Store, StoreConfig, SystemClock};
 
 use crate::support::{
-    add_waiting_status, daemon_health, free_port, make_overdue_candidate, mirror_mismatches,
-    notion_sync_command, patches_per_page, poll_until, sim_config, unmarked_candidates,
-    write_daemon_config,
+    KillOnDrop, add_waiting_status, daemon_health, free_port, make_overdue_candidate,
+    mirror_mismatches, notion_sync_command, patches_per_page, poll_until, sim_config,
+    unmarked_candidates, write_daemon_config,
 };
 
 const SECRET: &str = "secret_chaos_webhook_key";
@@ -95,19 +95,21 @@ async fn storm(sim: Arc<SimHandle>, seed: u64, stop: Arc<AtomicBool>) -> Storm {
     out
 }
 
-fn serve(config: &std::path::Path, sim: &SimHandle, log: &std::path::Path) -> std::process::Child {
-    notion_sync_command(
-        &[
-            OsStr::new("serve"),
-            OsStr::new("--config"),
-            config.as_os_str(),
-        ],
-        sim.token(),
-        SECRET,
-        log,
+fn serve(config: &std::path::Path, sim: &SimHandle, log: &std::path::Path) -> KillOnDrop {
+    KillOnDrop(
+        notion_sync_command(
+            &[
+                OsStr::new("serve"),
+                OsStr::new("--config"),
+                config.as_os_str(),
+            ],
+            sim.token(),
+            SECRET,
+            log,
+        )
+        .spawn()
+        .expect("the binary starts"),
     )
-    .spawn()
-    .expect("the binary starts")
 }
 
 async fn wait_serving(http: &reqwest::Client, port: u16) {

@@ -15,8 +15,8 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
-    RunningApp, event_json, free_port, notion_sync_command, page_event, sim_config, start_app,
-    test_config, write_daemon_config,
+    KillOnDrop, RunningApp, event_json, free_port, notion_sync_command, page_event, sim_config,
+    start_app, test_config, write_daemon_config,
 };
 
 const SECRET: &str = "secret_edgeTestSigningKey0123456789abcdef";
@@ -367,14 +367,16 @@ async fn sigterm_exits_within_the_grace_period_despite_a_half_sent_request() {
     );
     std::fs::write(&config, text).unwrap();
     let log = dir.path().join("d.log");
-    let mut child = notion_sync_command(
-        &["serve".as_ref(), "--config".as_ref(), config.as_os_str()],
-        sim.token(),
-        SECRET,
-        &log,
-    )
-    .spawn()
-    .unwrap();
+    let mut child = KillOnDrop(
+        notion_sync_command(
+            &["serve".as_ref(), "--config".as_ref(), config.as_os_str()],
+            sim.token(),
+            SECRET,
+            &log,
+        )
+        .spawn()
+        .unwrap(),
+    );
     let http = reqwest::Client::new();
     crate::support::poll_until("the daemon", 60, || async {
         crate::support::daemon_health(&http, port).await.is_some()
@@ -531,14 +533,16 @@ async fn unauthenticated_floods_write_a_bounded_number_of_log_lines() {
         "[reconcile]\non_start = false\nschedule = \"\"\nfull_schedule = \"\"\n",
     );
     let log = dir.path().join("d.log");
-    let mut child = notion_sync_command(
-        &["serve".as_ref(), "--config".as_ref(), config.as_os_str()],
-        sim.token(),
-        SECRET,
-        &log,
-    )
-    .spawn()
-    .unwrap();
+    let mut child = KillOnDrop(
+        notion_sync_command(
+            &["serve".as_ref(), "--config".as_ref(), config.as_os_str()],
+            sim.token(),
+            SECRET,
+            &log,
+        )
+        .spawn()
+        .unwrap(),
+    );
     let http = reqwest::Client::new();
     crate::support::poll_until("the daemon", 60, || async {
         crate::support::daemon_health(&http, port).await.is_some()
@@ -664,14 +668,16 @@ async fn attack_suite_beside_a_steady_signed_load() {
     );
     std::fs::write(&config, text).unwrap();
     let log = dir.path().join("d.log");
-    let mut child = notion_sync_command(
-        &["serve".as_ref(), "--config".as_ref(), config.as_os_str()],
-        sim.token(),
-        SECRET,
-        &log,
-    )
-    .spawn()
-    .unwrap();
+    let mut child = KillOnDrop(
+        notion_sync_command(
+            &["serve".as_ref(), "--config".as_ref(), config.as_os_str()],
+            sim.token(),
+            SECRET,
+            &log,
+        )
+        .spawn()
+        .unwrap(),
+    );
     let pid = child.id();
     let http = reqwest::Client::new();
     crate::support::poll_until("the daemon", 60, || async {

@@ -544,3 +544,29 @@ pub fn page_event(prefix: &str, n: usize, page: &str, ds: &str) -> Vec<u8> {
         Some(ds),
     )
 }
+
+/// A daemon child process that is killed when dropped, so a failing test never leaves
+/// one running (a stray daemon would take CPU from every test and benchmark after it).
+pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
