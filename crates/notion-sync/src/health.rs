@@ -324,6 +324,17 @@ pub async fn refresh_gauges(engine: &Engine) {
     if let Ok(n) = store.page_count().await {
         metrics::gauge!("mirror_pages").set(n as f64);
     }
+    if let Ok(Some(at)) = store.last_event_at().await {
+        metrics::gauge!("webhook_last_event_timestamp_seconds").set(at.timestamp() as f64);
+    }
+    let status = engine.status();
+    metrics::gauge!("notion_token_rejected")
+        .set(f64::from(u8::from(status.auth_error().is_some())));
+    metrics::gauge!("store_write_failing").set(f64::from(u8::from(
+        status
+            .recent_store_write_failure(STORE_FAILURE_WINDOW)
+            .is_some(),
+    )));
     let pacer = engine.client().pacer().snapshot();
     metrics::gauge!("notion_pacer_rate").set(pacer.current_rate);
     metrics::gauge!("notion_pacer_waiters", "lane" => "interactive")

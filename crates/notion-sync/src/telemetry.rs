@@ -130,6 +130,30 @@ pub fn describe_metrics() {
         "Reconcile passes by kind and outcome"
     );
     describe_counter!("overdue_marked_total", "Tasks marked overdue");
+    describe_counter!(
+        "reconcile_pages_updated_total",
+        "Pages reconcile passes found changed (edits are happening)"
+    );
+    describe_gauge!(
+        "reconcile_watermark_timestamp_seconds",
+        "The incremental watermark (Unix seconds, Notion's clock)"
+    );
+    describe_gauge!(
+        "webhook_last_event_timestamp_seconds",
+        "When the newest webhook event was received (Unix seconds)"
+    );
+    describe_gauge!(
+        "notion_token_rejected",
+        "1 while Notion rejects the integration token (401)"
+    );
+    describe_gauge!(
+        "store_write_failing",
+        "1 when the store failed to commit within the last minute"
+    );
+    describe_counter!(
+        "http_connections_refused_total",
+        "Connections closed at accept: server.max_connections reached"
+    );
     describe_gauge!(
         "schema_ok",
         "1 when the data source schema fits the task rule"

@@ -7,6 +7,7 @@ mod edge;
 mod faults;
 mod fuzz;
 mod health;
+mod observability;
 mod pacing;
 mod ship;
 mod support;

@@ -120,6 +120,11 @@ impl Reconciler {
         let outcome = if result.is_ok() { "ok" } else { "error" };
         metrics::counter!("reconcile_runs_total", "kind" => kind.as_str(), "outcome" => outcome)
             .increment(1);
+        if let Ok(summary) = &result {
+            // Pages a pass found changed: edits are happening (alerting compares it with
+            // webhook traffic).
+            metrics::counter!("reconcile_pages_updated_total").increment(summary.pages_updated);
+        }
         if let Some(message) = self.notifier.flush() {
             tracing::info!(summary = %message, "overdue summary");
         }
