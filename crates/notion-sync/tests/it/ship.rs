@@ -46,8 +46,22 @@ async fn demo_runs_serves_health_ok_and_mirrors_the_workspace() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "demo failed: {stdout}");
     assert!(saw_ok, "/healthz never said ok while the demo ran");
-    let last = stdout.lines().last().unwrap_or_default();
-    // "demo finished: N/M tasks mirrored, …"
+    let last = stdout
+        .lines()
+        .find(|l| l.starts_with("demo finished: "))
+        .unwrap_or_default();
+    // "demo finished: N/M tasks mirrored, …", then the summary a newcomer reads.
+    for part in [
+        "initial sync",
+        "freshness: edit → mirror",
+        "requests: ",
+        "mirror: ",
+    ] {
+        assert!(
+            stdout.contains(part),
+            "no {part:?} in the summary: {stdout}"
+        );
+    }
     let counts = last
         .strip_prefix("demo finished: ")
         .and_then(|r| r.split_once(" tasks mirrored"))

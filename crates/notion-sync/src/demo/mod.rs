@@ -1,9 +1,13 @@
 //! `notion-sync demo`: the real daemon against an in-process notion-sim workspace
 //! that keeps being edited like people would (silent body edits and dropped
-//! webhooks included), with a live one-screen status.
+//! webhooks included), with a live one-screen status (`status.rs`) and a summary a
+//! newcomer can read at the end (`summary.rs`).
+
+mod status;
+mod summary;
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,12 +15,13 @@ use std::time::Duration;
 use anyhow::Context;
 use notion_sim::{RateLimit, SimConfig, SimHandle, WebhookConfig};
 use secrecy::SecretString;
-use sync_engine::{Engine, PassKind};
+use sync_engine::PassKind;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Application;
 use crate::config::{Config, Secrets};
 use crate::telemetry::{self, LogFormat};
+use status::{Freshness, Snapshot};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
@@ -44,7 +49,7 @@ pub struct DemoArgs {
 const DEMO_DROP_RATE: f64 = 0.1;
 /// The simulated workspace enforces Notion's 3 requests/s; the daemon paces a little below.
 const SIM_RATE: f64 = 3.0;
-const DAEMON_RATE: f64 = 2.8;
+pub(crate) const DAEMON_RATE: f64 = 2.8;
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let terminal = std::io::stdout().is_terminal();
@@ -115,10 +120,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let deadline = args
         .duration
         .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
-    let mut tick = tokio::time::interval(Duration::from_secs(if terminal { 1 } else { 5 }));
+    let mut tick = tokio::time::interval(status::SAMPLE);
+    let show_every = Duration::from_secs(if terminal { 1 } else { 5 });
+    let mut shown: Option<tokio::time::Instant> = None;
+    let mut freshness = Freshness::default();
     // Requests/s over the last few seconds (one-second windows jitter around the budget).
     let mut window: std::collections::VecDeque<(tokio::time::Instant, usize)> = Default::default();
     let started = tokio::time::Instant::now();
+    // When the first sync had read every task and body (changes before it are backlog).
+    let mut initial_done: Option<(Duration, chrono::DateTime<chrono::Utc>, usize)> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -129,8 +139,26 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 }
             } => break,
             _ = tick.tick() => {
-                let mut status = Snapshot::take(&engine, &sim, demo_start).await;
+                let since = initial_done.map_or(demo_start, |d| d.1);
+                let mut status = Snapshot::take(&engine, &sim, since).await;
+                freshness.observe(&status.unsynced);
+                if initial_done.is_none() && status.initial_sync_done() {
+                    freshness.start(&status.unsynced);
+                    initial_done = Some((started.elapsed(), sim.now(), status.requests));
+                    if !terminal {
+                        println!(
+                            "initial sync done in {} s: {} tasks and their bodies, {} requests",
+                            started.elapsed().as_secs(),
+                            status.sim_pages,
+                            status.requests
+                        );
+                    }
+                }
                 let now = tokio::time::Instant::now();
+                if shown.is_some_and(|t| now - t < show_every) {
+                    continue;
+                }
+                shown = Some(now);
                 window.push_back((now, status.requests));
                 while window.len() > 2 && now - window[0].0 > Duration::from_secs(5) {
                     window.pop_front();
@@ -138,7 +166,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 let (t0, r0) = window[0];
                 let span = (now - t0).as_secs_f64();
                 status.rate = if span > 0.0 { (status.requests - r0) as f64 / span } else { 0.0 };
-                status.print(terminal, started.elapsed());
+                status.print(terminal, started.elapsed(), &freshness);
             }
         }
     }
@@ -151,18 +179,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             tracing::info!(error = %e, "final reconcile pass skipped");
         }
     }
-    let final_status = Snapshot::take(&engine, &sim, demo_start).await;
+    let since = initial_done.map_or(demo_start, |d| d.1);
+    let final_status = Snapshot::take(&engine, &sim, since).await;
     shutdown.cancel();
     let result = daemon.await.context("daemon task")?;
-    println!(
-        "demo finished: {}/{} tasks mirrored, {} identical to Notion (bodies arrive at the rate limit), {} marked overdue, {} Notion requests, {} rate-limited",
-        final_status.present,
-        final_status.sim_pages,
-        final_status.in_sync,
-        final_status.overdue_marked,
-        final_status.requests,
-        final_status.rate_limited
-    );
+    if terminal {
+        println!();
+    }
+    summary::print(&summary::Summary {
+        status: &final_status,
+        initial_sync: initial_done.map(|(took, _, requests)| (took, requests)),
+        freshness: &freshness,
+        requests: &sim.request_log(),
+        db: &db,
+        temporary: args.db.is_none(),
+        elapsed: started.elapsed(),
+    });
     sim.shutdown().await;
     result?;
     Ok(ExitCode::SUCCESS)
@@ -204,150 +236,6 @@ async fn edit_like_people(sim: SimHandle, args: DemoArgs, stop: CancellationToke
                 n += 1;
                 sim.random_edits(args.seed.wrapping_mul(1_000_003).wrapping_add(n), 1);
             }
-        }
-    }
-}
-
-/// One status screen's worth of numbers.
-struct Snapshot {
-    queued: u64,
-    running: u64,
-    dead: u64,
-    requests: usize,
-    rate: f64,
-    rate_limited: u64,
-    mirror_pages: u64,
-    sim_pages: usize,
-    /// Live tasks with a mirror row.
-    present: usize,
-    /// Live tasks whose row equals Notion's (title, status, body).
-    in_sync: usize,
-    oldest_unsynced_s: Option<i64>,
-    overdue_marked: usize,
-    reconcile: String,
-    health: String,
-}
-
-impl Snapshot {
-    /// Freshness counts from the later of the change and the demo's start (the
-    /// initial sync of an existing workspace is a backlog, not a stale change).
-    async fn take(
-        engine: &Engine,
-        sim: &SimHandle,
-        demo_start: chrono::DateTime<chrono::Utc>,
-    ) -> Snapshot {
-        let store = engine.store();
-        let stats = store.queue_stats().await.ok();
-        let requests = sim.request_log().len();
-        let pages = sim.pages();
-        let now = sim.now();
-        let mut in_sync = 0;
-        let mut present = 0;
-        let mut oldest: Option<i64> = None;
-        let live: Vec<_> = pages.iter().filter(|p| !p.in_trash && p.shared).collect();
-        for p in &live {
-            let Ok(id) = notion_api::NotionId::parse(&p.id) else {
-                continue;
-            };
-            let row = store
-                .get_page(&id)
-                .await
-                .ok()
-                .flatten()
-                .filter(|r| !r.in_trash);
-            present += usize::from(row.is_some());
-            let synced = row.is_some_and(|row| {
-                row.title == p.title
-                    && row.status == p.status
-                    && row.body_markdown.as_deref() == Some(p.markdown.as_str())
-            });
-            if synced {
-                in_sync += 1;
-            } else {
-                let age = (now - p.last_edited_time.max(demo_start)).num_seconds();
-                oldest = Some(oldest.map_or(age, |o: i64| o.max(age)));
-            }
-        }
-        let rec = engine.status().reconcile();
-        let reconcile = match (&rec.running, &rec.last_summary) {
-            (Some(p), _) => format!("{} pass running: {} pages seen", p.kind, p.pages_seen),
-            (None, Some(s)) => format!(
-                "last {} pass: {} pages, {} bodies, {} overdue marked",
-                s.kind, s.pages_seen, s.bodies_queued, s.overdue_marked
-            ),
-            (None, None) => "no pass yet".into(),
-        };
-        let health = crate::health::collect(engine, true, true).await;
-        Snapshot {
-            queued: stats
-                .as_ref()
-                .map_or(0, |s| s.queued_interactive + s.queued_bulk),
-            running: stats.as_ref().map_or(0, |s| s.running),
-            dead: stats.as_ref().map_or(0, |s| s.dead),
-            requests,
-            rate: 0.0,
-            rate_limited: engine.client().stats().rate_limited_total,
-            mirror_pages: store.page_count().await.unwrap_or(0),
-            sim_pages: live.len(),
-            present,
-            in_sync,
-            oldest_unsynced_s: oldest,
-            overdue_marked: store.transitions(None).await.map(|t| t.len()).unwrap_or(0),
-            reconcile,
-            health: format!("{:?}", health.status).to_lowercase(),
-        }
-    }
-
-    fn print(&self, terminal: bool, elapsed: Duration) {
-        let freshness = match self.oldest_unsynced_s {
-            None => "all changes mirrored".to_owned(),
-            Some(s) => format!("oldest unmirrored change {s} s old"),
-        };
-        if terminal {
-            let mut out = std::io::stdout().lock();
-            let _ = write!(
-                out,
-                "\x1b[2J\x1b[H notion-sync demo — {:>4} s   health: {}   (Ctrl-C to stop)\n\n\
-                 \x20 queue         {} queued, {} running, {} dead\n\
-                 \x20 Notion        {:.1} req/s of {DAEMON_RATE:.1} budget, {} requests, {} rate-limited\n\
-                 \x20 mirror        {} pages; {}/{} tasks identical to Notion\n\
-                 \x20 freshness     {}\n\
-                 \x20 overdue       {} tasks marked\n\
-                 \x20 reconciler    {}\n",
-                elapsed.as_secs(),
-                self.health,
-                self.queued,
-                self.running,
-                self.dead,
-                self.rate,
-                self.requests,
-                self.rate_limited,
-                self.mirror_pages,
-                self.in_sync,
-                self.sim_pages,
-                freshness,
-                self.overdue_marked,
-                self.reconcile
-            );
-            let _ = out.flush();
-        } else {
-            println!(
-                "t={}s health={} queue={}/{}/{} req_rate={:.1}/s requests={} rate_limited={} mirror={} in_sync={}/{} overdue_marked={} freshness=\"{}\" reconcile=\"{}\"",
-                elapsed.as_secs(),
-                self.health,
-                self.queued,
-                self.running,
-                self.dead,
-                self.rate,
-                self.requests,
-                self.rate_limited,
-                self.mirror_pages,
-                self.in_sync,
-                self.sim_pages,
-                self.overdue_marked,
-                freshness,
-                self.reconcile
-            );
         }
     }
 }

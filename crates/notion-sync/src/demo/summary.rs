@@ -1,0 +1,92 @@
+//! The demo's closing summary: what was mirrored and marked, what it cost in requests,
+//! how fresh the mirror stayed, and where the database is with one query to try.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use notion_sim::RequestRecord;
+
+use super::DAEMON_RATE;
+use super::status::{Freshness, Snapshot};
+
+pub(super) struct Summary<'a> {
+    pub status: &'a Snapshot,
+    /// How long the first sync took and the requests made by then.
+    pub initial_sync: Option<(Duration, usize)>,
+    pub freshness: &'a Freshness,
+    pub requests: &'a [RequestRecord],
+    pub db: &'a Path,
+    pub temporary: bool,
+    pub elapsed: Duration,
+}
+
+/// What a request was for, in words.
+fn kind(r: &RequestRecord) -> &'static str {
+    match (r.method.as_str(), r.route.as_str()) {
+        ("POST", "/v1/data_sources/{id}/query") => "queries (100 tasks each)",
+        ("GET", "/v1/pages/{id}") => "page reads",
+        ("GET", "/v1/pages/{id}/markdown") | ("GET", "/v1/blocks/{id}/children") => "body reads",
+        ("PATCH", "/v1/pages/{id}") => "status writes",
+        _ => "other (schema, identity)",
+    }
+}
+
+/// The summary lines (the first one is the `demo finished: …` line scripts read).
+pub(super) fn lines(s: &Summary<'_>) -> Vec<String> {
+    let st = s.status;
+    let mut out = vec![format!(
+        "demo finished: {}/{} tasks mirrored, {} identical to Notion, {} marked overdue, {} Notion requests, {} rate-limited",
+        st.present, st.sim_pages, st.in_sync, st.overdue_marked, st.requests, st.rate_limited
+    )];
+    out.push(match s.initial_sync {
+        Some((took, requests)) => format!(
+            "  initial sync: every task and body read once in {} s ({requests} requests at {DAEMON_RATE:.1}/s: Notion allows about 3 per integration)",
+            took.as_secs()
+        ),
+        None => format!(
+            "  initial sync still running after {} s: {}/{} bodies read (one request each at {DAEMON_RATE:.1}/s); run longer with --duration",
+            s.elapsed.as_secs(),
+            st.bodies_read,
+            st.sim_pages
+        ),
+    });
+    out.push(format!(
+        "  freshness: {} (the slow ones are dropped webhooks and silent edits, which the reconciler catches on its schedule); {}",
+        s.freshness.describe(),
+        match st.oldest_unsynced_s {
+            None => "at the end every change was mirrored".to_owned(),
+            Some(age) => format!("at the end the oldest unmirrored change was {age} s old"),
+        }
+    ));
+    let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in s.requests {
+        *by_kind.entry(kind(r)).or_default() += 1;
+    }
+    out.push(format!(
+        "  requests: {}",
+        by_kind
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let db = s.db.display();
+    if s.temporary {
+        out.push(format!(
+            "  mirror: {db} (temporary, deleted now: pass --db PATH to keep it and query it with sqlite3)"
+        ));
+    } else {
+        out.push(format!("  mirror: {db}; try:"));
+        out.push(format!(
+            "    sqlite3 {db} \"SELECT title, status, due FROM pages WHERE in_trash = 0 AND status = 'Overdue' ORDER BY due LIMIT 10;\""
+        ));
+    }
+    out
+}
+
+pub(super) fn print(s: &Summary<'_>) {
+    for line in lines(s) {
+        println!("{line}");
+    }
+}
