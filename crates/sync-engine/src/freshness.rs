@@ -22,8 +22,12 @@ pub(crate) fn body_may_have_changed_on_get(mirror: Option<&PageRow>, page: &Page
 /// - no body yet → fetch;
 /// - body fetched after the edit's minute closed (+ margin) → current, skip;
 /// - edited since the mirror's copy: fetch unless the properties changed (they explain it);
-/// - same minute as the mirror's copy, body fetched while that minute was open and
-///   properties unchanged → a second edit in the same minute may hide there: fetch.
+/// - same minute as the mirror's copy and properties unchanged, with the body fetched
+///   while that minute was open, or the mirror's copy read while it was open (a
+///   property edit read by its webhook's GET: the GET does not read the body, and a
+///   silent body edit later in that minute leaves `last_edited_time` where it was)
+///   → a second edit in the same minute may hide there: fetch (bulk lane; once per
+///   page and minute, since the body read then happens after the minute closed).
 ///
 /// With `audit`, every body not proven current is fetched (the daily full scan).
 pub(crate) fn body_may_have_changed_on_query(
@@ -52,7 +56,8 @@ pub(crate) fn body_may_have_changed_on_query(
     if page.last_edited_time > row.last_edited_time {
         same_props
     } else {
-        same_props && fetched >= page.last_edited_time
+        let read_while_open = row.observed_at < closed;
+        same_props && (fetched >= page.last_edited_time || read_while_open)
     }
 }
 

@@ -90,6 +90,56 @@ async fn two_silent_edits_within_one_minute_both_arrive() {
     );
 }
 
+/// A property edit whose webhook's GET read it while its minute was open, then a silent
+/// body edit later in the same minute (no event, `last_edited_time` unchanged): the
+/// next incremental pass re-checks that body (bulk lane) instead of leaving it to the
+/// nightly full scan; and only once.
+#[tokio::test]
+async fn a_silent_body_edit_in_the_minute_of_a_property_edit_already_read_is_caught_by_the_next_pass()
+ {
+    let env = env(sim_config(10)).await;
+    env.pass().await;
+    env.assert_exact().await;
+    let id = env.live_ids()[0].clone();
+    env.sim.set_now(crate::support::at("2026-11-23T10:07:05Z"));
+    env.sim
+        .set_title(&id, "Renamed in the open minute")
+        .unwrap();
+    // The webhook's job reads the properties at once, within the minute.
+    env.sim.advance(Duration::from_secs(1));
+    let work = sync_engine::PageSyncPayload {
+        props: true,
+        body: false,
+        human: true,
+        event_time: None,
+    };
+    env.engine
+        .sync_page(
+            crate::support::id(&id),
+            &work,
+            sync_store::Lane::Interactive,
+        )
+        .await
+        .unwrap();
+    let before = env.sim.page(&id).unwrap().last_edited_time;
+    env.sim.set_silent(true);
+    env.sim.advance(Duration::from_secs(20));
+    env.sim
+        .edit_body(&id, BodyEdit::AppendParagraph("silent, same minute".into()))
+        .unwrap();
+    assert_eq!(env.sim.page(&id).unwrap().last_edited_time, before);
+    // The minute closes; the next incremental pass finds it.
+    env.sim.advance(Duration::from_secs(120));
+    // (Other pages the first scan read while their minute was open are re-checked
+    // once too.)
+    let summary = env.pass().await;
+    assert!(summary.bodies_queued >= 1);
+    env.assert_exact().await;
+    // Proven now (read after the minute closed): the pass after costs no body read.
+    env.sim.advance(Duration::from_secs(60));
+    assert_eq!(env.pass().await.bodies_queued, 0);
+}
+
 #[tokio::test]
 async fn a_page_created_silently_arrives_and_a_deleted_one_is_found_by_the_full_scan() {
     let env = env(sim_config(10)).await;
