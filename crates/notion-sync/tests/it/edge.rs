@@ -7,16 +7,13 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use notion_sync::Application;
-use notion_sync::config::Secrets;
-use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
-    KillOnDrop, RunningApp, event_json, free_port, notion_sync_command, page_event, sim_config,
-    start_app, test_config, write_daemon_config,
+    KillOnDrop, RunningApp, event_json, free_port, metrics_text, notion_sync_command, page_event,
+    sim_config, start_app, write_daemon_config,
 };
 
 const SECRET: &str = "secret_edgeTestSigningKey0123456789abcdef";
@@ -28,25 +25,7 @@ async fn app_on(
     secret: Option<&str>,
     extra: &[(&str, &str)],
 ) -> anyhow::Result<RunningApp> {
-    let config = test_config(sim, db, extra);
-    let secrets = Secrets {
-        notion_token: Some(SecretString::from(sim.token().to_owned())),
-        webhook_secret: secret.map(|s| SecretString::from(s.to_owned())),
-        ..Secrets::default()
-    };
-    let app = Application::build(&config, &secrets).await?;
-    let addr = app.local_addr();
-    let engine = app.engine().clone();
-    let store = engine.store().clone();
-    let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    Ok(RunningApp {
-        addr,
-        engine,
-        store,
-        shutdown,
-        handle,
-    })
+    start_app(sim, db, extra, secret, Default::default()).await
 }
 
 /// Reads from `stream` until the peer closes it (or `limit` passes); what was read and
@@ -74,22 +53,62 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, 
     }
 }
 
+/// The real binary serving on a free port with no scheduled passes; `server` replaces
+/// the `[server]` grace line of the test config (more `[server]` keys).
+struct Binary {
+    child: KillOnDrop,
+    port: u16,
+    log: std::path::PathBuf,
+    db: std::path::PathBuf,
+}
+
+async fn serve_binary(sim: &notion_sim::SimHandle, dir: &std::path::Path, server: &str) -> Binary {
+    let port = free_port();
+    let db = dir.join("m.db");
+    let config = dir.join("c.toml");
+    write_daemon_config(
+        &config,
+        port,
+        &db,
+        sim,
+        "[reconcile]\non_start = false\nschedule = \"\"\nfull_schedule = \"\"\n",
+    );
+    if !server.is_empty() {
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("shutdown_grace_seconds = 5", server);
+        std::fs::write(&config, text).unwrap();
+    }
+    let log = dir.join("d.log");
+    let child = KillOnDrop(
+        notion_sync_command(
+            &["serve".as_ref(), "--config".as_ref(), config.as_os_str()],
+            sim.token(),
+            SECRET,
+            &log,
+        )
+        .spawn()
+        .unwrap(),
+    );
+    let http = reqwest::Client::new();
+    crate::support::poll_until("the daemon", 60, || async {
+        crate::support::daemon_health(&http, port).await.is_some()
+    })
+    .await;
+    Binary {
+        child,
+        port,
+        log,
+        db,
+    }
+}
+
 fn handshake(token: &str) -> Vec<u8> {
     format!("{{\"verification_token\":\"{token}\"}}").into_bytes()
 }
 
 fn random_token(n: usize) -> String {
     format!("secret_attacker{n:06}xxxxxxxxxxxxxxxxxxxx")
-}
-
-async fn metrics_text(http: &reqwest::Client, addr: SocketAddr) -> String {
-    http.get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 /// 1. Invented methods (hyper accepts tokens of tens of kilobytes) never become labels.
@@ -351,36 +370,14 @@ async fn slow_idle_and_oversized_requests_are_cut_off() {
 async fn sigterm_exits_within_the_grace_period_despite_a_half_sent_request() {
     let sim = notion_sim::start(sim_config(1)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = dir.path().join("c.toml");
     // Timeouts far longer than the grace period: only the drain deadline can end it.
-    write_daemon_config(
-        &config,
-        port,
-        &dir.path().join("m.db"),
+    let Binary {
+        mut child, port, ..
+    } = serve_binary(
         &sim,
-        "[reconcile]\non_start = false\nschedule = \"\"\nfull_schedule = \"\"\n",
-    );
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "shutdown_grace_seconds = 5",
+        dir.path(),
         "shutdown_grace_seconds = 2\nheader_timeout_seconds = 60\nbody_timeout_seconds = 60",
-    );
-    std::fs::write(&config, text).unwrap();
-    let log = dir.path().join("d.log");
-    let mut child = KillOnDrop(
-        notion_sync_command(
-            &["serve".as_ref(), "--config".as_ref(), config.as_os_str()],
-            sim.token(),
-            SECRET,
-            &log,
-        )
-        .spawn()
-        .unwrap(),
-    );
-    let http = reqwest::Client::new();
-    crate::support::poll_until("the daemon", 60, || async {
-        crate::support::daemon_health(&http, port).await.is_some()
-    })
+    )
     .await;
     let mut half = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     half.write_all(b"POST /webhooks/notion HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
@@ -523,31 +520,13 @@ async fn an_unwritable_database_reads_failing_at_start() {
 async fn unauthenticated_floods_write_a_bounded_number_of_log_lines() {
     let sim = notion_sim::start(sim_config(1)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = dir.path().join("c.toml");
-    write_daemon_config(
-        &config,
+    let Binary {
+        mut child,
         port,
-        &dir.path().join("m.db"),
-        &sim,
-        "[reconcile]\non_start = false\nschedule = \"\"\nfull_schedule = \"\"\n",
-    );
-    let log = dir.path().join("d.log");
-    let mut child = KillOnDrop(
-        notion_sync_command(
-            &["serve".as_ref(), "--config".as_ref(), config.as_os_str()],
-            sim.token(),
-            SECRET,
-            &log,
-        )
-        .spawn()
-        .unwrap(),
-    );
+        log,
+        ..
+    } = serve_binary(&sim, dir.path(), "").await;
     let http = reqwest::Client::new();
-    crate::support::poll_until("the daemon", 60, || async {
-        crate::support::daemon_health(&http, port).await.is_some()
-    })
-    .await;
     let url = format!("http://127.0.0.1:{port}/webhooks/notion");
     let body = event_json(
         "0b0b0b0b-0000-4000-8000-000000000001",
@@ -652,38 +631,19 @@ async fn attack_suite_beside_a_steady_signed_load() {
     const ATTACK: Duration = Duration::from_secs(6);
     let sim = notion_sim::start(sim_config(5)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let db = dir.path().join("m.db");
-    let config = dir.path().join("c.toml");
-    write_daemon_config(
-        &config,
+    let Binary {
+        mut child,
         port,
-        &db,
+        log,
+        db,
+    } = serve_binary(
         &sim,
-        "[reconcile]\non_start = false\nschedule = \"\"\nfull_schedule = \"\"\n",
-    );
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "shutdown_grace_seconds = 5",
+        dir.path(),
         "shutdown_grace_seconds = 3\naccept_handshakes = true\nheader_timeout_seconds = 2\nbody_timeout_seconds = 2\nmax_body_bytes = 65536",
-    );
-    std::fs::write(&config, text).unwrap();
-    let log = dir.path().join("d.log");
-    let mut child = KillOnDrop(
-        notion_sync_command(
-            &["serve".as_ref(), "--config".as_ref(), config.as_os_str()],
-            sim.token(),
-            SECRET,
-            &log,
-        )
-        .spawn()
-        .unwrap(),
-    );
+    )
+    .await;
     let pid = child.id();
     let http = reqwest::Client::new();
-    crate::support::poll_until("the daemon", 60, || async {
-        crate::support::daemon_health(&http, port).await.is_some()
-    })
-    .await;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let url = format!("http://{addr}/webhooks/notion");
     // The real handshake arrives first (the operator created the subscription).

@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
-    add_waiting_status, event_json, make_overdue_candidate, poll_until, quick_retries, sim_config,
-    start_app,
+    add_waiting_status, event_json, make_overdue_candidate, metrics_text, poll_until,
+    quick_retries, sim_config, start_app,
 };
 
 const SECRET: &str = "secret_observability_webhook_key";
@@ -207,15 +207,7 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
     sim.force_errors(429, 2, Some(1));
     sim.set_title(&page, "Edited while Notion rate-limits")
         .unwrap();
-    let metrics = || async {
-        http.get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let metrics = || metrics_text(&http, app.addr);
     poll_until("a 429 pause to be counted", 20, || async {
         metrics().await.contains("notion_pacer_pauses_total")
     })

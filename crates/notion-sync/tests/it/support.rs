@@ -277,18 +277,19 @@ pub struct RunningApp {
 }
 
 /// Builds and runs the daemon against `sim` on `db`, with `secret` as the webhook key
-/// (no subscription: tests that want the simulator's deliveries call `subscribe_with_token`).
-pub async fn start_app(
+/// (`None`: no secret yet; no subscription: tests that want the simulator's deliveries
+/// call `subscribe_with_token`).
+pub async fn start_app<'a>(
     sim: &SimHandle,
     db: &std::path::Path,
     extra: &[(&str, &str)],
-    secret: &str,
+    secret: impl Into<Option<&'a str>>,
     options: notion_sync::BuildOptions,
 ) -> anyhow::Result<RunningApp> {
     let config = test_config(sim, db, extra);
     let secrets = Secrets {
         notion_token: Some(SecretString::from(sim.token().to_owned())),
-        webhook_secret: Some(SecretString::from(secret.to_owned())),
+        webhook_secret: secret.into().map(|s| SecretString::from(s.to_owned())),
         ..Secrets::default()
     };
     let app = Application::build_with(&config, &secrets, options).await?;
@@ -472,6 +473,17 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `GET /metrics` of a daemon at `addr`.
+pub async fn metrics_text(http: &reqwest::Client, addr: SocketAddr) -> String {
+    http.get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// `GET /healthz` of a daemon on `port`, if it answers with JSON.
