@@ -28,7 +28,9 @@ use crate::query::{MAX_PAGE_SIZE, QueryRequest};
 pub const DEFAULT_BASE_URL: &str = "https://api.notion.com";
 /// The API version every request sends.
 pub const NOTION_VERSION: &str = "2025-09-03";
-/// The version the page-markdown endpoint needs (sent on that request only).
+/// The version sent to the page-markdown endpoint (that request only): the one Notion's
+/// OpenAPI documents for it. Recorded traffic shows it answered at 2025-09-03 too, so a
+/// second version is not strictly needed; the documented one is the safer contract.
 pub const MARKDOWN_VERSION: &str = "2026-03-11";
 /// Used when a 429/529 carries no `Retry-After` anywhere.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -23,9 +23,12 @@ use crate::types::RequestRecord;
 
 type St = State<Arc<Shared>>;
 
-/// Versions the simulator accepts; the markdown endpoint needs the newest.
-const VERSIONS: [&str; 3] = ["2022-06-28", "2025-09-03", "2026-03-11"];
-const MARKDOWN_VERSION: &str = "2026-03-11";
+/// The versions the simulator models (and so accepts): 2025-09-03 (data sources) and
+/// 2026-03-11, where pages and blocks carry `in_trash` only (`archived` is gone). An
+/// older version would need pre-data-source shapes: it is refused with Notion's error.
+const VERSIONS: [&str; 2] = ["2025-09-03", "2026-03-11"];
+/// From this version on, `archived` is no longer sent beside `in_trash`.
+const IN_TRASH_ONLY_FROM: &str = "2026-03-11";
 
 /// The Notion API routes (`/v1/*`); every unmatched path is Notion's `invalid_request_url`.
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -184,7 +187,7 @@ pub(crate) async fn api_middleware(State(s): St, req: Request, next: Next) -> Re
             record(&s, info, 0);
             return dropped_connection();
         }
-        Gate::Proceed => next.run(req).await,
+        Gate::Proceed => shape_for_version(next.run(req).await, info.version.as_deref()).await,
     };
     if let Ok(v) = HeaderValue::from_str(&http_date(s.clock.now())) {
         response.headers_mut().insert(header::DATE, v);
@@ -192,6 +195,38 @@ pub(crate) async fn api_middleware(State(s): St, req: Request, next: Next) -> Re
     let status = response.status().as_u16();
     record(&s, info, status);
     response
+}
+
+/// Shapes a JSON answer for the request's version: from [`IN_TRASH_ONLY_FROM`] on,
+/// objects that carry `in_trash` lose the `archived` alias.
+async fn shape_for_version(response: Response, version: Option<&str>) -> Response {
+    if version.is_none_or(|v| v < IN_TRASH_ONLY_FROM) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return dropped_connection();
+    };
+    let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    drop_archived_alias(&mut value);
+    let mut response = Response::from_parts(parts, Body::from(value.to_string()));
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response
+}
+
+fn drop_archived_alias(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if m.contains_key("in_trash") {
+                m.remove("archived");
+            }
+            m.values_mut().for_each(drop_archived_alias);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_archived_alias),
+        _ => {}
+    }
 }
 
 enum Gate {
@@ -529,11 +564,7 @@ async fn block_children(
     Ok(ok(crate::render::list(results, next, "block")))
 }
 
-async fn get_markdown(
-    State(s): St,
-    Path(raw): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
+async fn get_markdown(State(s): St, Path(raw): Path<String>) -> Result<Response, ApiError> {
     let (enabled, limit) = {
         let st = crate::lock(&s.settings);
         (st.markdown_enabled, st.markdown_block_limit)
@@ -544,15 +575,6 @@ async fn get_markdown(
             "object_not_found",
             "The page markdown endpoint is not available.",
         ));
-    }
-    let version = headers
-        .get("notion-version")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if version != MARKDOWN_VERSION {
-        return Err(ApiError::validation(format!(
-            "The page markdown endpoint requires Notion-Version {MARKDOWN_VERSION}, instead was `\"{version}\"`."
-        )));
     }
     let id = parse_path_id(&raw, "page_id")?;
     let w = crate::lock(&s.world);

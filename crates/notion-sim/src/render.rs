@@ -46,6 +46,9 @@ pub(crate) fn bot_me(w: &World) -> Value {
         "bot": {
             "owner": {"type": "workspace", "workspace": true},
             "workspace_name": w.workspace_name,
+            "workspace_id": w.workspace_id,
+            // A paid workspace's limit (5 GiB; free workspaces get 5 MiB).
+            "workspace_limits": {"max_file_upload_size_in_bytes": 5_368_709_120_u64},
         },
     })
 }

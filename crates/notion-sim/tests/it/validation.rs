@@ -61,6 +61,64 @@ async fn auth_version_and_url_errors() {
     assert!(me.body["bot"]["workspace_name"].is_string());
 }
 
+/// Answers are shaped by the request's version: 2025-09-03 pages carry `archived`
+/// beside `in_trash`, 2026-03-11 pages only `in_trash`; a version the simulator does not
+/// model (2022-06-28: pre-data-source shapes) is refused with Notion's error. The bot
+/// user carries its workspace id and limits.
+#[tokio::test]
+async fn versions_shape_answers_and_unmodelled_ones_are_refused() {
+    let sim = sim(fast_config()).await;
+    let api = Api::new(&sim);
+    let page = sim.pages()[0].id.clone();
+    let path = format!("/v1/pages/{page}");
+    let old = api.get(&path).await;
+    assert_eq!(old.status, 200);
+    assert_eq!(old.body["archived"], old.body["in_trash"]);
+    let new = api
+        .send(reqwest::Method::GET, &path, Some("2026-03-11"), None)
+        .await;
+    assert_eq!(new.status, 200);
+    assert!(new.body.get("archived").is_none(), "{}", new.body);
+    assert_eq!(new.body["in_trash"], false);
+    let query = api
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/data_sources/{}/query", sim.data_source_id()),
+            Some("2026-03-11"),
+            Some(&json!({"page_size": 2})),
+        )
+        .await;
+    assert!(query.body["results"][0].get("archived").is_none());
+
+    let refused = api
+        .send(
+            reqwest::Method::GET,
+            "/v1/users/me",
+            Some("2022-06-28"),
+            None,
+        )
+        .await;
+    assert_error(&refused, 400, "validation_error");
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("should be one of 2025-09-03, 2026-03-11")
+    );
+
+    let me = api.get("/v1/users/me").await;
+    let bot = &me.body["bot"];
+    assert!(
+        bot["workspace_id"].as_str().is_some_and(|s| s.len() == 36),
+        "{bot}"
+    );
+    assert!(
+        bot["workspace_limits"]["max_file_upload_size_in_bytes"]
+            .as_u64()
+            .is_some()
+    );
+}
+
 #[tokio::test]
 async fn ids_json_and_missing_objects() {
     let sim = sim(fast_config()).await;
