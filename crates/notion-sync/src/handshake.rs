@@ -8,11 +8,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
-use sync_store::{TokenOrigin, TokenRecorded};
+use sync_store::{Store, TokenOrigin, TokenRecorded};
 
-use crate::http::WebhookError;
 use crate::log_gate::LogGate;
-use crate::state::AppState;
+use crate::webhook_error::WebhookError;
 
 /// Handshakes stored per window; Notion sends one per subscription (and one per
 /// "resend token"), so a burst beyond this is not Notion.
@@ -20,14 +19,24 @@ pub const PER_WINDOW: u32 = 5;
 /// The window of [`PER_WINDOW`].
 pub const WINDOW: Duration = Duration::from_secs(600);
 
-/// The in-memory admission of handshakes (the first [`PER_WINDOW`] of each window).
+/// The handshake policy and its in-memory admission (the first [`PER_WINDOW`] of each
+/// window).
 #[derive(Debug, Default)]
 pub struct HandshakeGate {
+    /// `server.accept_handshakes`: store handshakes even with a secret configured.
+    accept_with_secret: bool,
     window: Mutex<Option<(Instant, u32)>>,
     log: LogGate,
 }
 
 impl HandshakeGate {
+    pub fn new(accept_with_secret: bool) -> HandshakeGate {
+        HandshakeGate {
+            accept_with_secret,
+            ..HandshakeGate::default()
+        }
+    }
+
     /// Whether one more handshake may be stored in the current window.
     fn admit(&self) -> bool {
         let mut w = self.window.lock().expect("handshake gate lock");
@@ -76,71 +85,73 @@ pub fn origin(peer: Option<SocketAddr>, headers: &HeaderMap) -> TokenOrigin {
     }
 }
 
-/// Handles an unsigned (or signed) `verification_token` body.
-pub async fn record(
-    app: &AppState,
-    token: &str,
-    origin: &TokenOrigin,
-) -> Result<&'static str, WebhookError> {
-    let gate = &app.handshakes;
-    if app.webhook_secret.is_set() && !app.accept_handshakes {
-        gate.log.warn(|suppressed| {
+impl HandshakeGate {
+    /// Handles a `verification_token` body (`secret_set`: a webhook secret is configured).
+    pub async fn record(
+        &self,
+        secret_set: bool,
+        store: &Store,
+        token: &str,
+        origin: &TokenOrigin,
+    ) -> Result<&'static str, WebhookError> {
+        let gate = self;
+        if secret_set && !self.accept_with_secret {
+            gate.log.warn(|suppressed| {
             tracing::warn!(
                 suppressed,
                 "handshake refused: a webhook secret is configured (set server.accept_handshakes = true to receive a new subscription's token): 403"
             );
         });
-        return Err(WebhookError::HandshakeClosed);
-    }
-    if !is_verification_token(token) {
-        gate.log.warn(|suppressed| {
-            tracing::warn!(
-                bytes = token.len(),
-                suppressed,
-                "unsigned handshake with something that is not a verification token: 400"
-            );
-        });
-        return Err(WebhookError::Malformed(
-            "verification_token is not a Notion verification token".into(),
-        ));
-    }
-    if !gate.admit() {
-        gate.log.warn(|suppressed| {
-            tracing::warn!(
-                suppressed,
-                per_window = PER_WINDOW,
-                window_s = WINDOW.as_secs(),
-                "handshake refused: too many in this window (not Notion's pattern): 429"
-            );
-        });
-        return Err(WebhookError::TooManyHandshakes);
-    }
-    let recorded = app
-        .engine
-        .store()
-        .record_verification_token(token, origin)
-        .await
-        .map_err(WebhookError::Store)?;
-    match recorded {
-        TokenRecorded::Full => {
+            return Err(WebhookError::HandshakeClosed);
+        }
+        if !is_verification_token(token) {
             gate.log.warn(|suppressed| {
+                tracing::warn!(
+                    bytes = token.len(),
+                    suppressed,
+                    "unsigned handshake with something that is not a verification token: 400"
+                );
+            });
+            return Err(WebhookError::Malformed(
+                "verification_token is not a Notion verification token".into(),
+            ));
+        }
+        if !gate.admit() {
+            gate.log.warn(|suppressed| {
+                tracing::warn!(
+                    suppressed,
+                    per_window = PER_WINDOW,
+                    window_s = WINDOW.as_secs(),
+                    "handshake refused: too many in this window (not Notion's pattern): 429"
+                );
+            });
+            return Err(WebhookError::TooManyHandshakes);
+        }
+        let recorded = store
+            .record_verification_token(token, origin)
+            .await
+            .map_err(WebhookError::Store)?;
+        match recorded {
+            TokenRecorded::Full => {
+                gate.log.warn(|suppressed| {
                 tracing::warn!(
                     suppressed,
                     max = sync_store::MAX_VERIFICATION_TOKENS,
                     "handshake refused: the pending tokens are full; run `notion-sync webhook tokens` (and --clear): 429"
                 );
             });
-            Err(WebhookError::TooManyHandshakes)
-        }
-        TokenRecorded::Stored | TokenRecorded::AlreadyKnown => {
-            gate.log.warn(|suppressed| {
+                Err(WebhookError::TooManyHandshakes)
+            }
+            TokenRecorded::Stored | TokenRecorded::AlreadyKnown => {
+                gate.log.warn(|suppressed| {
                 tracing::warn!(
                     peer = origin.peer.as_deref().unwrap_or("?"),
                     suppressed,
                     "webhook verification token received: run `notion-sync webhook tokens`, paste it into Notion's \"Verify subscription\" dialog, and set NOTION_WEBHOOK_SECRET to the one Notion accepted"
                 );
             });
-            Ok("verification_token_stored")
+                Ok("verification_token_stored")
+            }
         }
     }
 }

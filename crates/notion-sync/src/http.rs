@@ -13,95 +13,14 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use notion_api::{SignatureError, WebhookBody};
+use notion_api::WebhookBody;
 use secrecy::ExposeSecret;
 use serde_json::json;
-use sync_store::{IngestOutcome, StoreError};
+use sync_store::IngestOutcome;
 
-use crate::log_gate::LogGate;
 use crate::state::AppState;
+use crate::webhook_error::WebhookError;
 use crate::{handshake, health};
-
-/// Everything that can go wrong on the webhook path, with exactly one status each.
-#[derive(Debug, thiserror::Error)]
-pub enum WebhookError {
-    #[error("request body larger than {limit} bytes")]
-    TooLarge { limit: u64 },
-    #[error("request body not received within {seconds} s")]
-    BodyTimeout { seconds: u64 },
-    #[error("could not read the request body")]
-    Body,
-    #[error("missing X-Notion-Signature header")]
-    MissingSignature,
-    #[error("invalid X-Notion-Signature: {0}")]
-    BadSignature(SignatureError),
-    #[error(
-        "webhook secret not configured: set NOTION_WEBHOOK_SECRET (see `notion-sync webhook tokens`)"
-    )]
-    NoSecret,
-    #[error("malformed webhook body: {0}")]
-    Malformed(String),
-    #[error(
-        "event timestamp {timestamp} is older than the replay window ({hours} h, from store.event_retention_days): refused as a replay"
-    )]
-    Replay { timestamp: String, hours: i64 },
-    #[error(
-        "a webhook secret is configured, so handshakes are refused (set server.accept_handshakes = true to receive a new subscription's token)"
-    )]
-    HandshakeClosed,
-    #[error("too many verification handshakes; try again later")]
-    TooManyHandshakes,
-    #[error("shutting down")]
-    ShuttingDown,
-    #[error("storage unavailable")]
-    Store(#[source] StoreError),
-}
-
-impl WebhookError {
-    pub fn status_code(&self) -> StatusCode {
-        match self {
-            WebhookError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            WebhookError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            WebhookError::Body | WebhookError::Malformed(_) | WebhookError::Replay { .. } => {
-                StatusCode::BAD_REQUEST
-            }
-            WebhookError::HandshakeClosed => StatusCode::FORBIDDEN,
-            WebhookError::TooManyHandshakes => StatusCode::TOO_MANY_REQUESTS,
-            WebhookError::MissingSignature
-            | WebhookError::BadSignature(_)
-            | WebhookError::NoSecret => StatusCode::UNAUTHORIZED,
-            WebhookError::ShuttingDown | WebhookError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
-    fn outcome(&self) -> &'static str {
-        match self {
-            WebhookError::TooLarge { .. } => "too_large",
-            WebhookError::BodyTimeout { .. } => "body_timeout",
-            WebhookError::Body => "bad_body",
-            WebhookError::MissingSignature => "missing_signature",
-            WebhookError::BadSignature(_) => "bad_signature",
-            WebhookError::NoSecret => "no_secret",
-            WebhookError::Malformed(_) => "malformed",
-            WebhookError::Replay { .. } => "replay",
-            WebhookError::HandshakeClosed => "handshake_closed",
-            WebhookError::TooManyHandshakes => "handshake_limited",
-            WebhookError::ShuttingDown => "shutting_down",
-            WebhookError::Store(_) => "store_unavailable",
-        }
-    }
-}
-
-impl IntoResponse for WebhookError {
-    fn into_response(self) -> Response {
-        // 5xx bodies never carry internals; 4xx say what was wrong with the request.
-        let message = match &self {
-            WebhookError::Store(_) => "storage unavailable, retry later".to_owned(),
-            other => other.to_string(),
-        };
-        (self.status_code(), axum::Json(json!({ "error": message }))).into_response()
-    }
-}
 
 /// Builds the router with its request metrics (the webhook handler bounds its own body).
 pub fn router(state: AppState) -> Router {
@@ -148,17 +67,6 @@ async fn track_http(req: Request, next: Next) -> Response {
     metrics::histogram!("http_request_duration_seconds", "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
-}
-
-/// The webhook path's log lines anyone can trigger, each at most once a minute.
-#[derive(Debug, Default)]
-pub struct WebhookLogs {
-    unsigned: LogGate,
-    bad_signature: LogGate,
-    no_secret: LogGate,
-    too_large: LogGate,
-    body_timeout: LogGate,
-    replay: LogGate,
 }
 
 /// `POST /webhooks/notion`: bound the body → verify on raw bytes → parse → refuse
@@ -255,7 +163,7 @@ async fn handle_webhook(
                 let origin = handshake::origin(peer, &headers);
                 (
                     UNKNOWN,
-                    handshake::record(app, &verification_token, &origin).await,
+                    record_token(app, &verification_token, &origin).await,
                 )
             }
             _ => {
@@ -293,7 +201,7 @@ async fn handle_webhook(
             let origin = handshake::origin(peer, &headers);
             return (
                 UNKNOWN,
-                handshake::record(app, &verification_token, &origin).await,
+                record_token(app, &verification_token, &origin).await,
             );
         }
         Err(e) => return (UNKNOWN, Err(WebhookError::Malformed(e.to_string()))),
@@ -334,6 +242,21 @@ async fn handle_webhook(
             (event_type, Err(WebhookError::Store(e)))
         }
     }
+}
+
+async fn record_token(
+    app: &AppState,
+    token: &str,
+    origin: &sync_store::TokenOrigin,
+) -> Result<&'static str, WebhookError> {
+    app.handshakes
+        .record(
+            app.webhook_secret.is_set(),
+            app.engine.store(),
+            token,
+            origin,
+        )
+        .await
 }
 
 /// `GET /metrics`: refreshes the queue and mirror gauges, then renders.

@@ -14,6 +14,7 @@ pub mod progress;
 pub mod signals;
 pub mod state;
 pub mod telemetry;
+pub mod webhook_error;
 
 pub use app::{Application, BuildOptions};
 pub use config::{Config, Secrets};

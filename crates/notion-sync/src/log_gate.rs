@@ -38,6 +38,17 @@ impl LogGate {
     }
 }
 
+/// The webhook path's log lines anyone can trigger, each at most once a minute.
+#[derive(Debug, Default)]
+pub struct WebhookLogs {
+    pub unsigned: LogGate,
+    pub bad_signature: LogGate,
+    pub no_secret: LogGate,
+    pub too_large: LogGate,
+    pub body_timeout: LogGate,
+    pub replay: LogGate,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use sync_engine::Engine;
 
 use crate::config::ServerConfig;
 use crate::handshake::HandshakeGate;
-use crate::http::WebhookLogs;
+use crate::log_gate::WebhookLogs;
 
 /// Shared by every handler.
 #[derive(Clone)]
@@ -25,8 +25,6 @@ pub struct AppState {
     pub max_body_bytes: u64,
     /// `server.body_timeout_seconds`: a body not received within this gets 408.
     pub body_timeout: Duration,
-    /// `server.accept_handshakes`: store handshakes even with a secret configured.
-    pub accept_handshakes: bool,
     /// Signed events older than this are refused as replays (the event log forgets ids
     /// after `store.event_retention_days`; this is that minus [`REPLAY_MARGIN`]).
     pub replay_window: chrono::TimeDelta,
@@ -57,9 +55,8 @@ impl AppState {
             accepting: Arc::new(AtomicBool::new(true)),
             max_body_bytes: server.max_body_bytes,
             body_timeout: server.body_timeout,
-            accept_handshakes: server.accept_handshakes,
             replay_window: retention - REPLAY_MARGIN,
-            handshakes: Arc::default(),
+            handshakes: Arc::new(HandshakeGate::new(server.accept_handshakes)),
             logs: Arc::default(),
         }
     }

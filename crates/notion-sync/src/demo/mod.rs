@@ -3,6 +3,7 @@
 //! webhooks included), with a live one-screen status (`status.rs`) and a summary a
 //! newcomer can read at the end (`summary.rs`).
 
+mod budget;
 mod status;
 mod summary;
 
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::Application;
 use crate::config::{Config, Secrets};
 use crate::telemetry::{self, LogFormat};
+use budget::{DAEMON_RATE, SIM_RATE};
 use status::{Freshness, Snapshot};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -47,9 +49,6 @@ pub struct DemoArgs {
 
 /// Webhooks the simulated Notion drops, so the reconciler has work to show.
 const DEMO_DROP_RATE: f64 = 0.1;
-/// The simulated workspace enforces Notion's 3 requests/s; the daemon paces a little below.
-const SIM_RATE: f64 = 3.0;
-pub(crate) const DAEMON_RATE: f64 = 2.8;
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let terminal = std::io::stdout().is_terminal();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use notion_sim::SimHandle;
 use sync_engine::Engine;
 
-use super::DAEMON_RATE;
+use super::budget::DAEMON_RATE;
 
 /// One status screen's worth of numbers.
 pub(super) struct Snapshot {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use notion_sim::RequestRecord;
 
-use super::DAEMON_RATE;
+use super::budget::DAEMON_RATE;
 use super::status::{Freshness, Snapshot};
 
 pub(super) struct Summary<'a> {
