@@ -26,7 +26,8 @@ pub struct HandshakeGate {
     /// `server.accept_handshakes`: store handshakes even with a secret configured.
     accept_with_secret: bool,
     window: Mutex<Option<(Instant, u32)>>,
-    log: LogGate,
+    /// Lines about refused handshakes (anyone can cause them).
+    refused_log: LogGate,
 }
 
 impl HandshakeGate {
@@ -94,18 +95,14 @@ impl HandshakeGate {
         token: &str,
         origin: &TokenOrigin,
     ) -> Result<&'static str, WebhookError> {
-        let gate = self;
         if secret_set && !self.accept_with_secret {
-            gate.log.warn(|suppressed| {
-            tracing::warn!(
-                suppressed,
-                "handshake refused: a webhook secret is configured (set server.accept_handshakes = true to receive a new subscription's token): 403"
-            );
-        });
+            self.refused_log.warn(|suppressed| {
+                tracing::warn!(suppressed, "{}: 403", REFUSED_WITH_SECRET);
+            });
             return Err(WebhookError::HandshakeClosed);
         }
         if !is_verification_token(token) {
-            gate.log.warn(|suppressed| {
+            self.refused_log.warn(|suppressed| {
                 tracing::warn!(
                     bytes = token.len(),
                     suppressed,
@@ -116,8 +113,8 @@ impl HandshakeGate {
                 "verification_token is not a Notion verification token".into(),
             ));
         }
-        if !gate.admit() {
-            gate.log.warn(|suppressed| {
+        if !self.admit() {
+            self.refused_log.warn(|suppressed| {
                 tracing::warn!(
                     suppressed,
                     per_window = PER_WINDOW,
@@ -131,30 +128,31 @@ impl HandshakeGate {
             .record_verification_token(token, origin)
             .await
             .map_err(WebhookError::Store)?;
-        match recorded {
-            TokenRecorded::Full => {
-                gate.log.warn(|suppressed| {
+        if recorded == TokenRecorded::Full {
+            self.refused_log.warn(|suppressed| {
                 tracing::warn!(
                     suppressed,
                     max = sync_store::MAX_VERIFICATION_TOKENS,
-                    "handshake refused: the pending tokens are full; run `notion-sync webhook tokens` (and --clear): 429"
+                    "handshake refused: the pending tokens are full; see `notion-sync webhook tokens` (--clear): 429"
                 );
             });
-                Err(WebhookError::TooManyHandshakes)
-            }
-            TokenRecorded::Stored | TokenRecorded::AlreadyKnown => {
-                gate.log.warn(|suppressed| {
-                tracing::warn!(
-                    peer = origin.peer.as_deref().unwrap_or("?"),
-                    suppressed,
-                    "webhook verification token received: run `notion-sync webhook tokens`, paste it into Notion's \"Verify subscription\" dialog, and set NOTION_WEBHOOK_SECRET to the one Notion accepted"
-                );
-            });
-                Ok("verification_token_stored")
-            }
+            return Err(WebhookError::TooManyHandshakes);
         }
+        // Not rate-limited: admission already bounds these to PER_WINDOW per WINDOW, and
+        // a flood of refusals must not hide the line about a real token.
+        tracing::warn!(
+            peer = origin.peer.as_deref().unwrap_or("?"),
+            "{}",
+            TOKEN_RECEIVED
+        );
+        Ok("verification_token_stored")
     }
 }
+
+/// The line for a refused handshake while a secret is configured.
+const REFUSED_WITH_SECRET: &str = "handshake refused: a webhook secret is configured (set server.accept_handshakes = true to receive a new subscription's token)";
+/// The line for a stored token.
+const TOKEN_RECEIVED: &str = "webhook verification token received: run `notion-sync webhook tokens`, paste it into Notion's \"Verify subscription\" dialog, and set NOTION_WEBHOOK_SECRET to the one Notion accepted";
 
 #[cfg(test)]
 mod tests {

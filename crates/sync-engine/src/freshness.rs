@@ -23,16 +23,19 @@ pub(crate) fn body_may_have_changed_on_get(mirror: Option<&PageRow>, page: &Page
 /// - body fetched after the edit's minute closed (+ margin) → current, skip;
 /// - edited since the mirror's copy: fetch unless the properties changed (they explain it);
 /// - same minute as the mirror's copy and properties unchanged, with the body fetched
-///   while that minute was open, or the mirror's copy read while it was open (a
-///   property edit read by its webhook's GET: the GET does not read the body, and a
-///   silent body edit later in that minute leaves `last_edited_time` where it was)
-///   → a second edit in the same minute may hide there: fetch (bulk lane; once per
-///   page and minute, since the body read then happens after the minute closed).
+///   while that minute was open → a second edit in the same minute may hide there:
+///   fetch;
+/// - the same, with the mirror's copy read while the minute was open (a property edit
+///   read by its webhook's GET, which does not read the body: a silent body edit later
+///   in that minute leaves `last_edited_time` where it was) → fetch once the minute has
+///   closed at this query (`observed_at`), so the read proves it: once per page and
+///   minute, however often passes run.
 ///
 /// With `audit`, every body not proven current is fetched (the daily full scan).
 pub(crate) fn body_may_have_changed_on_query(
     mirror: Option<&PageRow>,
     page: &Page,
+    observed_at: chrono::DateTime<chrono::Utc>,
     margin: Duration,
     audit: bool,
 ) -> bool {
@@ -56,7 +59,7 @@ pub(crate) fn body_may_have_changed_on_query(
     if page.last_edited_time > row.last_edited_time {
         same_props
     } else {
-        let read_while_open = row.observed_at < closed;
+        let read_while_open = row.observed_at < closed && observed_at >= closed;
         same_props && (fetched >= page.last_edited_time || read_while_open)
     }
 }

@@ -33,7 +33,7 @@ pub(super) async fn mirror_results(
     let mut suspect = false;
     for page in pages {
         let mirror = store.get_page(&page.id).await?;
-        if body_may_have_changed_on_query(mirror.as_ref(), page, margin, audit) {
+        if body_may_have_changed_on_query(mirror.as_ref(), page, observed_at, margin, audit) {
             let job = Job::PageSync {
                 page: page.id,
                 work: PageSyncPayload::body_check(),
