@@ -22,12 +22,17 @@ use crate::state::AppState;
 use crate::webhook_error::WebhookError;
 use crate::{handshake, health};
 
+/// The routes, also the only values of the `route` metric label (besides "unmatched").
+const WEBHOOK: &str = "/webhooks/notion";
+const HEALTHZ: &str = "/healthz";
+const METRICS: &str = "/metrics";
+
 /// Builds the router with its request metrics (the webhook handler bounds its own body).
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/webhooks/notion", post(webhook))
-        .route("/healthz", get(health::healthz))
-        .route("/metrics", get(metrics_text))
+        .route(WEBHOOK, post(webhook))
+        .route(HEALTHZ, get(health::healthz))
+        .route(METRICS, get(metrics_text))
         .layer(middleware::from_fn(track_http))
         .with_state(state)
 }
@@ -54,9 +59,9 @@ async fn track_http(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", |p| match p.as_str() {
-            "/webhooks/notion" => "/webhooks/notion",
-            "/healthz" => "/healthz",
-            "/metrics" => "/metrics",
+            WEBHOOK => WEBHOOK,
+            HEALTHZ => HEALTHZ,
+            METRICS => METRICS,
             _ => "unmatched",
         });
     let method = method_label(req.method());
