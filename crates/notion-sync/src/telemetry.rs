@@ -114,7 +114,7 @@ pub fn describe_metrics() {
     describe_histogram!("sync_job_duration_seconds", "Job run time by kind");
     describe_histogram!(
         "sync_freshness_seconds",
-        "Time from enqueue to a completed job, by lane"
+        "Time from the oldest request of the job's lane to its completion, by lane"
     );
     describe_counter!(
         "sync_bodies_fetched_total",

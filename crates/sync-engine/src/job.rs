@@ -148,6 +148,7 @@ mod tests {
             lease_until: t,
             first_enqueued_at: t,
             enqueued_at: t,
+            interactive_since: Some(t),
         }
     }
 

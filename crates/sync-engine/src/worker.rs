@@ -222,7 +222,7 @@ async fn run_claimed(engine: &Engine, job: &ClaimedJob, cancel: &CancellationTok
         Ok(()) => match store.complete(job).await {
             Ok(()) => {
                 metrics::counter!("sync_jobs_total", "kind" => job.kind.clone(), "outcome" => "completed").increment(1);
-                let age = (store.clock().now() - job.first_enqueued_at)
+                let age = (store.clock().now() - job.lane_since())
                     .num_milliseconds()
                     .max(0) as f64
                     / 1000.0;

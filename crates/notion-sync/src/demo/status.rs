@@ -116,10 +116,11 @@ impl Snapshot {
         }
     }
 
-    /// Whether the first sync's work is done: a pass has read every task and the body
-    /// reads it queued are drained (tasks created since may still be on their way).
+    /// Whether the first sync's work is done: a pass has read every task, and every
+    /// body has been read or the body reads it queued are drained (tasks created since
+    /// may still be on their way).
     pub(super) fn initial_sync_done(&self) -> bool {
-        self.first_pass_done && self.queued_bulk == 0
+        self.first_pass_done && (self.bodies_read >= self.sim_pages || self.queued_bulk == 0)
     }
 
     /// Requests the first sync still needs (a query returns 100 pages; a body is one
@@ -230,6 +231,8 @@ impl Snapshot {
 /// Only changes after the first sync count.
 #[derive(Debug, Default)]
 pub(super) struct Freshness {
+    /// Set by [`Freshness::start`]: before it nothing is measured.
+    started: bool,
     pending: std::collections::HashMap<String, std::time::Instant>,
     lags: Vec<Duration>,
 }
@@ -240,6 +243,9 @@ pub(super) const SAMPLE: Duration = Duration::from_millis(250);
 impl Freshness {
     /// Takes one sample: the tasks that differ from Notion now.
     pub(super) fn observe(&mut self, unsynced: &[String]) {
+        if !self.started {
+            return;
+        }
         let now = std::time::Instant::now();
         let differ: std::collections::HashSet<&String> = unsynced.iter().collect();
         let lags = &mut self.lags;
@@ -257,6 +263,7 @@ impl Freshness {
 
     /// Forgets what differs now (the first sync's backlog is not a stale change).
     pub(super) fn start(&mut self, unsynced: &[String]) {
+        self.started = true;
         let now = std::time::Instant::now();
         self.pending = unsynced.iter().map(|id| (id.clone(), now)).collect();
         self.lags.clear();
@@ -284,6 +291,9 @@ impl Freshness {
                 self.count(),
                 SAMPLE.as_millis()
             ),
+            _ if !self.started => {
+                "edit → mirror: measured once the first sync is done (not yet)".to_owned()
+            }
             _ => "edit → mirror: no change since the first sync yet".to_owned(),
         }
     }
@@ -306,6 +316,7 @@ mod tests {
     #[test]
     fn a_change_is_timed_from_the_first_sample_that_saw_it() {
         let mut f = Freshness::default();
+        f.observe(&["before the first sync".into()]);
         f.start(&["backlog".into()]);
         f.observe(&["a".into()]);
         std::thread::sleep(Duration::from_millis(20));

@@ -208,7 +208,8 @@ async fn claim_one(
                        AND NOT EXISTS (SELECT 1 FROM jobs r \
                                        WHERE r.key = j.key AND r.state = 'running') \
                      ORDER BY j.run_at, j.id LIMIT 1) \
-         RETURNING id, key, kind, payload, attempts, first_enqueued_at, enqueued_at",
+         RETURNING id, key, kind, payload, attempts, first_enqueued_at, enqueued_at, \
+                   interactive_since",
     )
     .bind(&token)
     .bind(lease_until)
@@ -234,6 +235,10 @@ async fn claim_one(
         lease_until: from_ms(&cx.path, lease_until)?,
         first_enqueued_at: from_ms(&cx.path, row.get(5))?,
         enqueued_at: from_ms(&cx.path, row.get(6))?,
+        interactive_since: row
+            .get::<Option<i64>, _>(7)
+            .map(|ms| from_ms(&cx.path, ms))
+            .transpose()?,
     }))
 }
 

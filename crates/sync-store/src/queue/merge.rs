@@ -35,6 +35,8 @@ pub(crate) struct Request {
     pub(crate) enqueued_at: i64,
     pub(crate) first_enqueued_at: i64,
     pub(crate) last_error: Option<String>,
+    /// When the oldest interactive request arrived (Unix ms), if any.
+    pub(crate) interactive_since: Option<i64>,
 }
 
 impl Request {
@@ -49,6 +51,7 @@ impl Request {
             enqueued_at: now,
             first_enqueued_at: now,
             last_error: None,
+            interactive_since: (job.lane == Lane::Interactive).then_some(now),
         }
     }
 
@@ -57,8 +60,8 @@ impl Request {
     /// retried dead job meeting a queued one): `self` is the older, `newer` the later.
     /// The result does everything either asked for, as soon as either asked:
     /// the newer kind; the payloads joined ([`join_payloads`]); the earliest `run_at`;
-    /// the higher lane; the oldest `first_enqueued_at` and newest `enqueued_at`; the
-    /// most attempts; the older's error, else the newer's.
+    /// the higher lane; the oldest `first_enqueued_at`, `interactive_since` and the
+    /// newest `enqueued_at`; the most attempts; the older's error, else the newer's.
     pub(crate) fn absorb(self, newer: Request) -> Request {
         Request {
             payload: join_payloads(Some(&self.payload), &newer.payload),
@@ -69,6 +72,10 @@ impl Request {
             enqueued_at: self.enqueued_at.max(newer.enqueued_at),
             first_enqueued_at: self.first_enqueued_at.min(newer.first_enqueued_at),
             last_error: self.last_error.or(newer.last_error),
+            interactive_since: match (self.interactive_since, newer.interactive_since) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
         }
     }
 }
@@ -122,16 +129,25 @@ fn join_values(old: serde_json::Value, new: serde_json::Value) -> serde_json::Va
     }
 }
 
+/// The columns of a [`Request`], in [`request_from_row`]'s order (one list for every
+/// query that reads one).
+macro_rules! request_columns {
+    () => {
+        "kind, payload, lane, run_at, attempts, enqueued_at, first_enqueued_at, last_error, \
+         interactive_since"
+    };
+}
+
 /// The key's queued job as stored, with its id.
 pub(crate) async fn queued_job(
     cx: &mut WriteCx,
     key: &str,
 ) -> Result<Option<(i64, Request)>, StoreError> {
-    let row = sqlx::query(
-        "SELECT id, kind, payload, lane, run_at, attempts, enqueued_at, first_enqueued_at, \
-                last_error \
-         FROM jobs WHERE key = ?1 AND state = 'queued'",
-    )
+    let row = sqlx::query(concat!(
+        "SELECT id, ",
+        request_columns!(),
+        " FROM jobs WHERE key = ?1 AND state = 'queued'"
+    ))
     .bind(key)
     .fetch_optional(&mut cx.conn)
     .await
@@ -142,11 +158,11 @@ pub(crate) async fn queued_job(
 
 /// Job `id` as stored (any state).
 pub(crate) async fn job_by_id(cx: &mut WriteCx, id: i64) -> Result<Request, StoreError> {
-    let row = sqlx::query(
-        "SELECT kind, payload, lane, run_at, attempts, enqueued_at, first_enqueued_at, \
-                last_error \
-         FROM jobs WHERE id = ?1",
-    )
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        request_columns!(),
+        " FROM jobs WHERE id = ?1"
+    ))
     .bind(id)
     .fetch_one(&mut cx.conn)
     .await
@@ -154,8 +170,7 @@ pub(crate) async fn job_by_id(cx: &mut WriteCx, id: i64) -> Result<Request, Stor
     request_from_row(cx, &row, 0)
 }
 
-/// A [`Request`] from the columns `kind, payload, lane, run_at, attempts, enqueued_at,
-/// first_enqueued_at, last_error` starting at column `at`.
+/// A [`Request`] from the columns of `request_columns!` starting at column `at`.
 pub(crate) fn request_from_row(
     cx: &WriteCx,
     r: &sqlx::sqlite::SqliteRow,
@@ -173,6 +188,7 @@ pub(crate) fn request_from_row(
         enqueued_at: r.get(at + 5),
         first_enqueued_at: r.get(at + 6),
         last_error: r.get(at + 7),
+        interactive_since: r.get(at + 8),
     })
 }
 
@@ -188,7 +204,7 @@ pub(crate) async fn write_queued(
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO jobs (key, kind, payload, lane, run_at, attempts, enqueued_at, \
-             first_enqueued_at, last_error, updated_at, state) ",
+             first_enqueued_at, last_error, interactive_since, updated_at, state) ",
         );
         qb.push_values(chunk, |mut row, (key, job)| {
             row.push_bind(key.to_string())
@@ -200,6 +216,7 @@ pub(crate) async fn write_queued(
                 .push_bind(job.enqueued_at)
                 .push_bind(job.first_enqueued_at)
                 .push_bind(job.last_error.clone())
+                .push_bind(job.interactive_since)
                 .push_bind(now)
                 .push("'queued'");
         });
@@ -209,7 +226,8 @@ pub(crate) async fn write_queued(
                  run_at = excluded.run_at, attempts = excluded.attempts, \
                  enqueued_at = excluded.enqueued_at, \
                  first_enqueued_at = excluded.first_enqueued_at, \
-                 last_error = excluded.last_error, updated_at = excluded.updated_at \
+                 last_error = excluded.last_error, \
+                 interactive_since = excluded.interactive_since, updated_at = excluded.updated_at \
              RETURNING key, id",
         );
         let written = qb
@@ -253,11 +271,11 @@ pub(crate) async fn enqueue_all(
     let mut queued: HashMap<String, Request> = HashMap::new();
     let mut running: std::collections::HashSet<String> = std::collections::HashSet::new();
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT key, state, kind, payload, lane, run_at, attempts, enqueued_at, \
-                    first_enqueued_at, last_error \
-             FROM jobs WHERE state IN ('queued', 'running') AND key IN (",
-        );
+        let mut qb = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT key, state, ",
+            request_columns!(),
+            " FROM jobs WHERE state IN ('queued', 'running') AND key IN ("
+        ));
         let mut list = qb.separated(", ");
         for key in chunk {
             list.push_bind(key.to_string());
@@ -325,6 +343,7 @@ mod tests {
             enqueued_at: at,
             first_enqueued_at: at,
             last_error: None,
+            interactive_since: (lane == Lane::Interactive).then_some(at),
         }
     }
 
@@ -339,6 +358,10 @@ mod tests {
         assert_eq!(m.lane, Lane::Interactive);
         assert_eq!(m.run_at, 50);
         assert_eq!((m.first_enqueued_at, m.enqueued_at), (10, 20));
+        // Raised to interactive by the newer request: its age counts from that one.
+        assert_eq!(m.interactive_since, Some(20));
+        let both = request(Lane::Interactive, 0, 5, "{}").absorb(m.clone());
+        assert_eq!(both.interactive_since, Some(5));
         assert_eq!(m.attempts, 3);
         assert_eq!(m.last_error.as_deref(), Some("boom"));
         let payload: serde_json::Value = serde_json::from_str(&m.payload).unwrap();

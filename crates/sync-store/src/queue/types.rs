@@ -199,6 +199,20 @@ pub struct ClaimedJob {
     /// When the newest request this job serves was made: a read of Notion sent after
     /// this moment sees every change behind the job.
     pub enqueued_at: DateTime<Utc>,
+    /// When the oldest interactive request this job serves was made, if any (a webhook's
+    /// request merged into a queued bulk job raises its lane but not its age).
+    pub interactive_since: Option<DateTime<Utc>>,
+}
+
+impl ClaimedJob {
+    /// When the oldest request of the job's lane was made: what its freshness counts
+    /// from (an interactive job from its oldest interactive request).
+    pub fn lane_since(&self) -> DateTime<Utc> {
+        match (self.lane, self.interactive_since) {
+            (Lane::Interactive, Some(t)) => t,
+            _ => self.first_enqueued_at,
+        }
+    }
 }
 
 /// Why a job failed, as classified by the handler.

@@ -62,6 +62,35 @@ async fn queued_job_absorbs_requests_earliest_run_at_and_highest_lane_win() {
     );
 }
 
+/// A webhook's request merged into a queued bulk job raises its lane; its freshness
+/// counts from the interactive request, not from the bulk one (which may be minutes old
+/// during an initial sync).
+#[tokio::test]
+async fn an_interactive_request_merged_into_a_bulk_job_counts_from_its_own_arrival() {
+    let t = open().await;
+    let s = &t.store;
+    let bulk_at = t.now();
+    s.enqueue(job("page:a", Lane::Bulk)).await.unwrap();
+    t.advance(30);
+    let webhook_at = t.now();
+    s.enqueue(job("page:a", Lane::Interactive)).await.unwrap();
+    t.advance(5);
+    s.enqueue(job("page:a", Lane::Interactive)).await.unwrap();
+    let claimed = s.claim(1, "w", LEASE).await.unwrap().remove(0);
+    assert_eq!(claimed.lane, Lane::Interactive);
+    assert_eq!(claimed.first_enqueued_at, bulk_at);
+    assert_eq!(claimed.interactive_since, Some(webhook_at));
+    assert_eq!(claimed.lane_since(), webhook_at);
+
+    // A bulk job's freshness counts from its first request.
+    s.enqueue(job("page:b", Lane::Bulk)).await.unwrap();
+    let b = s.claim(1, "w", LEASE).await.unwrap().remove(0);
+    assert_eq!(
+        (b.interactive_since, b.lane_since()),
+        (None, b.first_enqueued_at)
+    );
+}
+
 #[tokio::test]
 async fn a_running_key_gets_exactly_one_follow_up() {
     let t = open().await;
