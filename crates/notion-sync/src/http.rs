@@ -215,6 +215,14 @@ async fn handle_webhook(
     let span = tracing::Span::current();
     span.record("webhook.event_id", event.id.as_str());
     span.record("webhook.type", event.event_type.as_str());
+    (event_type, commit(app, &event).await)
+}
+
+/// Refuses a replay by timestamp, then records the event and its jobs in one commit.
+async fn commit(
+    app: &AppState,
+    event: &notion_api::WebhookEvent,
+) -> Result<&'static str, WebhookError> {
     if event.timestamp < app.engine.now() - app.replay_window {
         let timestamp = event
             .timestamp
@@ -223,28 +231,26 @@ async fn handle_webhook(
             tracing::warn!(%timestamp, suppressed, "signed event older than the replay window: 400");
         });
         let hours = app.replay_window.num_hours();
-        return (event_type, Err(WebhookError::Replay { timestamp, hours }));
+        return Err(WebhookError::Replay { timestamp, hours });
     }
-    let incoming = app.engine.accept(&event);
+    let incoming = app.engine.accept(event);
     let has_jobs = !incoming.jobs.is_empty();
     let result = app.engine.store().ingest(incoming).await;
-    if let Err(e) = &result {
-        app.engine
-            .status()
-            .record_store_write_failure(e.to_string());
-    }
     match result {
         Ok(IngestOutcome::Inserted) => {
             if has_jobs {
                 app.engine.wake_workers();
             }
             tracing::debug!(attempt = event.attempt_number, "webhook event recorded");
-            (event_type, Ok(if has_jobs { "queued" } else { "recorded" }))
+            Ok(if has_jobs { "queued" } else { "recorded" })
         }
-        Ok(IngestOutcome::Duplicate) => (event_type, Ok("duplicate")),
+        Ok(IngestOutcome::Duplicate) => Ok("duplicate"),
         Err(e) => {
+            app.engine
+                .status()
+                .record_store_write_failure(e.to_string());
             tracing::error!(error = %e, error.chain = ?e, "webhook event not recorded: 503 (Notion retries)");
-            (event_type, Err(WebhookError::Store(e)))
+            Err(WebhookError::Store(e))
         }
     }
 }

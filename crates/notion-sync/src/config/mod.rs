@@ -133,48 +133,7 @@ impl Config {
     /// Reads every key once into its typed value.
     fn parse(doc: &mut Doc) -> Result<Config, ConfigError> {
         let d = Config::default();
-        let mut s = doc.section("server")?;
-        let server = ServerConfig {
-            listen: s.text(
-                "listen",
-                d.server.listen,
-                "must be an address and port such as \"0.0.0.0:8080\"",
-                |v| SocketAddr::from_str(v).ok(),
-                ToString::to_string,
-            )?,
-            max_body_bytes: s.integer(
-                "max_body_bytes",
-                d.server.max_body_bytes,
-                1024..=u64::MAX,
-                "must be at least 1024",
-            )?,
-            max_connections: s.integer(
-                "max_connections",
-                d.server.max_connections as u64,
-                1..=65_536,
-                "must be between 1 and 65536",
-            )? as usize,
-            header_timeout: s.seconds(
-                "header_timeout_seconds",
-                d.server.header_timeout,
-                1..=600,
-                "must be between 1 and 600",
-            )?,
-            body_timeout: s.seconds(
-                "body_timeout_seconds",
-                d.server.body_timeout,
-                1..=600,
-                "must be between 1 and 600",
-            )?,
-            accept_handshakes: s.boolean("accept_handshakes", d.server.accept_handshakes)?,
-        };
-        let shutdown_grace = s.seconds(
-            "shutdown_grace_seconds",
-            d.workers.shutdown_grace,
-            0..=3600,
-            "must be between 0 and 3600",
-        )?;
-        s.finish()?;
+        let (server, shutdown_grace) = parse_server(doc.section("server")?, &d)?;
         let mut store = parse_store(doc.section("store")?, d.store)?;
         let notion = parse_notion(doc.section("notion")?, d.notion)?;
         let mut s = doc.section("workers")?;
@@ -246,6 +205,55 @@ fn read_table(p: &Path) -> Result<toml::Table, ConfigError> {
         path: p.to_owned(),
         reason: one_line(&e.to_string()),
     })
+}
+
+/// `[server]`, and `shutdown_grace_seconds` (which the workers own).
+fn parse_server(
+    mut s: Section<'_>,
+    d: &Config,
+) -> Result<(ServerConfig, std::time::Duration), ConfigError> {
+    let server = ServerConfig {
+        listen: s.text(
+            "listen",
+            d.server.listen,
+            "must be an address and port such as \"0.0.0.0:8080\"",
+            |v| SocketAddr::from_str(v).ok(),
+            ToString::to_string,
+        )?,
+        max_body_bytes: s.integer(
+            "max_body_bytes",
+            d.server.max_body_bytes,
+            1024..=u64::MAX,
+            "must be at least 1024",
+        )?,
+        max_connections: s.integer(
+            "max_connections",
+            d.server.max_connections as u64,
+            1..=65_536,
+            "must be between 1 and 65536",
+        )? as usize,
+        header_timeout: s.seconds(
+            "header_timeout_seconds",
+            d.server.header_timeout,
+            1..=600,
+            "must be between 1 and 600",
+        )?,
+        body_timeout: s.seconds(
+            "body_timeout_seconds",
+            d.server.body_timeout,
+            1..=600,
+            "must be between 1 and 600",
+        )?,
+        accept_handshakes: s.boolean("accept_handshakes", d.server.accept_handshakes)?,
+    };
+    let shutdown_grace = s.seconds(
+        "shutdown_grace_seconds",
+        d.workers.shutdown_grace,
+        0..=3600,
+        "must be between 0 and 3600",
+    )?;
+    s.finish()?;
+    Ok((server, shutdown_grace))
 }
 
 fn parse_store(mut s: Section<'_>, d: StoreConfig) -> Result<StoreConfig, ConfigError> {

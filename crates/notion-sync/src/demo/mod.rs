@@ -119,13 +119,64 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let deadline = args
         .duration
         .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+    let started = tokio::time::Instant::now();
+    let Watched {
+        initial_done,
+        freshness,
+    } = watch(&engine, &sim, &shutdown, deadline, terminal, demo_start).await;
+    editing.cancel();
+    editor.await.ok();
+    if !shutdown.is_cancelled() {
+        // Scripted end: one last incremental pass catches what dropped webhooks missed.
+        let pass = engine.reconcile(PassKind::Incremental, &shutdown);
+        if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(15), pass).await {
+            tracing::info!(error = %e, "final reconcile pass skipped");
+        }
+    }
+    let since = initial_done.map_or(demo_start, |d| d.1);
+    let final_status = Snapshot::take(&engine, &sim, since).await;
+    shutdown.cancel();
+    let result = daemon.await.context("daemon task")?;
+    if terminal {
+        println!();
+    }
+    summary::print(&summary::Summary {
+        status: &final_status,
+        initial_sync: initial_done.map(|(took, _, requests)| (took, requests)),
+        freshness: &freshness,
+        requests: &sim.request_log(),
+        db: &db,
+        temporary: args.db.is_none(),
+        elapsed: started.elapsed(),
+    });
+    sim.shutdown().await;
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the screen loop learned: when the first sync was done and the freshness samples.
+struct Watched {
+    /// (time from the start, Notion's clock then, requests by then).
+    initial_done: Option<(Duration, chrono::DateTime<chrono::Utc>, usize)>,
+    freshness: Freshness,
+}
+
+/// Samples and shows the status until `shutdown` or `deadline`.
+async fn watch(
+    engine: &sync_engine::Engine,
+    sim: &SimHandle,
+    shutdown: &CancellationToken,
+    deadline: Option<tokio::time::Instant>,
+    terminal: bool,
+    demo_start: chrono::DateTime<chrono::Utc>,
+) -> Watched {
+    let started = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(status::SAMPLE);
     let show_every = Duration::from_secs(if terminal { 1 } else { 5 });
     let mut shown: Option<tokio::time::Instant> = None;
     let mut freshness = Freshness::default();
     // Requests/s over the last few seconds (one-second windows jitter around the budget).
     let mut window: std::collections::VecDeque<(tokio::time::Instant, usize)> = Default::default();
-    let started = tokio::time::Instant::now();
     // When the first sync had read every task and body (changes before it are backlog).
     let mut initial_done: Option<(Duration, chrono::DateTime<chrono::Utc>, usize)> = None;
     loop {
@@ -139,7 +190,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             } => break,
             _ = tick.tick() => {
                 let since = initial_done.map_or(demo_start, |d| d.1);
-                let mut status = Snapshot::take(&engine, &sim, since).await;
+                let mut status = Snapshot::take(engine, sim, since).await;
                 freshness.observe(&status.unsynced);
                 if initial_done.is_none() && status.initial_sync_done() {
                     freshness.start(&status.unsynced);
@@ -169,34 +220,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    editing.cancel();
-    editor.await.ok();
-    if !shutdown.is_cancelled() {
-        // Scripted end: one last incremental pass catches what dropped webhooks missed.
-        let pass = engine.reconcile(PassKind::Incremental, &shutdown);
-        if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(15), pass).await {
-            tracing::info!(error = %e, "final reconcile pass skipped");
-        }
+    Watched {
+        initial_done,
+        freshness,
     }
-    let since = initial_done.map_or(demo_start, |d| d.1);
-    let final_status = Snapshot::take(&engine, &sim, since).await;
-    shutdown.cancel();
-    let result = daemon.await.context("daemon task")?;
-    if terminal {
-        println!();
-    }
-    summary::print(&summary::Summary {
-        status: &final_status,
-        initial_sync: initial_done.map(|(took, _, requests)| (took, requests)),
-        freshness: &freshness,
-        requests: &sim.request_log(),
-        db: &db,
-        temporary: args.db.is_none(),
-        elapsed: started.elapsed(),
-    });
-    sim.shutdown().await;
-    result?;
-    Ok(ExitCode::SUCCESS)
 }
 
 fn demo_config(args: &DemoArgs, sim: &SimHandle, db: &std::path::Path) -> anyhow::Result<Config> {
