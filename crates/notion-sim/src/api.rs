@@ -34,6 +34,9 @@ const IN_TRASH_ONLY_FROM: &str = "2026-03-11";
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/v1/users/me", get(users_me).fallback(invalid_url))
+        .route("/v1/users", get(list_users).fallback(invalid_url))
+        .route("/v1/users/{id}", get(get_user).fallback(invalid_url))
+        .route("/v1/blocks/{id}", get(get_block).fallback(invalid_url))
         .route(
             "/v1/databases/{id}",
             get(get_database).fallback(invalid_url),
@@ -293,6 +296,60 @@ async fn users_me(State(s): St) -> Response {
     ok(crate::render::bot_me(&w))
 }
 
+/// `GET /v1/users`: every person of the workspace, then the bot; cursor = a user id.
+async fn list_users(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let (page_size, start_cursor) = crate::paging::page_params(&query_pairs(q.as_deref()))?;
+    let w = crate::lock(&s.world);
+    let users: Vec<&crate::model::User> = w.people.iter().chain(std::iter::once(&w.bot)).collect();
+    let start = match start_cursor {
+        None => 0,
+        Some(c) => {
+            let c_norm = normalize_id(&c).unwrap_or_default();
+            users.iter().position(|u| u.id == c_norm).ok_or_else(|| {
+                ApiError::validation(format!("start_cursor provided is invalid: {c}"))
+            })?
+        }
+    };
+    let end = (start + page_size).min(users.len());
+    let results = users[start..end]
+        .iter()
+        .map(|u| crate::render::user(u))
+        .collect();
+    let next = users.get(end).map(|u| u.id.clone());
+    Ok(ok(crate::render::list(results, next, "user")))
+}
+
+/// `GET /v1/users/{id}`.
+async fn get_user(State(s): St, Path(raw): Path<String>) -> Result<Response, ApiError> {
+    let id = parse_path_id(&raw, "user_id")?;
+    let w = crate::lock(&s.world);
+    let user = w
+        .user(&id)
+        .ok_or_else(|| ApiError::not_found("user", &id))?;
+    Ok(ok(crate::render::user(user)))
+}
+
+/// `GET /v1/blocks/{id}`: a block of a shared page, with its parent (page or block).
+async fn get_block(State(s): St, Path(raw): Path<String>) -> Result<Response, ApiError> {
+    let id = parse_path_id(&raw, "block_id")?;
+    let w = crate::lock(&s.world);
+    let page = w
+        .block_index
+        .get(&id)
+        .and_then(|pid| w.pages.get(pid))
+        .filter(|p| p.shared)
+        .ok_or_else(|| ApiError::not_found("block", &id))?;
+    let snap = page.latest();
+    let (block, parent) =
+        Block::find(&snap.body, &id, None).ok_or_else(|| ApiError::not_found("block", &id))?;
+    Ok(ok(crate::render::block(
+        block,
+        &page.id,
+        parent,
+        snap.in_trash,
+    )))
+}
+
 async fn get_database(State(s): St, Path(raw): Path<String>) -> Result<Response, ApiError> {
     let id = parse_path_id(&raw, "database_id")?;
     let w = crate::lock(&s.world);
@@ -521,28 +578,7 @@ async fn block_children(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let id = parse_path_id(&raw, "block_id")?;
-    let mut page_size = 100usize;
-    let mut start_cursor = None;
-    for (k, v) in query_pairs(q.as_deref()) {
-        match k.as_str() {
-            "page_size" => {
-                let n: i64 = v.parse().map_err(|_| {
-                    ApiError::validation(format!(
-                        "query failed validation: query.page_size should be a number, instead was `\"{v}\"`."
-                    ))
-                })?;
-                if !(1..=100).contains(&n) {
-                    let bound = if n < 1 { "≥ `1`" } else { "≤ `100`" };
-                    return Err(ApiError::validation(format!(
-                        "query failed validation: query.page_size should be {bound}, instead was `{n}`."
-                    )));
-                }
-                page_size = usize::try_from(n).unwrap_or(100);
-            }
-            "start_cursor" => start_cursor = Some(v),
-            _ => {}
-        }
-    }
+    let (page_size, start_cursor) = crate::paging::page_params(&query_pairs(q.as_deref()))?;
     let w = crate::lock(&s.world);
     let (blocks, page_id, parent, in_trash) =
         children_of(&w, &id).ok_or_else(|| ApiError::not_found("block", &id))?;

@@ -12,6 +12,7 @@ mod log;
 mod markdown;
 mod model;
 mod mutate;
+mod paging;
 mod query;
 mod render;
 mod server;

@@ -220,3 +220,57 @@ async fn filter_properties_limits_returned_properties() {
         .collect();
     assert_eq!(keys, ["Due Date"]);
 }
+
+/// `GET /v1/users` pages through every person and the bot; `GET /v1/users/{id}` and
+/// `GET /v1/blocks/{id}` answer one object, or Notion's 404.
+#[tokio::test]
+async fn users_list_and_retrieve_and_block_retrieve() {
+    let sim = sim(fast_config()).await;
+    let api = Api::new(&sim);
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => "/v1/users?page_size=1".to_owned(),
+            Some(c) => format!("/v1/users?page_size=1&start_cursor={c}"),
+        };
+        let res = api.get(&path).await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        assert_eq!(res.body["object"], "list");
+        assert_eq!(res.body["type"], "user");
+        for u in res.body["results"].as_array().unwrap() {
+            ids.push(u["id"].as_str().unwrap().to_owned());
+        }
+        match res.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert!(ids.len() >= 2, "people and the bot: {ids:?}");
+    let me = api.get("/v1/users/me").await;
+    assert!(ids.contains(&me.body["id"].as_str().unwrap().to_owned()));
+    for id in &ids {
+        let one = api.get(&format!("/v1/users/{id}")).await;
+        assert_eq!(one.status, 200);
+        assert_eq!(one.body["id"], id.as_str());
+    }
+    let missing = api
+        .get("/v1/users/00000000-0000-4000-8000-000000000000")
+        .await;
+    assert_error(&missing, 404, "object_not_found");
+
+    // A block read alone equals the same block in its page's children.
+    let page = sim.pages()[0].id.clone();
+    let children = api.get(&format!("/v1/blocks/{page}/children")).await;
+    let first = children.body["results"][0].clone();
+    let block_id = first["id"].as_str().unwrap();
+    let one = api.get(&format!("/v1/blocks/{block_id}")).await;
+    assert_eq!(one.status, 200);
+    let mut expected = first.clone();
+    expected["request_id"] = one.body["request_id"].clone();
+    assert_eq!(one.body, expected);
+    let missing = api
+        .get("/v1/blocks/00000000-0000-4000-8000-000000000000")
+        .await;
+    assert_error(&missing, 404, "object_not_found");
+}
