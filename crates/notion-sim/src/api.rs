@@ -38,6 +38,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/v1/users/{id}", get(get_user).fallback(invalid_url))
         .route("/v1/blocks/{id}", get(get_block).fallback(invalid_url))
         .route(
+            "/v1/search",
+            axum::routing::post(search).fallback(invalid_url),
+        )
+        .route(
             "/v1/databases/{id}",
             get(get_database).fallback(invalid_url),
         )
@@ -348,6 +352,13 @@ async fn get_block(State(s): St, Path(raw): Path<String>) -> Result<Response, Ap
         parent,
         snap.in_trash,
     )))
+}
+
+/// `POST /v1/search` (`search.rs`).
+async fn search(State(s): St, body: Bytes) -> Result<Response, ApiError> {
+    let body = parse_body(&body)?;
+    let w = crate::lock(&s.world);
+    Ok(ok(crate::search::search(&w, &body)?))
 }
 
 async fn get_database(State(s): St, Path(raw): Path<String>) -> Result<Response, ApiError> {

@@ -15,6 +15,7 @@ mod mutate;
 mod paging;
 mod query;
 mod render;
+mod search;
 mod server;
 mod shared;
 mod types;

@@ -274,3 +274,63 @@ async fn users_list_and_retrieve_and_block_retrieve() {
         .await;
     assert_error(&missing, 404, "object_not_found");
 }
+
+/// `POST /v1/search`: titles containing the query, one kind by filter, sorted by
+/// `last_edited_time`, paginated; a bad filter is Notion's validation error.
+#[tokio::test]
+async fn search_by_title_kind_sort_and_cursor() {
+    let sim = sim(fast_config()).await;
+    let api = Api::new(&sim);
+    for i in 0..3 {
+        sim.create_task(NewTask {
+            title: format!("Searchable needle {i}"),
+            silent: true,
+            ..Default::default()
+        });
+    }
+    let post = |body: Value| {
+        let api = &api;
+        async move {
+            api.send(
+                reqwest::Method::POST,
+                "/v1/search",
+                Some(crate::helpers::VERSION),
+                Some(&body),
+            )
+            .await
+        }
+    };
+    let res = post(json!({"query": "NEEDLE", "page_size": 2})).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.body["type"], "page_or_data_source");
+    assert_eq!(res.body["results"].as_array().unwrap().len(), 2);
+    let cursor = res.body["next_cursor"].as_str().unwrap().to_owned();
+    let rest = post(json!({"query": "needle", "start_cursor": cursor})).await;
+    assert_eq!(rest.body["results"].as_array().unwrap().len(), 1);
+    assert_eq!(rest.body["has_more"], false);
+
+    let pages = post(json!({"filter": {"property": "object", "value": "page"}})).await;
+    let all_pages = pages.body["results"].as_array().unwrap();
+    assert!(all_pages.iter().all(|r| r["object"] == "page"));
+    let sources = post(json!({"filter": {"property": "object", "value": "data_source"}})).await;
+    let sources = sources.body["results"].as_array().unwrap();
+    assert!(!sources.is_empty() && sources.iter().all(|r| r["object"] == "data_source"));
+
+    let asc = post(
+        json!({"sort": {"timestamp": "last_edited_time", "direction": "ascending"},
+                          "filter": {"property": "object", "value": "page"}}),
+    )
+    .await;
+    let times: Vec<String> = asc.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["last_edited_time"].as_str().unwrap().to_owned())
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted);
+
+    let bad = post(json!({"filter": {"property": "object", "value": "database"}})).await;
+    assert_error(&bad, 400, "validation_error");
+}
