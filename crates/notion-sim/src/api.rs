@@ -305,21 +305,9 @@ async fn list_users(State(s): St, RawQuery(q): RawQuery) -> Result<Response, Api
     let (page_size, start_cursor) = crate::paging::page_params(&query_pairs(q.as_deref()))?;
     let w = crate::lock(&s.world);
     let users: Vec<&crate::model::User> = w.people.iter().chain(std::iter::once(&w.bot)).collect();
-    let start = match start_cursor {
-        None => 0,
-        Some(c) => {
-            let c_norm = normalize_id(&c).unwrap_or_default();
-            users.iter().position(|u| u.id == c_norm).ok_or_else(|| {
-                ApiError::validation(format!("start_cursor provided is invalid: {c}"))
-            })?
-        }
-    };
-    let end = (start + page_size).min(users.len());
-    let results = users[start..end]
-        .iter()
-        .map(|u| crate::render::user(u))
-        .collect();
-    let next = users.get(end).map(|u| u.id.clone());
+    let (page, next) =
+        crate::paging::window(&users, page_size, start_cursor.as_deref(), |u| &u.id)?;
+    let results = page.iter().map(|u| crate::render::user(u)).collect();
     Ok(ok(crate::render::list(results, next, "user")))
 }
 
@@ -593,21 +581,12 @@ async fn block_children(
     let w = crate::lock(&s.world);
     let (blocks, page_id, parent, in_trash) =
         children_of(&w, &id).ok_or_else(|| ApiError::not_found("block", &id))?;
-    let start = match start_cursor {
-        None => 0,
-        Some(c) => {
-            let c_norm = normalize_id(&c).unwrap_or_default();
-            blocks.iter().position(|b| b.id == c_norm).ok_or_else(|| {
-                ApiError::validation(format!("start_cursor provided is invalid: {c}"))
-            })?
-        }
-    };
-    let end = (start + page_size).min(blocks.len());
-    let results = blocks[start..end]
+    let (page, next) =
+        crate::paging::window(blocks, page_size, start_cursor.as_deref(), |b| &b.id)?;
+    let results = page
         .iter()
         .map(|b| crate::render::block(b, &page_id, parent.as_deref(), in_trash))
         .collect();
-    let next = blocks.get(end).map(|b| b.id.clone());
     Ok(ok(crate::render::list(results, next, "block")))
 }
 

@@ -215,19 +215,6 @@ impl Application {
                 "returned jobs a previous instance left running to the queue"
             );
         }
-        if secrets.webhook_secret.is_some() && !config.server.accept_handshakes {
-            // The secret is set: pending tokens (HMAC keys) must not stay in the file.
-            match store.clear_verification_tokens().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    tokens = n,
-                    "webhook secret configured: pending verification tokens deleted from the database"
-                ),
-                Err(e) => {
-                    tracing::error!(error = %e, "deleting pending verification tokens failed")
-                }
-            }
-        }
         let (engine, notifier_task) = build_engine(config, secrets, store)?;
         let listen = config.server.listen;
         let listener = tokio::net::TcpListener::bind(listen)
@@ -241,6 +228,19 @@ impl Application {
             &config.server,
             config.store.event_retention,
         );
+        if state.handshakes.closed(state.webhook_secret.is_set()) {
+            // Handshakes are closed: pending tokens (HMAC keys) must not stay in the file.
+            match state.engine.store().clear_verification_tokens().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    tokens = n,
+                    "webhook secret configured: pending verification tokens deleted from the database"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "deleting pending verification tokens failed")
+                }
+            }
+        }
         Ok(Application {
             listener,
             addr,

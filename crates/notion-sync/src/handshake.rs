@@ -38,6 +38,12 @@ impl HandshakeGate {
         }
     }
 
+    /// Whether handshakes are refused (and so no pending token may stay in the
+    /// database): a secret is configured and `server.accept_handshakes` is off.
+    pub fn closed(&self, secret_set: bool) -> bool {
+        secret_set && !self.accept_with_secret
+    }
+
     /// Whether one more handshake may be stored in the current window.
     fn admit(&self) -> bool {
         let mut w = self.window.lock().expect("handshake gate lock");
@@ -95,7 +101,7 @@ impl HandshakeGate {
         token: &str,
         origin: &TokenOrigin,
     ) -> Result<&'static str, WebhookError> {
-        if secret_set && !self.accept_with_secret {
+        if self.closed(secret_set) {
             self.refused_log.warn(|suppressed| {
                 tracing::warn!(suppressed, "{}: 403", REFUSED_WITH_SECRET);
             });

@@ -23,7 +23,7 @@ use crate::app::Application;
 use crate::config::{Config, Secrets};
 use crate::telemetry::{self, LogFormat};
 use budget::{DAEMON_RATE, SIM_RATE};
-use status::{Freshness, Snapshot};
+use status::{Freshness, MirrorCheck, Snapshot};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
@@ -134,7 +134,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let since = initial_done.map_or(demo_start, |d| d.1);
-    let final_status = Snapshot::take(&engine, &sim, since).await;
+    let check = MirrorCheck::take(&engine, &sim, since).await;
+    let final_status = Snapshot::take(&engine, &sim, check).await;
     shutdown.cancel();
     let result = daemon.await.context("daemon task")?;
     if terminal {
@@ -190,17 +191,17 @@ async fn watch(
             } => break,
             _ = tick.tick() => {
                 let since = initial_done.map_or(demo_start, |d| d.1);
-                let mut status = Snapshot::take(engine, sim, since).await;
-                freshness.observe(&status.unsynced);
-                if initial_done.is_none() && status.initial_sync_done() {
-                    freshness.start(&status.unsynced);
-                    initial_done = Some((started.elapsed(), sim.now(), status.requests));
+                let check = MirrorCheck::take(engine, sim, since).await;
+                freshness.observe(&check.unsynced);
+                if initial_done.is_none() && check.initial_sync_done() {
+                    freshness.start(&check.unsynced);
+                    let requests = sim.request_log().len();
+                    initial_done = Some((started.elapsed(), sim.now(), requests));
                     if !terminal {
                         println!(
-                            "initial sync done in {} s: {} tasks and their bodies, {} requests",
+                            "initial sync done in {} s: {} tasks and their bodies, {requests} requests",
                             started.elapsed().as_secs(),
-                            status.sim_pages,
-                            status.requests
+                            check.sim_pages,
                         );
                     }
                 }
@@ -209,6 +210,7 @@ async fn watch(
                     continue;
                 }
                 shown = Some(now);
+                let mut status = Snapshot::take(engine, sim, check).await;
                 window.push_back((now, status.requests));
                 while window.len() > 2 && now - window[0].0 > Duration::from_secs(5) {
                     window.pop_front();

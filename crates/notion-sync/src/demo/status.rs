@@ -10,16 +10,9 @@ use sync_engine::Engine;
 
 use super::budget::DAEMON_RATE;
 
-/// One status screen's worth of numbers.
-pub(super) struct Snapshot {
-    pub queued: u64,
-    pub running: u64,
-    pub dead: u64,
-    pub requests: usize,
-    /// Requests/s over the last few seconds (set by the caller).
-    pub rate: f64,
-    pub rate_limited: u64,
-    pub mirror_pages: u64,
+/// The mirror against the simulated workspace: cheap enough to take every [`SAMPLE`]
+/// (one mirror read per live task, one queue count).
+pub(super) struct MirrorCheck {
     /// Live (not trashed, shared) tasks in the simulated workspace.
     pub sim_pages: usize,
     /// Live tasks with a mirror row.
@@ -36,21 +29,33 @@ pub(super) struct Snapshot {
     pub queued_bulk: u64,
     /// Whether a reconcile pass has completed (the first one reads every task).
     pub first_pass_done: bool,
+}
+
+/// One status screen's worth of numbers: the mirror check and the rest of the daemon.
+pub(super) struct Snapshot {
+    pub mirror: MirrorCheck,
+    pub queued: u64,
+    pub running: u64,
+    pub dead: u64,
+    pub requests: usize,
+    /// Requests/s over the last few seconds (set by the caller).
+    pub rate: f64,
+    pub rate_limited: u64,
+    pub mirror_pages: u64,
     pub overdue_marked: usize,
     pub reconcile: String,
     pub health: String,
 }
 
-impl Snapshot {
-    /// Reads the daemon, its mirror and the simulated workspace. Unmirrored changes
-    /// count from `since` at the earliest (before it, a change is initial-sync backlog).
+impl MirrorCheck {
+    /// Compares every live task with its mirror row. Unmirrored changes count from
+    /// `since` at the earliest (before it, a change is initial-sync backlog).
     pub(super) async fn take(
         engine: &Engine,
         sim: &SimHandle,
         since: chrono::DateTime<chrono::Utc>,
-    ) -> Snapshot {
+    ) -> MirrorCheck {
         let store = engine.store();
-        let stats = store.queue_stats().await.ok();
         let pages = sim.pages();
         let now = sim.now();
         let (mut in_sync, mut present, mut bodies_read) = (0, 0, 0);
@@ -82,37 +87,15 @@ impl Snapshot {
                 oldest = Some(oldest.map_or(age, |o: i64| o.max(age)));
             }
         }
-        let rec = engine.status().reconcile();
-        let reconcile = match (&rec.running, &rec.last_summary) {
-            (Some(p), _) => format!("{} pass running: {} pages seen", p.kind, p.pages_seen),
-            (None, Some(s)) => format!(
-                "last {} pass: {} pages, {} bodies, {} overdue marked",
-                s.kind, s.pages_seen, s.bodies_queued, s.overdue_marked
-            ),
-            (None, None) => "no pass yet".into(),
-        };
-        let health = crate::health::collect(engine, true, true).await;
-        Snapshot {
-            queued: stats
-                .as_ref()
-                .map_or(0, |s| s.queued_interactive + s.queued_bulk),
-            running: stats.as_ref().map_or(0, |s| s.running),
-            dead: stats.as_ref().map_or(0, |s| s.dead),
-            requests: sim.request_log().len(),
-            rate: 0.0,
-            rate_limited: engine.client().stats().rate_limited_total,
-            mirror_pages: store.page_count().await.unwrap_or(0),
+        MirrorCheck {
             sim_pages: live.len(),
             present,
             bodies_read,
             in_sync,
             oldest_unsynced_s: oldest,
             unsynced,
-            queued_bulk: stats.as_ref().map_or(0, |s| s.queued_bulk),
-            first_pass_done: rec.last_summary.is_some(),
-            overdue_marked: store.transitions(None).await.map(|t| t.len()).unwrap_or(0),
-            reconcile,
-            health: format!("{:?}", health.status).to_lowercase(),
+            queued_bulk: store.queue_stats().await.map_or(0, |s| s.queued_bulk),
+            first_pass_done: engine.status().reconcile().last_summary.is_some(),
         }
     }
 
@@ -134,40 +117,74 @@ impl Snapshot {
             Duration::from_secs_f64(requests as f64 / DAEMON_RATE),
         )
     }
+}
+
+impl Snapshot {
+    /// Reads the rest of the daemon beside a mirror check (for the screen).
+    pub(super) async fn take(engine: &Engine, sim: &SimHandle, mirror: MirrorCheck) -> Snapshot {
+        let store = engine.store();
+        let stats = store.queue_stats().await.ok();
+        let rec = engine.status().reconcile();
+        let reconcile = match (&rec.running, &rec.last_summary) {
+            (Some(p), _) => format!("{} pass running: {} pages seen", p.kind, p.pages_seen),
+            (None, Some(s)) => format!(
+                "last {} pass: {} pages, {} bodies, {} overdue marked",
+                s.kind, s.pages_seen, s.bodies_queued, s.overdue_marked
+            ),
+            (None, None) => "no pass yet".into(),
+        };
+        let health = crate::health::collect(engine, true, true).await;
+        Snapshot {
+            mirror,
+            queued: stats
+                .as_ref()
+                .map_or(0, |s| s.queued_interactive + s.queued_bulk),
+            running: stats.as_ref().map_or(0, |s| s.running),
+            dead: stats.as_ref().map_or(0, |s| s.dead),
+            requests: sim.request_log().len(),
+            rate: 0.0,
+            rate_limited: engine.client().stats().rate_limited_total,
+            mirror_pages: store.page_count().await.unwrap_or(0),
+            overdue_marked: store.transitions(None).await.map(|t| t.len()).unwrap_or(0),
+            reconcile,
+            health: format!("{:?}", health.status).to_lowercase(),
+        }
+    }
 
     /// The lines about the mirror: progress during the first sync, freshness after it.
     fn progress_lines(&self, freshness: &Freshness) -> Vec<String> {
-        if !self.initial_sync_done() {
-            let (left, eta) = self.eta();
-            let done = self.bodies_read.min(self.sim_pages);
+        let m = &self.mirror;
+        if !m.initial_sync_done() {
+            let (left, eta) = m.eta();
+            let done = m.bodies_read.min(m.sim_pages);
             let width = 30;
-            let filled = (done * width).checked_div(self.sim_pages).unwrap_or(0);
+            let filled = (done * width).checked_div(m.sim_pages).unwrap_or(0);
             vec![
                 format!(
                     "initial sync  [{}{}] pages {}/{}, bodies {}/{}, ~{left} requests left, ETA ~{} s",
                     "#".repeat(filled),
                     ".".repeat(width - filled),
-                    self.present.min(self.sim_pages),
-                    self.sim_pages,
+                    m.present.min(m.sim_pages),
+                    m.sim_pages,
                     done,
-                    self.sim_pages,
+                    m.sim_pages,
                     eta.as_secs()
                 ),
                 format!(
                     "              why: Notion allows about 3 requests/s per integration; the first sync reads all {} bodies once ({} s at {DAEMON_RATE:.1} req/s), then each change costs about one request",
-                    self.sim_pages,
-                    (self.sim_pages as f64 / DAEMON_RATE).round()
+                    m.sim_pages,
+                    (m.sim_pages as f64 / DAEMON_RATE).round()
                 ),
             ]
         } else {
-            let oldest = match self.oldest_unsynced_s {
+            let oldest = match m.oldest_unsynced_s {
                 None => "every change mirrored".to_owned(),
                 Some(s) => format!("oldest unmirrored change {s} s old"),
             };
             vec![
                 format!(
                     "mirror        {} pages; {}/{} tasks identical to Notion",
-                    self.mirror_pages, self.in_sync, self.sim_pages
+                    self.mirror_pages, m.in_sync, m.sim_pages
                 ),
                 format!("freshness     {}; {oldest}", freshness.describe()),
             ]

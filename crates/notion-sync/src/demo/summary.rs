@@ -35,9 +35,10 @@ fn kind(r: &RequestRecord) -> &'static str {
 /// The summary lines (the first one is the `demo finished: …` line scripts read).
 pub(super) fn lines(s: &Summary<'_>) -> Vec<String> {
     let st = s.status;
+    let m = &st.mirror;
     let mut out = vec![format!(
         "demo finished: {}/{} tasks mirrored, {} identical to Notion, {} marked overdue, {} Notion requests, {} rate-limited",
-        st.present, st.sim_pages, st.in_sync, st.overdue_marked, st.requests, st.rate_limited
+        m.present, m.sim_pages, m.in_sync, st.overdue_marked, st.requests, st.rate_limited
     )];
     out.push(match s.initial_sync {
         Some((took, requests)) => format!(
@@ -47,14 +48,14 @@ pub(super) fn lines(s: &Summary<'_>) -> Vec<String> {
         None => format!(
             "  initial sync still running after {} s: {}/{} bodies read (one request each at {DAEMON_RATE:.1}/s); run longer with --duration",
             s.elapsed.as_secs(),
-            st.bodies_read,
-            st.sim_pages
+            m.bodies_read,
+            m.sim_pages
         ),
     });
     out.push(format!(
         "  freshness: {} (the slow ones are dropped webhooks and silent edits, which the reconciler catches on its schedule); {}",
         s.freshness.describe(),
-        match st.oldest_unsynced_s {
+        match m.oldest_unsynced_s {
             None => "at the end every change was mirrored".to_owned(),
             Some(age) => format!("at the end the oldest unmirrored change was {age} s old"),
         }

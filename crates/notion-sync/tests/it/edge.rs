@@ -698,7 +698,12 @@ async fn attack_suite_beside_a_steady_signed_load() {
         let mut opened = 0u64;
         let mut held: Vec<TcpStream> = Vec::new();
         while !s.is_cancelled() {
-            held.retain(|c| c.peer_addr().is_ok());
+            // Drop the ones the daemon closed (header or body timeout), then reopen.
+            held.retain(|c| match c.try_read(&mut [0u8; 256]) {
+                Ok(0) => false,
+                Ok(_) => true,
+                Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+            });
             while held.len() < 150 {
                 let Ok(mut c) = TcpStream::connect(addr).await else {
                     break;
