@@ -38,6 +38,19 @@ pub struct Health {
     pub notion: NotionHealth,
     pub webhook: WebhookHealth,
     pub mirror: MirrorHealth,
+    #[serde(default)]
+    pub bulk_reads: BulkReadHealth,
+}
+
+/// Bursts of property reads answered by query instead of a GET each.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BulkReadHealth {
+    /// Pending reads of one edit from which a query answers them (0: off).
+    pub threshold: usize,
+    /// Bursts in progress: data source, jobs taken, answered, sent back, queries.
+    pub active: Vec<serde_json::Value>,
+    /// The last burst that ended.
+    pub last: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -142,6 +155,16 @@ pub async fn collect(engine: &Engine, secret_configured: bool, accepting: bool) 
     if !accepting {
         f.failing("shutting down".into());
     }
+    let bulk = engine.status().bulk();
+    let bulk_reads = BulkReadHealth {
+        threshold: engine.config().workers.bulk_read_threshold,
+        active: bulk
+            .active
+            .values()
+            .filter_map(|b| serde_json::to_value(b).ok())
+            .collect(),
+        last: bulk.last.and_then(|b| serde_json::to_value(b).ok()),
+    };
     Health {
         status: f.status(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -151,6 +174,7 @@ pub async fn collect(engine: &Engine, secret_configured: bool, accepting: bool) 
         notion,
         webhook,
         mirror,
+        bulk_reads,
     }
 }
 

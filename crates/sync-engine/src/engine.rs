@@ -10,6 +10,7 @@ use notion_api::{Lane as PaceLane, NotionClient, NotionError, NotionId, WebhookE
 use sync_store::{ClaimedJob, IncomingEvent, Lane, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
+use crate::bulk_read::{BulkReader, BulkState};
 use crate::config::EngineConfig;
 use crate::context::Ctx;
 use crate::error::{JobError, ReconcileError};
@@ -34,6 +35,7 @@ struct Inner {
     scope: Arc<Scope>,
     schema: Arc<SchemaGuard>,
     page_sync: PageSync,
+    bulk: BulkReader,
     reconciler: Reconciler,
     notifier: Notifier,
 }
@@ -58,6 +60,7 @@ impl Engine {
         let schema = Arc::new(SchemaGuard::new(ctx.clone()));
         let overdue = Arc::new(Overdue::new(ctx.clone(), schema.clone(), notifier.clone()));
         let page_sync = PageSync::new(ctx.clone(), scope.clone(), overdue.clone());
+        let bulk = BulkReader::new(ctx.clone(), schema.clone(), overdue.clone());
         let reconciler = Reconciler::new(
             ctx.clone(),
             scope.clone(),
@@ -71,6 +74,7 @@ impl Engine {
                 scope,
                 schema,
                 page_sync,
+                bulk,
                 reconciler,
                 notifier,
             }),
@@ -149,6 +153,20 @@ impl Engine {
                 Ok(())
             }
         }
+    }
+
+    /// One round of bulk property reads (the worker pool's bulk task).
+    pub(crate) async fn bulk_round(
+        &self,
+        state: &mut BulkState,
+        worker: &str,
+    ) -> Result<(), ReconcileError> {
+        self.inner.bulk.round(state, worker).await
+    }
+
+    /// Hands the jobs the bulk reader holds back to the queue (shutdown).
+    pub(crate) async fn bulk_hand_back(&self, state: &mut BulkState) {
+        self.inner.bulk.hand_back(state).await
     }
 
     /// Syncs one page now, outside the queue (tests, tools).

@@ -14,6 +14,9 @@ const KIND_PAGE_SYNC: &str = "page.sync";
 const KIND_SCHEMA_CHECK: &str = "schema.check";
 const PAGE_PREFIX: &str = "page:";
 const SCHEMA_PREFIX: &str = "schema:";
+const PROPS_BATCH_PREFIX: &str = "props:";
+/// Longest batch key stored (a key only groups: a cut one still groups the same edits).
+const MAX_BATCH_LEN: usize = 240;
 
 /// One unit of work in the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +98,64 @@ impl Job {
     }
 }
 
+/// Property reads one data-source query can answer together: the reads caused by one
+/// kind of edit (same people, same properties) in one data source, which is what a bulk
+/// edit in Notion produces (select 200 rows, set Status). Its queue form is the job's
+/// batch key ([`PropsBatch::key`], [`PropsBatch::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropsBatch {
+    pub data_source: NotionId,
+    /// The edit's signature: sorted author ids and sorted updated property ids.
+    pub signature: String,
+}
+
+impl PropsBatch {
+    /// The batch of a property edit made by `authors` to `properties` in `data_source`.
+    pub fn of_edit<'a>(
+        data_source: NotionId,
+        authors: impl IntoIterator<Item = &'a str>,
+        properties: impl IntoIterator<Item = &'a str>,
+    ) -> PropsBatch {
+        let sorted = |it: &mut dyn Iterator<Item = &'a str>| {
+            let mut v: Vec<&str> = it.collect();
+            v.sort_unstable();
+            v.dedup();
+            v.join(",")
+        };
+        PropsBatch {
+            data_source,
+            signature: format!(
+                "{}:{}",
+                sorted(&mut authors.into_iter()),
+                sorted(&mut properties.into_iter())
+            ),
+        }
+    }
+
+    /// The queue's batch key.
+    pub fn key(&self) -> String {
+        let mut key = format!(
+            "{PROPS_BATCH_PREFIX}{}:{}",
+            self.data_source, self.signature
+        );
+        if key.len() > MAX_BATCH_LEN {
+            let mut end = MAX_BATCH_LEN;
+            while !key.is_char_boundary(end) {
+                end -= 1;
+            }
+            key.truncate(end);
+        }
+        key
+    }
+
+    /// The data source a batch key reads from; `None` for keys this version did not write.
+    pub fn parse(key: &str) -> Option<NotionId> {
+        let rest = key.strip_prefix(PROPS_BATCH_PREFIX)?;
+        let (ds, _) = rest.split_once(':')?;
+        NotionId::parse(ds).ok()
+    }
+}
+
 /// What a `page.sync` job must do.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -118,6 +179,17 @@ impl PageSyncPayload {
         Self {
             props: false,
             body: true,
+            human: true,
+            event_time: None,
+        }
+    }
+
+    /// A property re-read the reconciler queues when a query row and the mirror's newer
+    /// read disagree (a GET decides).
+    pub fn props_check() -> Self {
+        Self {
+            props: true,
+            body: false,
             human: true,
             event_time: None,
         }
@@ -177,6 +249,20 @@ mod tests {
         };
         assert_eq!(job.key(), "page:153104cd-477e-809d-8dc4-ff2d96ae3090");
         assert_eq!(job.kind(), "page.sync");
+    }
+
+    #[test]
+    fn an_edit_signature_is_its_batch_whatever_the_order() {
+        let ds = NotionId::parse("248104cd-477e-80af-bc30-000bd28de8f9").unwrap();
+        let a = PropsBatch::of_edit(ds, ["u2", "u1"], ["title", "%3AStatus"]);
+        let b = PropsBatch::of_edit(ds, ["u1", "u2", "u1"], ["%3AStatus", "title"]);
+        assert_eq!(a.key(), b.key());
+        assert_ne!(a.key(), PropsBatch::of_edit(ds, ["u1"], ["title"]).key());
+        assert_eq!(PropsBatch::parse(&a.key()), Some(ds));
+        assert_eq!(PropsBatch::parse("page:x"), None);
+        let long = PropsBatch::of_edit(ds, ["u"], std::iter::repeat_n("property", 100));
+        assert!(long.key().len() <= MAX_BATCH_LEN);
+        assert_eq!(PropsBatch::parse(&long.key()), Some(ds));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod body;
+mod bulk_read;
 pub mod config;
 mod context;
 mod engine;
@@ -29,5 +30,5 @@ pub use overdue::MarkOutcome;
 pub use reconcile::{PassKind, next_watermark};
 pub use route::{RouteContext, route_event};
 pub use schedule::run_scheduler;
-pub use status::{EngineStatus, PassProgress, PassSummary, SchemaState};
+pub use status::{BulkBurst, BulkStatus, EngineStatus, PassProgress, PassSummary, SchemaState};
 pub use worker::{DrainReport, WorkerPool};

@@ -92,6 +92,7 @@ impl PageSync {
                 }
                 Err(e) => return Err(e.into()),
             };
+            metrics::counter!("sync_pages_read_total", "via" => "get").increment(1);
             let observed_at = page.date.unwrap_or_else(|| ctx.now());
             let sent = page.sent;
             let page = page.value;

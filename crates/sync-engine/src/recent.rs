@@ -146,12 +146,19 @@ impl RecentReads {
             Part::Props => &mut entry.props,
             Part::Body => &mut entry.body,
         };
-        // Keep the later read; a late-finishing older one must not replace it.
-        if slot.is_none_or(|old| old.sent <= read.sent) {
-            *slot = Some(Read {
-                events_until: read.events_until.max(slot.and_then(|old| old.events_until)),
-                ..read
-            });
+        // Keep the later read; a late-finishing older one must not replace it, but what it
+        // proves still counts (each test of `Read::covers` is a maximum, so the two
+        // maxima prove exactly what the two reads prove).
+        match slot {
+            Some(old) if old.sent > read.sent => {
+                old.events_until = old.events_until.max(read.events_until);
+            }
+            _ => {
+                *slot = Some(Read {
+                    events_until: read.events_until.max(slot.and_then(|old| old.events_until)),
+                    ..read
+                });
+            }
         }
     }
 

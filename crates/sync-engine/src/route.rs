@@ -4,7 +4,7 @@
 use notion_api::{EventType, NotionId, WebhookEvent};
 use sync_store::{IncomingEvent, Lane};
 
-use crate::job::{Job, PageSyncPayload};
+use crate::job::{Job, PageSyncPayload, PropsBatch};
 
 /// Routing context: who we are and which data sources we mirror.
 #[derive(Debug, Clone, Default)]
@@ -56,9 +56,30 @@ pub fn route_event(event: &WebhookEvent, ctx: &RouteContext) -> IncomingEvent {
             vec![page_sync(&entity, true, true)]
         }
         (EventType::PageContentUpdated, "page") => vec![page_sync(&entity, false, true)],
+        (EventType::PagePropertiesUpdated, "page") => {
+            let job = page_sync(&entity, true, false);
+            // A person's property edit in a data source we mirror may be one of a bulk
+            // edit's: one query can answer the lot (bulk_read.rs). Our own echoes cost
+            // nothing anyway.
+            let batch = event
+                .data
+                .parent
+                .as_ref()
+                .filter(|p| p.kind == "data_source" && !only_our_bot)
+                .map(|p| {
+                    let authors: Vec<String> =
+                        event.authors.iter().map(|a| a.id.to_string()).collect();
+                    PropsBatch::of_edit(
+                        p.id,
+                        authors.iter().map(String::as_str),
+                        event.data.updated_properties.iter().map(String::as_str),
+                    )
+                    .key()
+                });
+            vec![job.in_batch(batch)]
+        }
         (
-            EventType::PagePropertiesUpdated
-            | EventType::PageDeleted
+            EventType::PageDeleted
             | EventType::PageMoved
             | EventType::PageLocked
             | EventType::PageUnlocked,

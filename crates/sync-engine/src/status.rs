@@ -1,4 +1,5 @@
-//! The engine's live state as health reports it: schema guard, reconciler, Notion auth.
+//! The engine's live state as health reports it: schema guard, reconciler, bulk reads,
+//! Notion auth, storage.
 
 use std::sync::Mutex;
 
@@ -66,6 +67,28 @@ impl PassSummary {
     }
 }
 
+/// One burst of property reads answered by query (`bulk_read.rs`).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct BulkBurst {
+    pub data_source: String,
+    pub started_at: DateTime<Utc>,
+    /// Jobs taken from the queue to be answered by query.
+    pub taken: u64,
+    /// Jobs a query answered.
+    pub answered: u64,
+    /// Jobs sent back to be read on their own (not returned, not visible in time).
+    pub fell_back: u64,
+    /// Query requests sent.
+    pub queries: u64,
+}
+
+/// Bursts in progress (by batch) and the last one that ended.
+#[derive(Debug, Clone, Default)]
+pub struct BulkStatus {
+    pub active: std::collections::BTreeMap<String, BulkBurst>,
+    pub last: Option<BulkBurst>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ReconcileState {
     pub running: Option<PassProgress>,
@@ -79,6 +102,7 @@ pub struct ReconcileState {
 pub struct EngineStatus {
     schema: Mutex<SchemaState>,
     reconcile: Mutex<ReconcileState>,
+    bulk: Mutex<BulkStatus>,
     auth_error: Mutex<Option<String>>,
     store_write_failure: Mutex<Option<(std::time::Instant, String)>>,
 }
@@ -88,6 +112,7 @@ impl Default for EngineStatus {
         Self {
             schema: Mutex::new(SchemaState::Unknown),
             reconcile: Mutex::new(ReconcileState::default()),
+            bulk: Mutex::new(BulkStatus::default()),
             auth_error: Mutex::new(None),
             store_write_failure: Mutex::new(None),
         }
@@ -126,6 +151,26 @@ impl EngineStatus {
 
     pub fn update_reconcile(&self, f: impl FnOnce(&mut ReconcileState)) {
         f(&mut self.reconcile.lock().expect("status lock"));
+    }
+
+    pub fn bulk(&self) -> BulkStatus {
+        self.bulk.lock().expect("status lock").clone()
+    }
+
+    /// Shows (or, with `None`, drops) the burst of batch `key` in progress.
+    pub(crate) fn set_bulk_burst(&self, key: &str, burst: Option<BulkBurst>) {
+        let mut guard = self.bulk.lock().expect("status lock");
+        match burst {
+            Some(b) => guard.active.insert(key.to_owned(), b),
+            None => guard.active.remove(key),
+        };
+    }
+
+    /// A burst ended: it leaves the active set and becomes the last one.
+    pub(crate) fn finish_bulk_burst(&self, key: &str, burst: BulkBurst) {
+        let mut guard = self.bulk.lock().expect("status lock");
+        guard.active.remove(key);
+        guard.last = Some(burst);
     }
 
     pub fn auth_error(&self) -> Option<String> {

@@ -1,5 +1,6 @@
 //! The worker pool: claims jobs under a lease, renews it while a job runs, completes
-//! or fails the job fenced by that lease, and hands leases back on shutdown.
+//! or fails the job fenced by that lease, and hands leases back on shutdown; runs the
+//! bulk reader's rounds beside the workers.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use sync_store::{ClaimedJob, FailOutcome, JobFailure, StoreError};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::bulk_read::BulkState;
 use crate::engine::Engine;
 
 /// How often idle workers look for jobs that became due without a wake-up.
@@ -14,6 +16,8 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How often expired leases are returned to the queue and old events pruned.
 const REAP_EVERY: Duration = Duration::from_secs(15);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often the bulk reader looks for bursts and answers what became visible.
+const BULK_EVERY: Duration = Duration::from_millis(250);
 
 /// What a drain did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -72,6 +76,12 @@ impl WorkerPool {
             let worker = format!("{}-w{i}", self.name);
             let cancel = cancel.clone();
             set.spawn(async move { worker_loop(engine, worker, cancel).await });
+        }
+        if self.engine.config().workers.bulk_read_threshold > 0 {
+            let engine = self.engine.clone();
+            let worker = format!("{}-bulk", self.name);
+            let cancel = cancel.clone();
+            set.spawn(async move { bulk_loop(engine, worker, cancel).await });
         }
         let engine = self.engine.clone();
         let reaper_cancel = cancel.clone();
@@ -262,6 +272,34 @@ async fn run_claimed(engine: &Engine, job: &ClaimedJob, cancel: &CancellationTok
             }
         }
     }
+}
+
+/// The bulk reader's rounds until `cancel`; a round in progress gets the shutdown grace
+/// to finish, then the jobs it holds go back to the queue.
+async fn bulk_loop(engine: Engine, worker: String, cancel: CancellationToken) {
+    let mut state = BulkState::default();
+    let mut tick = tokio::time::interval(BULK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let grace_over = async {
+        cancel.cancelled().await;
+        tokio::time::sleep(engine.config().workers.shutdown_grace).await;
+    };
+    tokio::pin!(grace_over);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        tokio::select! {
+            r = engine.bulk_round(&mut state, &worker) => {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "bulk read round failed; its jobs are read on their own");
+                }
+            }
+            _ = &mut grace_over => break,
+        }
+    }
+    engine.bulk_hand_back(&mut state).await;
 }
 
 async fn maintenance_loop(engine: Engine, cancel: CancellationToken) {

@@ -361,6 +361,7 @@ mod tests {
                 payload: payload.to_owned(),
                 lane: Lane::Interactive,
                 run_at: None,
+                batch: None,
             }],
         }
     }

@@ -158,6 +158,12 @@ impl Config {
                 "must be between 10 and 3600",
             )?,
             shutdown_grace,
+            bulk_read_threshold: s.integer(
+                "bulk_read_threshold",
+                d.workers.bulk_read_threshold as u64,
+                0..=100_000,
+                "must be between 0 (off) and 100000",
+            )? as usize,
         };
         s.finish()?;
         let reconcile = parse_reconcile(doc.section("reconcile")?, d.reconcile)?;

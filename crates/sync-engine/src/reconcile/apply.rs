@@ -3,22 +3,27 @@
 
 use chrono::{DateTime, Utc};
 use notion_api::{ErrorClass, NotionClient, NotionId, Page};
-use sync_store::{Lane, UpsertOutcome};
+use sync_store::{Lane, PageRow, UpsertOutcome};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::Ctx;
 use crate::error::ReconcileError;
-use crate::freshness::body_may_have_changed_on_query;
+use crate::freshness::{body_may_have_changed_on_query, properties_equal};
 use crate::job::{Job, PageSyncPayload};
 use crate::schema_guard::SchemaGuard;
 use crate::scope::Scope;
 use crate::status::PassSummary;
 
-/// Mirrors one page of query results and queues body re-checks (bulk lane) where the
-/// body may have changed (with `audit`, every body not proven current: the full scan).
-/// Returns whether the rows disagree with the schema guard's
-/// picture (a property missing or retyped).
-pub(super) async fn mirror_results(
+/// Mirrors one page of query results (answered at `observed_at`, Notion's clock) and
+/// queues body re-checks (bulk lane) where the body may have changed (with `audit`,
+/// every body not proven current: the full scan). Returns whether the rows disagree with
+/// the schema guard's picture (a property missing or retyped).
+///
+/// A query row holds what was visible to queries, which may lag an edit by the
+/// visibility margin: a row whose mirror copy was read after `observed_at − margin` is
+/// left alone, since that read may hold an edit the row does not (stale-write refusal
+/// on what the query proves, not on when it was answered).
+pub(crate) async fn mirror_results(
     ctx: &Ctx,
     schema: &SchemaGuard,
     pages: &[Page],
@@ -31,6 +36,8 @@ pub(super) async fn mirror_results(
     let mut upserts = Vec::with_capacity(pages.len());
     let mut bodies = Vec::new();
     let mut suspect = false;
+    let proven = observed_at - chrono::TimeDelta::from_std(margin).unwrap_or_default();
+    let mut rereads = Vec::new();
     for page in pages {
         let mirror = store.get_page(&page.id).await?;
         if body_may_have_changed_on_query(mirror.as_ref(), page, observed_at, margin, audit) {
@@ -41,7 +48,26 @@ pub(super) async fn mirror_results(
             bodies.push(job.to_new_job(Lane::Bulk));
         }
         suspect |= schema.contradicts(page);
-        upserts.push(ctx.page_upsert(page, observed_at)?);
+        match &mirror {
+            // Read after what this row proves: which of the two is newer is unknown. Where
+            // they differ, a GET decides (bulk lane); where they agree, nothing to write.
+            Some(m) if m.observed_at > proven => {
+                if m.observed_at <= observed_at && !same_state(m, page) {
+                    let job = Job::PageSync {
+                        page: page.id,
+                        work: PageSyncPayload::props_check(),
+                    };
+                    rereads.push(job.to_new_job(Lane::Bulk));
+                }
+            }
+            _ => upserts.push(ctx.page_upsert(page, observed_at)?),
+        }
+    }
+    if !rereads.is_empty() {
+        tracing::debug!(
+            pages = rereads.len(),
+            "query rows may be older than the mirror's reads: read again by GET"
+        );
     }
     let outcomes = store.upsert_pages(&upserts).await?;
     summary.pages_seen += pages.len() as u64;
@@ -49,12 +75,21 @@ pub(super) async fn mirror_results(
         .iter()
         .filter(|o| matches!(o, UpsertOutcome::Inserted | UpsertOutcome::Updated))
         .count() as u64;
-    if !bodies.is_empty() {
+    if !bodies.is_empty() || !rereads.is_empty() {
         summary.bodies_queued += bodies.len() as u64;
+        bodies.append(&mut rereads);
         store.enqueue_batch(bodies).await?;
         ctx.wake_workers();
     }
     Ok(suspect)
+}
+
+/// Whether a query row shows what the mirror holds (edit minute, trash, editable
+/// properties).
+fn same_state(mirror: &PageRow, page: &Page) -> bool {
+    mirror.last_edited_time == page.last_edited_time
+        && mirror.in_trash == page.in_trash
+        && properties_equal(&mirror.properties, page.raw_properties())
 }
 
 /// After a full scan: mirrored pages the scan did not see are confirmed with a GET

@@ -20,6 +20,7 @@ use crate::overdue::Overdue;
 use crate::schema_guard::SchemaGuard;
 use crate::scope::Scope;
 use crate::status::{PassProgress, PassSummary};
+pub(crate) use apply::mirror_results;
 use watermark::ScanState;
 pub(crate) use watermark::load as load_watermark;
 pub use watermark::next_watermark;

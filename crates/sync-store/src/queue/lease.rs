@@ -190,32 +190,48 @@ pub(crate) struct Claim {
     pub(crate) lease_ms: i64,
 }
 
-/// Claims the due job of `lane` that is first by (run_at, id), skipping follow-ups whose
-/// key is running.
+/// Which queued jobs a claim may take.
+#[derive(Clone, Copy)]
+enum Pick<'a> {
+    /// Any due job of the lane.
+    Lane(Lane),
+    /// Due first attempts of one batch, any lane.
+    Batch(&'a str),
+}
+
+/// Claims the due job that `pick` allows and is first by (run_at, id), skipping
+/// follow-ups whose key is running.
 async fn claim_one(
     cx: &mut WriteCx,
-    lane: Lane,
+    pick: Pick<'_>,
     now: i64,
     lease_until: i64,
     worker: &str,
 ) -> Result<Option<ClaimedJob>, StoreError> {
     let token = format!("{:032x}", rand::random::<u128>());
+    let (lane, batch) = match pick {
+        Pick::Lane(lane) => (Some(lane.as_str()), None),
+        Pick::Batch(batch) => (None, Some(batch)),
+    };
     let row = sqlx::query(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = ?1, \
              lease_until = ?2, worker = ?3, updated_at = ?4 \
          WHERE id = (SELECT j.id FROM jobs j \
-                     WHERE j.state = 'queued' AND j.lane = ?5 AND j.run_at <= ?4 \
+                     WHERE j.state = 'queued' AND j.run_at <= ?4 \
+                       AND (?5 IS NULL OR j.lane = ?5) \
+                       AND (?6 IS NULL OR (j.batch = ?6 AND j.attempts = 0)) \
                        AND NOT EXISTS (SELECT 1 FROM jobs r \
                                        WHERE r.key = j.key AND r.state = 'running') \
                      ORDER BY j.run_at, j.id LIMIT 1) \
          RETURNING id, key, kind, payload, attempts, first_enqueued_at, enqueued_at, \
-                   interactive_since",
+                   interactive_since, lane",
     )
     .bind(&token)
     .bind(lease_until)
     .bind(worker)
     .bind(now)
-    .bind(lane.as_str())
+    .bind(lane)
+    .bind(batch)
     .fetch_optional(&mut cx.conn)
     .await
     .map_err(|e| cx.err(e))?;
@@ -224,6 +240,10 @@ async fn claim_one(
     let payload: String = row.get(3);
     let payload = serde_json::from_str(&payload)
         .map_err(|e| corrupt(cx, format!("job {id}: stored payload is not JSON: {e}")))?;
+    let lane: String = row.get(8);
+    let lane = lane
+        .parse()
+        .map_err(|e| corrupt(cx, format!("job {id}: {e}")))?;
     Ok(Some(ClaimedJob {
         id,
         key: row.get(1),
@@ -258,9 +278,11 @@ impl WriteOp for Claim {
                 } else {
                     Lane::Interactive
                 };
-                let mut job = claim_one(cx, preferred, now, lease_until, &self.worker).await?;
+                let mut job =
+                    claim_one(cx, Pick::Lane(preferred), now, lease_until, &self.worker).await?;
                 if job.is_none() {
-                    job = claim_one(cx, preferred.other(), now, lease_until, &self.worker).await?;
+                    let other = Pick::Lane(preferred.other());
+                    job = claim_one(cx, other, now, lease_until, &self.worker).await?;
                 }
                 let Some(job) = job else { break };
                 cx.interactive_streak = match job.lane {
@@ -274,11 +296,43 @@ impl WriteOp for Claim {
     }
 }
 
+pub(crate) struct ClaimBatch {
+    pub(crate) batch: String,
+    pub(crate) n: usize,
+    pub(crate) worker: String,
+    pub(crate) lease_ms: i64,
+}
+
+impl WriteOp for ClaimBatch {
+    type Output = Vec<ClaimedJob>;
+
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<Self::Output, StoreError>> {
+        Box::pin(async move {
+            let now = to_ms(cx.now());
+            let lease_until = now.saturating_add(self.lease_ms);
+            let mut out = Vec::new();
+            while out.len() < self.n {
+                let pick = Pick::Batch(&self.batch);
+                match claim_one(cx, pick, now, lease_until, &self.worker).await? {
+                    Some(job) => out.push(job),
+                    None => break,
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
 /// The calls fenced by a lease token.
 pub(crate) enum Fenced {
-    Extend { lease_ms: i64 },
+    Extend {
+        lease_ms: i64,
+    },
     Complete,
     Release,
+    /// Release, and out of its batch: the batch's read did not answer it, so it is read
+    /// on its own.
+    ReleaseAlone,
     Fail(JobFailure),
 }
 
@@ -295,91 +349,117 @@ impl WriteOp for FencedOp {
     type Output = FencedResult;
 
     fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<FencedResult, StoreError>> {
+        Box::pin(apply_fenced(cx, self.id, &self.token, &self.action))
+    }
+}
+
+/// One fenced action on many jobs, in one transaction: each job's result in order.
+pub(crate) struct FencedMany {
+    pub(crate) jobs: Vec<(i64, String)>,
+    pub(crate) action: Fenced,
+}
+
+impl WriteOp for FencedMany {
+    type Output = Vec<FencedResult>;
+
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<Self::Output, StoreError>> {
         Box::pin(async move {
-            let now_dt = cx.now();
-            let now = to_ms(now_dt);
-            let lost = Err(StoreError::LeaseLost { job_id: self.id });
-            match &self.action {
-                Fenced::Extend { lease_ms } => {
-                    let done = sqlx::query(
-                        "UPDATE jobs SET lease_until = ?3, updated_at = ?4 \
-                         WHERE id = ?1 AND state = 'running' AND lease_token = ?2",
-                    )
-                    .bind(self.id)
-                    .bind(&self.token)
-                    .bind(now.saturating_add(*lease_ms))
-                    .bind(now)
-                    .execute(&mut cx.conn)
-                    .await
-                    .map_err(|e| cx.err(e))?;
-                    Ok(if done.rows_affected() == 1 {
-                        Ok(None)
-                    } else {
-                        lost
-                    })
-                }
-                Fenced::Complete => {
-                    let done = sqlx::query(
-                        "DELETE FROM jobs WHERE id = ?1 AND state = 'running' AND lease_token = ?2",
-                    )
-                    .bind(self.id)
-                    .bind(&self.token)
-                    .execute(&mut cx.conn)
-                    .await
-                    .map_err(|e| cx.err(e))?;
-                    Ok(if done.rows_affected() == 1 {
-                        Ok(None)
-                    } else {
-                        lost
-                    })
-                }
-                Fenced::Release => {
-                    let Some(h) = held(cx, self.id, &self.token).await? else {
-                        return Ok(lost);
-                    };
-                    let attempts = h.attempts.saturating_sub(1);
-                    requeue_running(cx, self.id, &h.key, now, attempts, None, now).await?;
-                    Ok(Ok(None))
-                }
-                Fenced::Fail(failure) => {
-                    let Some(h) = held(cx, self.id, &self.token).await? else {
-                        return Ok(lost);
-                    };
-                    let error = truncate_error(&failure.error);
-                    if failure.permanent || h.attempts >= cx.config.max_attempts {
-                        mark_dead(cx, self.id, h.attempts, error, now).await?;
-                        tracing::warn!(
-                            job.id = self.id, job.key = %h.key, job.attempts = h.attempts,
-                            job.worker = h.worker.as_deref().unwrap_or(""),
-                            permanent = failure.permanent, "job is dead"
-                        );
-                        return Ok(Ok(Some(FailOutcome::Dead)));
-                    }
-                    let retry_at = match failure.retry_at {
-                        Some(at) => to_ms(at).max(now),
-                        None => now.saturating_add(backoff_ms(
-                            h.attempts,
-                            cx.config.backoff_base,
-                            cx.config.backoff_max,
-                        )),
-                    };
-                    let (run_at, attempts) = requeue_running(
-                        cx,
-                        self.id,
-                        &h.key,
-                        retry_at,
-                        h.attempts,
-                        Some(error),
-                        now,
-                    )
-                    .await?;
-                    Ok(Ok(Some(FailOutcome::Retrying {
-                        run_at: from_ms(&cx.path, run_at)?,
-                        attempts,
-                    })))
-                }
+            let mut out = Vec::with_capacity(self.jobs.len());
+            for (id, token) in &self.jobs {
+                out.push(apply_fenced(cx, *id, token, &self.action).await?);
             }
+            Ok(out)
         })
+    }
+}
+
+/// Applies one fenced action: `Ok(Err(LeaseLost))` when `token` no longer holds job `id`.
+async fn apply_fenced(
+    cx: &mut WriteCx,
+    id: i64,
+    token: &str,
+    action: &Fenced,
+) -> Result<FencedResult, StoreError> {
+    let now = to_ms(cx.now());
+    let lost = Err(StoreError::LeaseLost { job_id: id });
+    match action {
+        Fenced::Extend { lease_ms } => {
+            let done = sqlx::query(
+                "UPDATE jobs SET lease_until = ?3, updated_at = ?4 \
+                 WHERE id = ?1 AND state = 'running' AND lease_token = ?2",
+            )
+            .bind(id)
+            .bind(token)
+            .bind(now.saturating_add(*lease_ms))
+            .bind(now)
+            .execute(&mut cx.conn)
+            .await
+            .map_err(|e| cx.err(e))?;
+            Ok(if done.rows_affected() == 1 {
+                Ok(None)
+            } else {
+                lost
+            })
+        }
+        Fenced::Complete => {
+            let done = sqlx::query(
+                "DELETE FROM jobs WHERE id = ?1 AND state = 'running' AND lease_token = ?2",
+            )
+            .bind(id)
+            .bind(token)
+            .execute(&mut cx.conn)
+            .await
+            .map_err(|e| cx.err(e))?;
+            Ok(if done.rows_affected() == 1 {
+                Ok(None)
+            } else {
+                lost
+            })
+        }
+        Fenced::Release | Fenced::ReleaseAlone => {
+            let Some(h) = held(cx, id, token).await? else {
+                return Ok(lost);
+            };
+            if matches!(action, Fenced::ReleaseAlone) {
+                sqlx::query("UPDATE jobs SET batch = NULL WHERE id = ?1")
+                    .bind(id)
+                    .execute(&mut cx.conn)
+                    .await
+                    .map_err(|e| cx.err(e))?;
+            }
+            let attempts = h.attempts.saturating_sub(1);
+            requeue_running(cx, id, &h.key, now, attempts, None, now).await?;
+            Ok(Ok(None))
+        }
+        Fenced::Fail(failure) => {
+            let Some(h) = held(cx, id, token).await? else {
+                return Ok(lost);
+            };
+            let error = truncate_error(&failure.error);
+            if failure.permanent || h.attempts >= cx.config.max_attempts {
+                mark_dead(cx, id, h.attempts, error, now).await?;
+                tracing::warn!(
+                    job.id = id, job.key = %h.key, job.attempts = h.attempts,
+                    job.worker = h.worker.as_deref().unwrap_or(""),
+                    permanent = failure.permanent, "job is dead"
+                );
+                return Ok(Ok(Some(FailOutcome::Dead)));
+            }
+            let retry_at = match failure.retry_at {
+                Some(at) => to_ms(at).max(now),
+                None => now.saturating_add(backoff_ms(
+                    h.attempts,
+                    cx.config.backoff_base,
+                    cx.config.backoff_max,
+                )),
+            };
+            let (run_at, attempts) =
+                requeue_running(cx, id, &h.key, retry_at, h.attempts, Some(error), now).await?;
+            Ok(Ok(Some(FailOutcome::Retrying {
+                run_at: from_ms(&cx.path, run_at)?,
+                attempts,
+            })))
+        }
     }
 }
 

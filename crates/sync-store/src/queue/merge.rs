@@ -10,7 +10,7 @@ use super::types::{EnqueueOutcome, Lane, PreparedJob, attempts_u32, corrupt};
 use crate::error::StoreError;
 use crate::writer::WriteCx;
 
-/// Rows per multi-row statement (12 bound values per job row: far below SQLite's
+/// Rows per multi-row statement (13 bound values per job row: far below SQLite's
 /// 32766-variable limit).
 const ROWS_PER_STATEMENT: usize = 256;
 
@@ -37,6 +37,8 @@ pub(crate) struct Request {
     pub(crate) last_error: Option<String>,
     /// When the oldest interactive request arrived (Unix ms), if any.
     pub(crate) interactive_since: Option<i64>,
+    /// The batch one read may answer the job with, if any.
+    pub(crate) batch: Option<String>,
 }
 
 impl Request {
@@ -52,6 +54,7 @@ impl Request {
             first_enqueued_at: now,
             last_error: None,
             interactive_since: (job.lane == Lane::Interactive).then_some(now),
+            batch: job.batch.clone(),
         }
     }
 
@@ -61,7 +64,9 @@ impl Request {
     /// The result does everything either asked for, as soon as either asked:
     /// the newer kind; the payloads joined ([`join_payloads`]); the earliest `run_at`;
     /// the higher lane; the oldest `first_enqueued_at`, `interactive_since` and the
-    /// newest `enqueued_at`; the most attempts; the older's error, else the newer's.
+    /// newest `enqueued_at`; the most attempts; the older's error, else the newer's;
+    /// a batch where either has one (the greater of two: the batch's reader completes
+    /// only what its read answered, so any batch is safe).
     pub(crate) fn absorb(self, newer: Request) -> Request {
         Request {
             payload: join_payloads(Some(&self.payload), &newer.payload),
@@ -76,6 +81,7 @@ impl Request {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             },
+            batch: self.batch.max(newer.batch),
         }
     }
 }
@@ -134,7 +140,7 @@ fn join_values(old: serde_json::Value, new: serde_json::Value) -> serde_json::Va
 macro_rules! request_columns {
     () => {
         "kind, payload, lane, run_at, attempts, enqueued_at, first_enqueued_at, last_error, \
-         interactive_since"
+         interactive_since, batch"
     };
 }
 
@@ -189,6 +195,7 @@ pub(crate) fn request_from_row(
         first_enqueued_at: r.get(at + 6),
         last_error: r.get(at + 7),
         interactive_since: r.get(at + 8),
+        batch: r.get(at + 9),
     })
 }
 
@@ -204,7 +211,7 @@ pub(crate) async fn write_queued(
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO jobs (key, kind, payload, lane, run_at, attempts, enqueued_at, \
-             first_enqueued_at, last_error, interactive_since, updated_at, state) ",
+             first_enqueued_at, last_error, interactive_since, batch, updated_at, state) ",
         );
         qb.push_values(chunk, |mut row, (key, job)| {
             row.push_bind(key.to_string())
@@ -217,6 +224,7 @@ pub(crate) async fn write_queued(
                 .push_bind(job.first_enqueued_at)
                 .push_bind(job.last_error.clone())
                 .push_bind(job.interactive_since)
+                .push_bind(job.batch.clone())
                 .push_bind(now)
                 .push("'queued'");
         });
@@ -227,7 +235,8 @@ pub(crate) async fn write_queued(
                  enqueued_at = excluded.enqueued_at, \
                  first_enqueued_at = excluded.first_enqueued_at, \
                  last_error = excluded.last_error, \
-                 interactive_since = excluded.interactive_since, updated_at = excluded.updated_at \
+                 interactive_since = excluded.interactive_since, batch = excluded.batch, \
+                 updated_at = excluded.updated_at \
              RETURNING key, id",
         );
         let written = qb
@@ -344,6 +353,7 @@ mod tests {
             first_enqueued_at: at,
             last_error: None,
             interactive_since: (lane == Lane::Interactive).then_some(at),
+            batch: None,
         }
     }
 

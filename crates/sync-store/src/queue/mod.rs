@@ -21,7 +21,7 @@ pub(crate) mod merge;
 mod repair;
 mod types;
 
-use lease::{Claim, Fenced, FencedOp, FencedResult, Reap};
+use lease::{Claim, ClaimBatch, Fenced, FencedMany, FencedOp, FencedResult, Reap};
 use repair::{PurgeDead, RetryDead, RetryJob};
 pub use types::{
     ClaimedJob, EnqueueOutcome, FailOutcome, JobFailure, JobFilter, JobRow, JobState, Lane, NewJob,
@@ -167,6 +167,109 @@ impl Store {
     #[tracing::instrument(skip_all, fields(job.id = job.id), err(level = "debug"))]
     pub async fn release(&self, job: &ClaimedJob) -> Result<(), StoreError> {
         self.fenced(job, Fenced::Release).await.map(|_| ())
+    }
+
+    /// The batches with claimable first attempts (queued, due, key not running), and how
+    /// many each holds: what a batch reader looks at to decide whether one read pays.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn batch_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let now = to_ms(self.clock().now());
+        let rows = sqlx::query(
+            "SELECT j.batch, COUNT(*) FROM jobs j \
+             WHERE j.state = 'queued' AND j.batch IS NOT NULL AND j.attempts = 0 \
+               AND j.run_at <= ?1 \
+               AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.key = j.key AND r.state = 'running') \
+             GROUP BY j.batch",
+        )
+        .bind(now)
+        .fetch_all(self.readers())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1).max(0) as u64))
+            .collect())
+    }
+
+    /// Claims up to `n` claimable first attempts of `batch` (any lane) under a lease of
+    /// `lease`, for one reader to answer together; pass them back with
+    /// [`complete_many`](Self::complete_many) or [`release_alone`](Self::release_alone).
+    #[tracing::instrument(skip_all, fields(n = n, worker = %worker), err(level = "debug"))]
+    pub async fn claim_batch(
+        &self,
+        batch: &str,
+        n: usize,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        self.write(ClaimBatch {
+            batch: batch.to_owned(),
+            n,
+            worker: worker.to_owned(),
+            lease_ms: duration_ms(lease),
+        })
+        .await
+    }
+
+    async fn fenced_many(
+        &self,
+        jobs: &[ClaimedJob],
+        action: Fenced,
+    ) -> Result<Vec<bool>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let results = self
+            .write(FencedMany {
+                jobs: jobs.iter().map(|j| (j.id, j.lease_token.clone())).collect(),
+                action,
+            })
+            .await?;
+        results
+            .into_iter()
+            .map(|r| match r {
+                Ok(_) => Ok(true),
+                Err(StoreError::LeaseLost { .. }) => Ok(false),
+                Err(e) => Err(e),
+            })
+            .collect()
+    }
+
+    /// [`complete`](Self::complete) for many jobs in one transaction; per job, whether this
+    /// holder still held it (a lost lease leaves the job to its current holder).
+    #[tracing::instrument(skip_all, fields(jobs.count = jobs.len()), err(level = "debug"))]
+    pub async fn complete_many(&self, jobs: &[ClaimedJob]) -> Result<Vec<bool>, StoreError> {
+        self.fenced_many(jobs, Fenced::Complete).await
+    }
+
+    /// [`extend`](Self::extend) for many jobs in one transaction; per job, whether the
+    /// lease was still held.
+    #[tracing::instrument(skip_all, fields(jobs.count = jobs.len()), err(level = "debug"))]
+    pub async fn extend_many(
+        &self,
+        jobs: &[ClaimedJob],
+        lease: Duration,
+    ) -> Result<Vec<bool>, StoreError> {
+        let lease_ms = duration_ms(lease);
+        self.fenced_many(jobs, Fenced::Extend { lease_ms }).await
+    }
+
+    /// [`release`](Self::release) for many jobs in one transaction (batch kept); per job,
+    /// whether the lease was still held.
+    #[tracing::instrument(skip_all, fields(jobs.count = jobs.len()), err(level = "debug"))]
+    pub async fn release_many(&self, jobs: &[ClaimedJob]) -> Result<Vec<bool>, StoreError> {
+        self.fenced_many(jobs, Fenced::Release).await
+    }
+
+    /// Returns jobs to the queue due now without counting the attempt, out of their batch:
+    /// the batch's read did not answer them, so each is read on its own. In one
+    /// transaction; per job, whether the lease was still held.
+    #[tracing::instrument(skip_all, fields(jobs.count = jobs.len()), err(level = "debug"))]
+    pub async fn release_alone(&self, jobs: &[ClaimedJob]) -> Result<Vec<bool>, StoreError> {
+        self.fenced_many(jobs, Fenced::ReleaseAlone).await
     }
 
     /// Returns running jobs whose lease has ended (at or before now) to the queue, due now

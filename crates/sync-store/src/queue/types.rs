@@ -133,6 +133,11 @@ pub struct NewJob {
     pub lane: Lane,
     /// Not before this time; `None` = now.
     pub run_at: Option<DateTime<Utc>>,
+    /// Jobs of one batch can be answered by one read ([`Store::claim_batch`]);
+    /// `None` = read on its own.
+    ///
+    /// [`Store::claim_batch`]: crate::Store::claim_batch
+    pub batch: Option<String>,
 }
 
 impl NewJob {
@@ -149,12 +154,19 @@ impl NewJob {
             payload,
             lane,
             run_at: None,
+            batch: None,
         }
     }
 
     /// The same job, due at `run_at`.
     pub fn run_at(mut self, run_at: DateTime<Utc>) -> Self {
         self.run_at = Some(run_at);
+        self
+    }
+
+    /// The same job, in `batch` (or in none).
+    pub fn in_batch(mut self, batch: Option<String>) -> Self {
+        self.batch = batch;
         self
     }
 }
@@ -310,6 +322,7 @@ pub(crate) struct PreparedJob {
     pub(crate) payload: String,
     pub(crate) lane: Lane,
     pub(crate) run_at: Option<i64>,
+    pub(crate) batch: Option<String>,
 }
 
 impl PreparedJob {
@@ -320,6 +333,7 @@ impl PreparedJob {
             key: job.key,
             kind: job.kind,
             lane: job.lane,
+            batch: job.batch,
         }
     }
 }
