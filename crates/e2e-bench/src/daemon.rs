@@ -76,6 +76,8 @@ pub struct DaemonConfig {
     pub on_start: bool,
     pub mark_overdue: bool,
     pub workers: usize,
+    /// `workers.bulk_read_threshold` (0: one GET per property change).
+    pub bulk_read_threshold: usize,
 }
 
 impl DaemonConfig {
@@ -89,6 +91,7 @@ impl DaemonConfig {
             on_start: false,
             mark_overdue: false,
             workers: 4,
+            bulk_read_threshold: 40,
         }
     }
 }
@@ -149,7 +152,7 @@ impl Daemon {
                 "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace_seconds = 2\n\
                  [store]\nurl = \"sqlite://{db}\"\nsynchronous = \"{sync}\"\n\
                  [notion]\napi_url = \"{api}\"\ndata_source_id = \"{ds}\"\nrequests_per_second = {rps:.3}\ntimeout_seconds = 10\n\
-                 [workers]\nconcurrency = {workers}\n\
+                 [workers]\nconcurrency = {workers}\nbulk_read_threshold = {bulk}\n\
                  [reconcile]\nschedule = \"{schedule}\"\nfull_schedule = \"\"\non_start = {on_start}\n\
                  [tasks]\nmark_overdue = {mark}\n\
                  [log]\nformat = \"json\"\nlevel = \"info\"\n",
@@ -159,6 +162,7 @@ impl Daemon {
                 ds = sim.data_source_id(),
                 rps = cfg.requests_per_second,
                 workers = cfg.workers,
+                bulk = cfg.bulk_read_threshold,
                 schedule = cfg.schedule,
                 on_start = cfg.on_start,
                 mark = cfg.mark_overdue,

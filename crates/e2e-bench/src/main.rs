@@ -2,6 +2,7 @@
 
 mod baseline;
 mod budget;
+mod bulk;
 mod cost;
 mod daemon;
 mod footprint;
@@ -50,6 +51,7 @@ struct Args {
 enum Scenario {
     Ingest,
     Budget,
+    Bulk,
     Cost,
     Freshness,
     Reconciler,
@@ -62,6 +64,7 @@ struct Plan {
     pages: usize,
     ingest: ingest::IngestParams,
     budget: budget::BudgetParams,
+    bulk: bulk::BulkParams,
     cost: cost::CostParams,
     freshness: freshness::FreshnessParams,
     reconciler: reconciler::ReconcilerParams,
@@ -104,6 +107,13 @@ impl Plan {
                 storm_429s: if quick { 2 } else { 3 },
                 storm_retry_after_s: if quick { 1 } else { 2 },
                 after_storm_requests: 6,
+            },
+            bulk: bulk::BulkParams {
+                edited: pick(500, 150),
+                rate: 3.0,
+                spread: secs(2.0, 1.0),
+                visibility_delay: Duration::from_secs(2),
+                idle_samples: pick(5, 3),
             },
             cost: cost::CostParams {
                 pages,
@@ -199,6 +209,7 @@ async fn run_scenarios(args: &Args, bin: &std::path::Path) -> anyhow::Result<Rep
         reconciler: None,
         footprint: None,
         baseline: None,
+        bulk: None,
         targets: Vec::new(),
     };
     eprintln!(
@@ -223,6 +234,10 @@ async fn run_scenarios(args: &Args, bin: &std::path::Path) -> anyhow::Result<Rep
     if wanted(Scenario::Budget) {
         step("Notion budget and 429 storm");
         report.budget = Some(budget::run(bin, &plan.budget).await.context("budget")?);
+    }
+    if wanted(Scenario::Bulk) {
+        step("bulk property edit at Notion's rate, bulk reads on and off");
+        report.bulk = Some(bulk::run(bin, &plan.bulk).await.context("bulk edit")?);
     }
     if wanted(Scenario::Cost) {
         step("requests per synced change (webhooks)");

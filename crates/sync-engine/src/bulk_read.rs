@@ -199,13 +199,16 @@ impl BulkReader {
             return Ok(());
         };
         let read = self.query(batch, oldest, margin).await?;
-        let (answered, rest): (Vec<Held>, Vec<Held>) = batch
-            .jobs
-            .drain(..)
-            .partition(|h| h.event_time <= read.proven && read.pages.contains_key(&h.page));
-        let (unanswered, waiting): (Vec<Held>, Vec<Held>) = rest.into_iter().partition(|h| {
-            h.event_time <= read.proven || h.event_time + margin + GIVE_UP_AFTER <= now
-        });
+        let (mut answered, mut unanswered, mut waiting) = (Vec::new(), Vec::new(), Vec::new());
+        for h in batch.jobs.drain(..) {
+            let returned = read.pages.contains_key(&h.page);
+            let given_up = h.event_time + margin + GIVE_UP_AFTER <= now;
+            match verdict(h.event_time, read.proven, returned, given_up) {
+                Verdict::Answered => answered.push(h),
+                Verdict::ReadAlone => unanswered.push(h),
+                Verdict::Wait => waiting.push(h),
+            }
+        }
         self.complete(&answered, &read).await?;
         self.release(&unanswered).await?;
         batch.burst.answered += answered.len() as u64;
@@ -354,6 +357,35 @@ impl BulkReader {
     }
 }
 
+/// What a query means for one held job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// The query proves the job's edit and returned its page.
+    Answered,
+    /// The query proves the edit but did not return the page (moved, trashed, unshared,
+    /// filtered out), or the job waited too long: a GET reads it.
+    ReadAlone,
+    /// The edit may not have been visible to the query: keep it for the next one.
+    Wait,
+}
+
+/// The visibility rule: a query answers a job only when what it proves (its `Date` less
+/// the visibility margin) is at or after the job's newest event. A row returned for a
+/// page edited after that may be the version before the edit.
+fn verdict(
+    event_time: DateTime<Utc>,
+    proven: DateTime<Utc>,
+    returned: bool,
+    given_up: bool,
+) -> Verdict {
+    match (event_time <= proven, returned) {
+        (true, true) => Verdict::Answered,
+        (true, false) => Verdict::ReadAlone,
+        (false, _) if given_up => Verdict::ReadAlone,
+        (false, _) => Verdict::Wait,
+    }
+}
+
 /// Splits claimed jobs into property reads the batch can answer and anything else (a
 /// row another version wrote, a job without an event time).
 fn decode(claimed: Vec<ClaimedJob>) -> (Vec<Held>, Vec<ClaimedJob>) {
@@ -374,4 +406,28 @@ fn decode(claimed: Vec<ClaimedJob>) -> (Vec<Held>, Vec<ClaimedJob>) {
         }
     }
     (held, strangers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_query_answers_only_the_edits_it_proves() {
+        let proven = t("2026-11-23T10:00:15Z");
+        let before = t("2026-11-23T10:00:14.900Z");
+        let after = t("2026-11-23T10:00:15.001Z");
+        assert_eq!(verdict(before, proven, true, false), Verdict::Answered);
+        assert_eq!(verdict(proven, proven, true, false), Verdict::Answered);
+        // Sent before the edit was surely visible: its row may be the version before.
+        assert_eq!(verdict(after, proven, true, false), Verdict::Wait);
+        assert_eq!(verdict(after, proven, false, false), Verdict::Wait);
+        // Proven but not returned: moved, trashed or unshared; its own GET decides.
+        assert_eq!(verdict(before, proven, false, false), Verdict::ReadAlone);
+        assert_eq!(verdict(after, proven, true, true), Verdict::ReadAlone);
+    }
 }

@@ -59,7 +59,11 @@ pub(crate) fn body_may_have_changed_on_query(
     if page.last_edited_time > row.last_edited_time {
         same_props
     } else {
-        let read_while_open = row.observed_at < closed && observed_at >= closed;
+        // The mirror's copy is labelled with the instant it proves (a query's answer less
+        // the margin, a GET's answer): before the minute's end, a later edit in that
+        // minute may hide.
+        let minute_end = page.last_edited_time + chrono::TimeDelta::seconds(60);
+        let read_while_open = row.observed_at < minute_end && observed_at >= closed;
         same_props && (fetched >= page.last_edited_time || read_while_open)
     }
 }

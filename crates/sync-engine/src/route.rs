@@ -45,11 +45,8 @@ pub fn route_event(event: &WebhookEvent, ctx: &RouteContext) -> IncomingEvent {
     };
     let entity = event.entity.id;
     // A page event whose parent is a data source we don't mirror costs nothing.
-    let page_parent_elsewhere = event
-        .data
-        .parent
-        .as_ref()
-        .is_some_and(|p| p.kind == "data_source" && !ctx.is_ours(&p.id));
+    let parent_ds = event.data.parent.as_ref().and_then(|p| p.data_source());
+    let page_parent_elsewhere = parent_ds.is_some_and(|ds| !ctx.is_ours(&ds));
     let jobs = match (&event.event_type, event.entity.kind.as_str()) {
         (_, "page") if page_parent_elsewhere => Vec::new(),
         (EventType::PageCreated | EventType::PageUndeleted, "page") => {
@@ -61,21 +58,21 @@ pub fn route_event(event: &WebhookEvent, ctx: &RouteContext) -> IncomingEvent {
             // A person's property edit in a data source we mirror may be one of a bulk
             // edit's: one query can answer the lot (bulk_read.rs). Our own echoes cost
             // nothing anyway.
-            let batch = event
-                .data
-                .parent
-                .as_ref()
-                .filter(|p| p.kind == "data_source" && !only_our_bot)
-                .map(|p| {
-                    let authors: Vec<String> =
-                        event.authors.iter().map(|a| a.id.to_string()).collect();
-                    PropsBatch::of_edit(
-                        p.id,
-                        authors.iter().map(String::as_str),
-                        event.data.updated_properties.iter().map(String::as_str),
-                    )
-                    .key()
-                });
+            // With one data source mirrored, a parent that does not say is taken as it
+            // (a page elsewhere is simply not in the query's rows: its own GET decides).
+            let single = match ctx.data_sources.as_slice() {
+                [only] => Some(*only),
+                _ => None,
+            };
+            let batch = parent_ds.or(single).filter(|_| !only_our_bot).map(|ds| {
+                let authors: Vec<String> = event.authors.iter().map(|a| a.id.to_string()).collect();
+                PropsBatch::of_edit(
+                    ds,
+                    authors.iter().map(String::as_str),
+                    event.data.updated_properties.iter().map(String::as_str),
+                )
+                .key()
+            });
             vec![job.in_batch(batch)]
         }
         (
@@ -200,6 +197,41 @@ mod tests {
         );
         assert!(routed.jobs.is_empty());
         assert_eq!(routed.entity_id, PAGE);
+    }
+
+    #[test]
+    fn a_persons_property_edit_joins_the_batch_of_its_data_source_authors_and_properties() {
+        let ds = NotionId::parse(DS).unwrap();
+        let edit = |author: (&str, &str), parent: serde_json::Value, props: &[&str]| {
+            let mut e = page_event("page.properties_updated", author, parent);
+            e.data.updated_properties = props.iter().map(|p| (*p).to_owned()).collect();
+            route_event(&e, &ctx()).jobs[0].batch.clone()
+        };
+        // 2025-09-03 names the data source inside a database parent.
+        let in_db = serde_json::json!({"id": OTHER_DS, "type": "database", "data_source_id": DS});
+        let status = edit((PERSON, "person"), in_db.clone(), &["%3AStatus"]);
+        let expected = PropsBatch::of_edit(ds, [PERSON], ["%3AStatus"]).key();
+        assert_eq!(status.as_deref(), Some(expected.as_str()));
+        let direct = serde_json::json!({"id": DS, "type": "data_source"});
+        assert_eq!(edit((PERSON, "person"), direct, &["%3AStatus"]), status);
+        // With one data source mirrored, a parent that does not say is taken as it.
+        let space = serde_json::json!({"id": OTHER_DS, "type": "space"});
+        assert_eq!(edit((PERSON, "person"), space, &["%3AStatus"]), status);
+        assert_ne!(edit((PERSON, "person"), in_db.clone(), &["title"]), status);
+        // Our own writes' echoes cost nothing already: never a batch.
+        assert_eq!(edit((BOT, "bot"), in_db.clone(), &["%3AStatus"]), None);
+        // A page of a data source we don't mirror, named by its database parent: nothing.
+        let elsewhere =
+            serde_json::json!({"id": DS, "type": "database", "data_source_id": OTHER_DS});
+        let mut e = page_event("page.properties_updated", (PERSON, "person"), elsewhere);
+        e.data.updated_properties = vec!["title".into()];
+        assert!(route_event(&e, &ctx()).jobs.is_empty());
+        // Content and other page events are read on their own.
+        let created = route_event(
+            &page_event("page.created", (PERSON, "person"), in_db),
+            &ctx(),
+        );
+        assert_eq!(created.jobs[0].batch, None);
     }
 
     #[test]

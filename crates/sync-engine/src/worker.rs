@@ -18,6 +18,8 @@ const REAP_EVERY: Duration = Duration::from_secs(15);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How often the bulk reader looks for bursts and answers what became visible.
 const BULK_EVERY: Duration = Duration::from_millis(250);
+/// After a wake-up, the bulk reader waits this long for the rest of a burst to arrive.
+const BULK_GATHER: Duration = Duration::from_millis(50);
 
 /// What a drain did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -286,9 +288,14 @@ async fn bulk_loop(engine: Engine, worker: String, cancel: CancellationToken) {
     };
     tokio::pin!(grace_over);
     loop {
+        let woken = engine.woken();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tick.tick() => {}
+            // New work: look a moment later, when the deliveries arriving with it are in.
+            _ = &mut woken => tokio::time::sleep(BULK_GATHER).await,
         }
         tokio::select! {
             r = engine.bulk_round(&mut state, &worker) => {

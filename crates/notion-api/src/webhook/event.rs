@@ -131,6 +131,19 @@ pub struct EntityRef {
     /// `page`, `block`, `data_source`, `database`, `comment`, `space` …
     #[serde(rename = "type")]
     pub kind: String,
+    /// A `database` parent's data source (API version 2025-09-03 adds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_source_id: Option<NotionId>,
+}
+
+impl EntityRef {
+    /// The data source this parent is or names, if it says.
+    pub fn data_source(&self) -> Option<NotionId> {
+        match self.kind.as_str() {
+            "data_source" => Some(self.id),
+            _ => self.data_source_id,
+        }
+    }
 }
 
 /// `{id, type}`: who caused an event, or who can access it.

@@ -14,35 +14,13 @@ use notion_sim::SimHandle;
 use sync_store::{Store, StoreConfig, SystemClock};
 
 use crate::support::{
-    KillOnDrop, add_waiting_status, daemon_health, free_port, make_overdue_candidate,
+    KillOnDrop, Rng, add_waiting_status, daemon_health, free_port, make_overdue_candidate,
     mirror_mismatches, notion_sync_command, patches_per_page, poll_until, sim_config,
     unmarked_candidates, write_daemon_config,
 };
 
 const SECRET: &str = "secret_chaos_webhook_key";
 const KILLS: usize = 5;
-
-/// SplitMix64: a tiny seeded generator, so every choice of the run follows the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..hi` (milliseconds, counts).
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
 
 /// What the storm did.
 #[derive(Debug, Default)]

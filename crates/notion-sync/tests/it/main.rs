@@ -1,6 +1,7 @@
 //! The daemon end to end: real sockets, a real SQLite file, a real notion-sim.
 
 mod binary;
+mod bulk;
 mod chaos;
 mod disk;
 mod edge;

@@ -20,9 +20,9 @@ use crate::status::PassSummary;
 /// the schema guard's picture (a property missing or retyped).
 ///
 /// A query row holds what was visible to queries, which may lag an edit by the
-/// visibility margin: a row whose mirror copy was read after `observed_at − margin` is
-/// left alone, since that read may hold an edit the row does not (stale-write refusal
-/// on what the query proves, not on when it was answered).
+/// visibility margin, so it is stored as observed at `observed_at − margin` (what it
+/// proves). A row whose mirror copy was read after that is not written: that read may
+/// hold an edit the row lacks; where the two differ, a GET decides.
 pub(crate) async fn mirror_results(
     ctx: &Ctx,
     schema: &SchemaGuard,
@@ -60,7 +60,8 @@ pub(crate) async fn mirror_results(
                     rereads.push(job.to_new_job(Lane::Bulk));
                 }
             }
-            _ => upserts.push(ctx.page_upsert(page, observed_at)?),
+            // Labelled with what it proves, so a later read that is newer wins.
+            _ => upserts.push(ctx.page_upsert(page, proven)?),
         }
     }
     if !rereads.is_empty() {
@@ -103,8 +104,14 @@ pub(super) async fn confirm_deletions(
     client: &NotionClient,
     cancel: &CancellationToken,
 ) -> Result<u64, ReconcileError> {
-    // Ids only: a full scan of a large workspace must not load every row.
-    let unseen = ctx.store.page_ids_observed_before(&ds, scan_start).await?;
+    // Ids only: a full scan of a large workspace must not load every row. The scan's
+    // rows are stored as observed a visibility margin before their answer.
+    let margin =
+        chrono::TimeDelta::from_std(ctx.config.reconcile.visibility_margin).unwrap_or_default();
+    let unseen = ctx
+        .store
+        .page_ids_observed_before(&ds, scan_start - margin)
+        .await?;
     let mut trashed = 0;
     for id in unseen {
         if cancel.is_cancelled() {
