@@ -155,7 +155,7 @@ impl Daemon {
                  [workers]\nconcurrency = {workers}\nbulk_read_threshold = {bulk}\n\
                  [reconcile]\nschedule = \"{schedule}\"\nfull_schedule = \"\"\non_start = {on_start}\n\
                  [tasks]\nmark_overdue = {mark}\n\
-                 [log]\nformat = \"json\"\nlevel = \"info\"\n",
+                 [log]\nformat = \"json\"\nlevel = \"{level}\"\n",
                 db = db.display(),
                 sync = cfg.synchronous,
                 api = sim.base_url(),
@@ -163,6 +163,9 @@ impl Daemon {
                 rps = cfg.requests_per_second,
                 workers = cfg.workers,
                 bulk = cfg.bulk_read_threshold,
+                // `E2E_DAEMON_LOG=debug` to see what a daemon did (its log is in the
+                // scenario's temporary directory).
+                level = std::env::var("E2E_DAEMON_LOG").unwrap_or_else(|_| "info".into()),
                 schedule = cfg.schedule,
                 on_start = cfg.on_start,
                 mark = cfg.mark_overdue,

@@ -683,6 +683,20 @@ fn bulk_rows(rows: &mut Vec<[String; 5]>, b: &BulkResult) {
         ),
     );
     row(
+        "Notion requests until nothing is queued",
+        format!(
+            "{} ({})",
+            on.requests_until_settled.total,
+            on.requests_until_settled.breakdown()
+        ),
+        format!(
+            "{} ({})",
+            off.requests_until_settled.total,
+            off.requests_until_settled.breakdown()
+        ),
+        "-".into(),
+    );
+    row(
         "429s",
         on.requests_until_exact.rate_limited_429.to_string(),
         off.requests_until_exact.rate_limited_429.to_string(),

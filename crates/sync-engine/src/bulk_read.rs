@@ -40,6 +40,9 @@ const DATE_RESOLUTION: TimeDelta = TimeDelta::seconds(1);
 #[derive(Debug, Default)]
 pub(crate) struct BulkState {
     batches: HashMap<String, HeldBatch>,
+    /// Notion's clock less ours, from the last query's `Date`: when an edit is visible
+    /// is a question for Notion's clock.
+    notion_ahead: TimeDelta,
 }
 
 impl BulkState {
@@ -101,7 +104,7 @@ impl BulkReader {
             let Some(mut batch) = state.batches.remove(&key) else {
                 continue;
             };
-            match self.answer(&mut batch).await {
+            match self.answer(&mut batch, &mut state.notion_ahead).await {
                 Ok(()) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, data_source.id = %batch.data_source, jobs = batch.jobs.len(), "bulk read failed: the jobs are read on their own");
@@ -182,13 +185,18 @@ impl BulkReader {
     /// Queries the batch's data source once some held job's edit is visible, completes
     /// the jobs the query proves, sends back those it could have proven but did not
     /// return, and keeps the rest for the next round.
-    async fn answer(&self, batch: &mut HeldBatch) -> Result<(), ReconcileError> {
+    async fn answer(
+        &self,
+        batch: &mut HeldBatch,
+        notion_ahead: &mut TimeDelta,
+    ) -> Result<(), ReconcileError> {
         let ctx = &self.ctx;
         self.renew(batch).await?;
         let margin =
             TimeDelta::from_std(ctx.config.reconcile.visibility_margin).unwrap_or_default();
         let now = ctx.now();
-        let visible = |h: &Held| h.event_time + margin + DATE_RESOLUTION <= now;
+        let notion_now = now + *notion_ahead;
+        let visible = |h: &Held| h.event_time + margin + DATE_RESOLUTION <= notion_now;
         let Some(oldest) = batch
             .jobs
             .iter()
@@ -198,11 +206,11 @@ impl BulkReader {
         else {
             return Ok(());
         };
-        let read = self.query(batch, oldest, margin).await?;
+        let read = self.query(batch, oldest, margin, notion_ahead).await?;
         let (mut answered, mut unanswered, mut waiting) = (Vec::new(), Vec::new(), Vec::new());
         for h in batch.jobs.drain(..) {
             let returned = read.pages.contains_key(&h.page);
-            let given_up = h.event_time + margin + GIVE_UP_AFTER <= now;
+            let given_up = h.event_time + margin + GIVE_UP_AFTER <= notion_now;
             match verdict(h.event_time, read.proven, returned, given_up) {
                 Verdict::Answered => answered.push(h),
                 Verdict::ReadAlone => unanswered.push(h),
@@ -224,6 +232,7 @@ impl BulkReader {
         batch: &mut HeldBatch,
         oldest: DateTime<Utc>,
         margin: TimeDelta,
+        notion_ahead: &mut TimeDelta,
     ) -> Result<Read, ReconcileError> {
         let ctx = &self.ctx;
         let client = ctx.client_for(Lane::Interactive);
@@ -246,6 +255,9 @@ impl BulkReader {
             batch.burst.queries += 1;
             metrics::counter!("bulk_read_queries_total").increment(1);
             let date = response.date.unwrap_or_else(|| ctx.now());
+            if proven.is_none() {
+                *notion_ahead = date - ctx.now();
+            }
             proven.get_or_insert((date - margin, response.sent));
             let list = response.value;
             suspect |=
