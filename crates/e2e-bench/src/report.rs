@@ -702,24 +702,25 @@ fn bulk_rows(rows: &mut Vec<[String; 5]>, b: &BulkResult) {
         off.requests_until_exact.rate_limited_429.to_string(),
         "-".into(),
     );
-    row(
-        "single edit during the burst → mirror",
-        format!("{:.0} ms", on.single_edit_during_burst_ms),
-        format!("{:.0} ms", off.single_edit_during_burst_ms),
-        ratio(
+    for (name, a, z) in [
+        (
+            "single edit during the burst → mirror",
             on.single_edit_during_burst_ms,
             off.single_edit_during_burst_ms,
         ),
-    );
-    row(
-        "overdue write during the burst",
-        format!("{:.0} ms", on.overdue_write_during_burst_ms),
-        format!("{:.0} ms", off.overdue_write_during_burst_ms),
-        ratio(
+        (
+            "overdue write during the burst",
             on.overdue_write_during_burst_ms,
             off.overdue_write_during_burst_ms,
         ),
-    );
+    ] {
+        row(
+            name,
+            format!("{a:.0} ms"),
+            format!("{z:.0} ms"),
+            ratio(a, z),
+        );
+    }
     row(
         "next incremental pass: body re-checks (bulk lane)",
         on.next_pass_body_rechecks.to_string(),

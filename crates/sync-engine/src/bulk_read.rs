@@ -33,6 +33,9 @@ const MAX_HELD: usize = 1000;
 /// A held job the queries have not answered this long after its edit became visible
 /// (clock skew, a query that keeps failing) goes back to be read on its own.
 const GIVE_UP_AFTER: TimeDelta = TimeDelta::seconds(60);
+/// A burst's edits spread over up to this long are answered by one query: it waits
+/// for the newest held edit to be visible, at most this long past the oldest.
+const GATHER: TimeDelta = TimeDelta::seconds(2);
 /// `Date` has second resolution: the query ran up to a second after it.
 const DATE_RESOLUTION: TimeDelta = TimeDelta::seconds(1);
 
@@ -196,16 +199,17 @@ impl BulkReader {
             TimeDelta::from_std(ctx.config.reconcile.visibility_margin).unwrap_or_default();
         let now = ctx.now();
         let notion_now = now + *notion_ahead;
-        let visible = |h: &Held| h.event_time + margin + DATE_RESOLUTION <= notion_now;
-        let Some(oldest) = batch
-            .jobs
-            .iter()
-            .filter(|h| visible(h))
-            .map(|h| h.event_time)
-            .min()
-        else {
+        let visible = |t: DateTime<Utc>| t + margin + DATE_RESOLUTION <= notion_now;
+        let oldest = batch.jobs.iter().map(|h| h.event_time).min();
+        let newest = batch.jobs.iter().map(|h| h.event_time).max();
+        let (Some(oldest), Some(newest)) = (oldest, newest) else {
             return Ok(());
         };
+        // One query for the whole burst when its deliveries came within `GATHER`: wait for
+        // the newest edit too, up to `GATHER` past the oldest's visibility.
+        if !visible(newest) && !visible(oldest + GATHER) {
+            return Ok(());
+        }
         let read = self.query(batch, oldest, margin, notion_ahead).await?;
         let (mut answered, mut unanswered, mut waiting) = (Vec::new(), Vec::new(), Vec::new());
         for h in batch.jobs.drain(..) {

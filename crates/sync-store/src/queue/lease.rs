@@ -373,6 +373,11 @@ impl WriteOp for FencedMany {
     }
 }
 
+/// A fenced statement held the lease when it touched exactly the one row.
+fn held_one(rows: u64, lost: FencedResult) -> FencedResult {
+    if rows == 1 { Ok(None) } else { lost }
+}
+
 /// Applies one fenced action: `Ok(Err(LeaseLost))` when `token` no longer holds job `id`.
 async fn apply_fenced(
     cx: &mut WriteCx,
@@ -395,11 +400,7 @@ async fn apply_fenced(
             .execute(&mut cx.conn)
             .await
             .map_err(|e| cx.err(e))?;
-            Ok(if done.rows_affected() == 1 {
-                Ok(None)
-            } else {
-                lost
-            })
+            Ok(held_one(done.rows_affected(), lost))
         }
         Fenced::Complete => {
             let done = sqlx::query(
@@ -410,11 +411,7 @@ async fn apply_fenced(
             .execute(&mut cx.conn)
             .await
             .map_err(|e| cx.err(e))?;
-            Ok(if done.rows_affected() == 1 {
-                Ok(None)
-            } else {
-                lost
-            })
+            Ok(held_one(done.rows_affected(), lost))
         }
         Fenced::Release | Fenced::ReleaseAlone => {
             let Some(h) = held(cx, id, token).await? else {
