@@ -72,7 +72,7 @@ struct Held {
 
 /// What one query over a batch's data source read.
 struct Read {
-    pages: HashMap<NotionId, (Page, DateTime<Utc>)>,
+    pages: HashMap<NotionId, Page>,
     /// Every edit at or before this (Notion's clock) is in `pages`.
     proven: DateTime<Utc>,
 }
@@ -185,9 +185,10 @@ impl BulkReader {
         Ok(())
     }
 
-    /// Queries the batch's data source once some held job's edit is visible, completes
-    /// the jobs the query proves, sends back those it could have proven but did not
-    /// return, and keeps the rest for the next round.
+    /// Queries the batch's data source once its newest held edit is visible (or its
+    /// oldest has been for `GATHER`), completes the jobs the query proves, sends back
+    /// those it could have proven but did not return, and keeps the rest for the next
+    /// round.
     async fn answer(
         &self,
         batch: &mut HeldBatch,
@@ -266,7 +267,7 @@ impl BulkReader {
             let list = response.value;
             suspect |=
                 mirror_results(ctx, &self.schema, &list.results, date, false, &mut summary).await?;
-            pages.extend(list.results.into_iter().map(|p| (p.id, (p, date))));
+            pages.extend(list.results.into_iter().map(|p| (p.id, p)));
             match (list.has_more, list.next_cursor) {
                 (true, Some(cursor)) => request.start_cursor = Some(cursor),
                 _ => break,
@@ -300,9 +301,11 @@ impl BulkReader {
         let mut bodies = Vec::new();
         let mut seen = HashSet::new();
         for h in answered {
-            let (page, at) = &read.pages[&h.page];
+            let page = &read.pages[&h.page];
+            // As observed when the query proves it: a later read in the mirror (a person
+            // moving the task on meanwhile) takes precedence over this row.
             if seen.insert(h.page) {
-                self.overdue.apply(&writer, page, *at).await?;
+                self.overdue.apply(&writer, page, read.proven).await?;
             }
             if h.work.body && !page.in_trash {
                 let work = PageSyncPayload {
