@@ -38,6 +38,12 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/v1/users/{id}", get(get_user).fallback(invalid_url))
         .route("/v1/blocks/{id}", get(get_block).fallback(invalid_url))
         .route(
+            "/v1/comments",
+            get(list_comments)
+                .post(create_comment)
+                .fallback(invalid_url),
+        )
+        .route(
             "/v1/search",
             axum::routing::post(search).fallback(invalid_url),
         )
@@ -343,6 +349,35 @@ async fn get_block(State(s): St, Path(raw): Path<String>) -> Result<Response, Ap
 }
 
 /// `POST /v1/search` (`search.rs`).
+/// `GET /v1/comments?block_id=…`: a page or block's comments, paginated.
+async fn list_comments(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let pairs = query_pairs(q.as_deref());
+    let (page_size, start_cursor) = crate::paging::page_params(&pairs)?;
+    let block_id = pairs
+        .iter()
+        .find(|(k, _)| k == "block_id")
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| {
+            ApiError::validation(
+                "query failed validation: query.block_id should be defined, instead was `undefined`.",
+            )
+        })?;
+    let w = crate::lock(&s.world);
+    let comments = crate::comments::list(&w, block_id)?;
+    let (page, next) =
+        crate::paging::window(&comments, page_size, start_cursor.as_deref(), |c| &c.id)?;
+    let results = page.iter().map(|c| crate::comments::render(c)).collect();
+    Ok(ok(crate::render::list(results, next, "comment")))
+}
+
+/// `POST /v1/comments`: a new discussion on a page, or a reply in one.
+async fn create_comment(State(s): St, body: Bytes) -> Result<Response, ApiError> {
+    let body = parse_body(&body)?;
+    let now = s.clock.now();
+    let mut w = crate::lock(&s.world);
+    Ok(ok(crate::comments::create(&mut w, &body, now)?))
+}
+
 async fn search(State(s): St, body: Bytes) -> Result<Response, ApiError> {
     let body = parse_body(&body)?;
     let w = crate::lock(&s.world);

@@ -136,6 +136,7 @@ pub(crate) fn workspace(seed: u64, pages: usize, now: DateTime<Utc>) -> World {
         schema_gen: 0,
         tasks_data_source_id: String::new(),
         other_data_source_id: String::new(),
+        comments: Vec::new(),
     };
     w.workspace_id = w.new_id();
     w.integration_id = w.new_id();

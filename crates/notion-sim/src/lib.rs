@@ -2,6 +2,7 @@
 
 mod api;
 mod clock;
+mod comments;
 mod config;
 mod control;
 mod error;

@@ -362,6 +362,21 @@ impl PageRecord {
     }
 }
 
+/// One comment as the workspace holds it.
+#[derive(Clone, Debug)]
+pub(crate) struct Comment {
+    pub id: String,
+    /// The page (or block) the comment is on.
+    pub parent_id: String,
+    /// `page_id` or `block_id`.
+    pub parent_kind: &'static str,
+    pub discussion_id: String,
+    /// Minute-truncated, like pages'.
+    pub created_time: DateTime<Utc>,
+    pub created_by: String,
+    pub rich_text: Vec<Segment>,
+}
+
 #[derive(Clone, Debug)]
 pub(crate) enum UserKind {
     Person { email: String },
@@ -484,6 +499,8 @@ pub(crate) struct World {
     pub schema_gen: u64,
     pub tasks_data_source_id: String,
     pub other_data_source_id: String,
+    /// Every comment, oldest first.
+    pub comments: Vec<Comment>,
 }
 
 impl World {

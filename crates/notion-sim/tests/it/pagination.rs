@@ -334,3 +334,98 @@ async fn search_by_title_kind_sort_and_cursor() {
     let bad = post(json!({"filter": {"property": "object", "value": "database"}})).await;
     assert_error(&bad, 400, "validation_error");
 }
+
+/// `POST /v1/comments` opens a discussion on a page or replies in one (by the bot);
+/// `GET /v1/comments?block_id=…` lists a page's comments oldest first, paginated;
+/// missing parameters, unknown pages and unknown discussions are Notion's errors.
+#[tokio::test]
+async fn comments_are_created_on_pages_and_listed_with_a_cursor() {
+    let sim = sim(fast_config()).await;
+    let api = Api::new(&sim);
+    let page = sim.pages()[0].id.clone();
+    let text = |s: &str| json!([{"text": {"content": s}}]);
+    let first = api
+        .post(
+            "/v1/comments",
+            &json!({"parent": {"page_id": page}, "rich_text": text("First")}),
+        )
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["object"], "comment");
+    assert_eq!(
+        first.body["parent"],
+        json!({"type": "page_id", "page_id": page})
+    );
+    assert_eq!(first.body["created_by"]["id"], sim.bot_user_id());
+    assert_eq!(first.body["rich_text"][0]["plain_text"], "First");
+    let created = first.body["created_time"].as_str().unwrap();
+    assert!(created.ends_with(":00.000Z"), "minute-truncated: {created}");
+    let discussion = first.body["discussion_id"].as_str().unwrap().to_owned();
+    for reply in ["Second", "Third"] {
+        let r = api
+            .post(
+                "/v1/comments",
+                &json!({"discussion_id": discussion, "rich_text": text(reply)}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["discussion_id"], discussion.as_str());
+    }
+    let listed = api
+        .get(&format!("/v1/comments?block_id={page}&page_size=2"))
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["type"], "comment");
+    let texts = |b: &Value| -> Vec<String> {
+        b["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["rich_text"][0]["plain_text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(texts(&listed.body), ["First", "Second"]);
+    let cursor = listed.body["next_cursor"].as_str().unwrap();
+    let rest = api
+        .get(&format!(
+            "/v1/comments?block_id={page}&start_cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(texts(&rest.body), ["Third"]);
+    assert_eq!(rest.body["has_more"], false);
+    let other = &sim.pages()[1].id;
+    let none = api.get(&format!("/v1/comments?block_id={other}")).await;
+    assert_eq!(texts(&none.body), Vec::<String>::new());
+
+    assert_error(&api.get("/v1/comments").await, 400, "validation_error");
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    assert_error(
+        &api.get(&format!("/v1/comments?block_id={unknown}")).await,
+        404,
+        "object_not_found",
+    );
+    let bad_parent = json!({"parent": {"page_id": unknown}, "rich_text": text("x")});
+    assert_error(
+        &api.post("/v1/comments", &bad_parent).await,
+        404,
+        "object_not_found",
+    );
+    let bad_thread = json!({"discussion_id": unknown, "rich_text": text("x")});
+    assert_error(
+        &api.post("/v1/comments", &bad_thread).await,
+        404,
+        "object_not_found",
+    );
+    let no_text = json!({"parent": {"page_id": page}});
+    assert_error(
+        &api.post("/v1/comments", &no_text).await,
+        400,
+        "validation_error",
+    );
+    let no_parent = json!({"rich_text": text("x")});
+    assert_error(
+        &api.post("/v1/comments", &no_parent).await,
+        400,
+        "validation_error",
+    );
+}
