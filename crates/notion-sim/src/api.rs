@@ -64,6 +64,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             get(get_page).patch(patch_page).fallback(invalid_url),
         )
         .route(
+            "/v1/pages/{id}/properties/{property_id}",
+            get(get_property_item).fallback(invalid_url),
+        )
+        .route(
             "/v1/pages/{id}/markdown",
             get(get_markdown).fallback(invalid_url),
         )
@@ -463,6 +467,29 @@ async fn get_page(
         ))),
         Some(keys) => ok(crate::render::page(&w, page, page.latest(), Some(&keys))),
     })
+}
+
+/// `GET /v1/pages/{id}/properties/{property_id}`: one property item, or a list of them.
+async fn get_property_item(
+    State(s): St,
+    Path((raw, property_id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let id = parse_path_id(&raw, "page_id")?;
+    let (page_size, start_cursor) = crate::paging::page_params(&query_pairs(q.as_deref()))?;
+    let w = crate::lock(&s.world);
+    let page = w
+        .pages
+        .get(&id)
+        .filter(|p| p.shared)
+        .ok_or_else(|| ApiError::not_found("page", &id))?;
+    let rendered = crate::render::page(&w, page, page.latest(), None);
+    Ok(ok(crate::property_item::property_item(
+        &rendered,
+        &property_id,
+        page_size,
+        start_cursor.as_deref(),
+    )?))
 }
 
 async fn patch_page(

@@ -14,6 +14,7 @@ mod markdown;
 mod model;
 mod mutate;
 mod paging;
+mod property_item;
 mod query;
 mod render;
 mod search;

@@ -429,3 +429,60 @@ async fn comments_are_created_on_pages_and_listed_with_a_cursor() {
         "validation_error",
     );
 }
+
+/// `GET /v1/pages/{id}/properties/{property_id}`: a status is one `property_item`; a
+/// title is a list of one item per rich-text segment, paginated; unknown properties and
+/// pages are 404.
+#[tokio::test]
+async fn page_property_items_are_single_or_paginated_lists() {
+    let sim = sim(fast_config()).await;
+    let api = Api::new(&sim);
+    let id = sim.pages()[0].id.clone();
+    let page = api.get(&format!("/v1/pages/{id}")).await.body;
+    let status = &page["properties"]["Status"];
+    let status_id = status["id"].as_str().unwrap();
+    let item = api
+        .get(&format!("/v1/pages/{id}/properties/{status_id}"))
+        .await;
+    assert_eq!(item.status, 200, "{}", item.body);
+    assert_eq!(item.body["object"], "property_item");
+    assert_eq!(item.body["type"], "status");
+    assert_eq!(item.body["status"], status["status"]);
+
+    sim.set_property(
+        &id,
+        "Name",
+        json!({"title": [{"text": {"content": "One "}}, {"text": {"content": "two"}}]}),
+    )
+    .unwrap();
+    let first = api
+        .get(&format!("/v1/pages/{id}/properties/title?page_size=1"))
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["object"], "list");
+    assert_eq!(first.body["type"], "property_item");
+    assert_eq!(first.body["property_item"]["type"], "title");
+    assert_eq!(first.body["results"][0]["title"]["plain_text"], "One ");
+    assert_eq!(first.body["has_more"], true);
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let rest = api
+        .get(&format!(
+            "/v1/pages/{id}/properties/title?start_cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(rest.body["results"][0]["title"]["plain_text"], "two");
+    assert_eq!(rest.body["has_more"], false);
+
+    assert_error(
+        &api.get(&format!("/v1/pages/{id}/properties/nope")).await,
+        404,
+        "object_not_found",
+    );
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    assert_error(
+        &api.get(&format!("/v1/pages/{unknown}/properties/title"))
+            .await,
+        404,
+        "object_not_found",
+    );
+}
