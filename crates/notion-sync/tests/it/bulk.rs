@@ -61,15 +61,6 @@ async fn a_bulk_edit_is_read_by_query_and_a_single_edit_beside_it_by_get() {
 
     let mismatches = app.mismatches().await;
     assert!(mismatches.is_empty(), "{mismatches:#?}");
-    for r in app.sim.request_log() {
-        eprintln!(
-            "REQ {} {} {} {}",
-            r.at.format("%H:%M:%S%.3f"),
-            r.method,
-            r.route,
-            r.path
-        );
-    }
     let gets = app.sim.count_requests("GET", PAGE_ROUTE);
     let queries = app.sim.count_requests("POST", QUERY_ROUTE);
     assert!(queries >= 1, "the burst is read by query");
