@@ -454,11 +454,7 @@ async fn get_page(
     let id = parse_path_id(&raw, "page_id")?;
     let only = filter_properties(q.as_deref());
     let w = crate::lock(&s.world);
-    let page = w
-        .pages
-        .get(&id)
-        .filter(|p| p.shared)
-        .ok_or_else(|| ApiError::not_found("page", &id))?;
+    let page = shared_page(&w, &id)?;
     Ok(match only {
         None => ok_text(crate::render::with_request_id(&crate::render::page_text(
             &w,
@@ -478,11 +474,7 @@ async fn get_property_item(
     let id = parse_path_id(&raw, "page_id")?;
     let (page_size, start_cursor) = crate::paging::page_params(&query_pairs(q.as_deref()))?;
     let w = crate::lock(&s.world);
-    let page = w
-        .pages
-        .get(&id)
-        .filter(|p| p.shared)
-        .ok_or_else(|| ApiError::not_found("page", &id))?;
+    let page = shared_page(&w, &id)?;
     let rendered = crate::render::page(&w, page, page.latest(), None);
     Ok(ok(crate::property_item::property_item(
         &rendered,
@@ -490,6 +482,17 @@ async fn get_property_item(
         page_size,
         start_cursor.as_deref(),
     )?))
+}
+
+/// A page shared with the integration, or Notion's 404.
+fn shared_page<'a>(
+    w: &'a crate::model::World,
+    id: &str,
+) -> Result<&'a crate::model::PageRecord, ApiError> {
+    w.pages
+        .get(id)
+        .filter(|p| p.shared)
+        .ok_or_else(|| ApiError::not_found("page", id))
 }
 
 async fn patch_page(
@@ -543,11 +546,7 @@ async fn patch_page(
 
     let parsed = {
         let w = crate::lock(&s.world);
-        let page = w
-            .pages
-            .get(&id)
-            .filter(|p| p.shared)
-            .ok_or_else(|| ApiError::not_found("page", &id))?;
+        let page = shared_page(&w, &id)?;
         let ds = w
             .data_source(&page.data_source_id)
             .ok_or_else(|| ApiError::not_found("page", &id))?;

@@ -318,13 +318,17 @@ impl BulkReader {
         ctx.store.enqueue_batch(bodies).await?;
         let jobs: Vec<ClaimedJob> = answered.iter().map(|h| h.job.clone()).collect();
         let held = ctx.store.complete_many(&jobs).await?;
-        let done = held.iter().filter(|h| **h).count() as u64;
-        metrics::counter!("sync_pages_read_total", "via" => "query").increment(done);
-        for h in answered {
-            let age = (ctx.now() - h.job.lane_since()).num_milliseconds().max(0) as f64 / 1000.0;
-            metrics::histogram!("sync_freshness_seconds", "lane" => h.job.lane.as_str())
-                .record(age);
+        // Only the jobs still held were completed here; a lost lease's job is its holder's.
+        let mut done = 0;
+        for job in jobs
+            .iter()
+            .zip(held)
+            .filter_map(|(j, still)| still.then_some(j))
+        {
+            ctx.record_freshness(job);
+            done += 1;
         }
+        metrics::counter!("sync_pages_read_total", "via" => "query").increment(done);
         ctx.wake_workers();
         Ok(())
     }

@@ -78,6 +78,12 @@ impl Ctx {
         self.wake.notified()
     }
 
+    /// Records a completed job's freshness: from the oldest request of its lane to now.
+    pub(crate) fn record_freshness(&self, job: &sync_store::ClaimedJob) {
+        let age = (self.now() - job.lane_since()).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::histogram!("sync_freshness_seconds", "lane" => job.lane.as_str()).record(age);
+    }
+
     /// The mirror row for a page as Notion returned it (observed at `observed_at`, on
     /// Notion's clock).
     pub(crate) fn page_upsert(

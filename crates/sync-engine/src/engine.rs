@@ -198,6 +198,11 @@ impl Engine {
         self.inner.reconciler.wait_idle().await
     }
 
+    /// Records a completed job's freshness (`sync_freshness_seconds`).
+    pub(crate) fn record_freshness(&self, job: &ClaimedJob) {
+        self.inner.ctx.record_freshness(job);
+    }
+
     /// Tells idle workers that new work is queued.
     pub fn wake_workers(&self) {
         self.inner.ctx.wake_workers();

@@ -234,12 +234,7 @@ async fn run_claimed(engine: &Engine, job: &ClaimedJob, cancel: &CancellationTok
         Ok(()) => match store.complete(job).await {
             Ok(()) => {
                 metrics::counter!("sync_jobs_total", "kind" => job.kind.clone(), "outcome" => "completed").increment(1);
-                let age = (store.clock().now() - job.lane_since())
-                    .num_milliseconds()
-                    .max(0) as f64
-                    / 1000.0;
-                metrics::histogram!("sync_freshness_seconds", "lane" => job.lane.as_str())
-                    .record(age);
+                engine.record_freshness(job);
                 Ended::Completed
             }
             Err(e) => {
