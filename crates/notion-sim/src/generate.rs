@@ -137,6 +137,7 @@ pub(crate) fn workspace(seed: u64, pages: usize, now: DateTime<Utc>) -> World {
         tasks_data_source_id: String::new(),
         other_data_source_id: String::new(),
         comments: Vec::new(),
+        trashed_blocks: HashMap::new(),
     };
     w.workspace_id = w.new_id();
     w.integration_id = w.new_id();

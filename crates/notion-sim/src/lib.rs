@@ -1,11 +1,17 @@
 #![doc = include_str!("../README.md")]
 
 mod api;
+mod api_blocks;
+mod api_pages;
+mod api_workspace;
+mod block_edit;
+mod block_json;
 mod clock;
 mod comments;
 mod config;
 mod control;
 mod error;
+mod gate;
 mod generate;
 mod handle;
 mod limits;
@@ -17,6 +23,7 @@ mod paging;
 mod property_item;
 mod query;
 mod render;
+mod respond;
 mod search;
 mod server;
 mod shared;

@@ -501,6 +501,20 @@ pub(crate) struct World {
     pub other_data_source_id: String,
     /// Every comment, oldest first.
     pub comments: Vec<Comment>,
+    /// Blocks moved to the trash (`DELETE /v1/blocks/{id}`), by id; `block_index` keeps
+    /// their page.
+    pub trashed_blocks: HashMap<String, TrashedBlock>,
+}
+
+/// A block in the trash: out of its page's body, still retrievable, restorable in place.
+#[derive(Clone, Debug)]
+pub(crate) struct TrashedBlock {
+    pub page_id: String,
+    /// The parent block (None = the page itself).
+    pub parent: Option<String>,
+    /// Its index among the parent's children when it was trashed.
+    pub index: usize,
+    pub block: Block,
 }
 
 impl World {

@@ -28,6 +28,16 @@ pub(crate) struct Ctx {
     pub author: Author,
 }
 
+/// A page to create: its property values, body, icon and cover.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct NewPage {
+    /// Values by property id; the rest start empty.
+    pub props: Vec<(String, PropValue)>,
+    pub body: Vec<Block>,
+    pub icon: Value,
+    pub cover: Value,
+}
+
 /// A change to a page's properties and flags, applied as one version.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PageEdit {
@@ -55,7 +65,7 @@ impl World {
         json!({"id": db, "type": "database"})
     }
 
-    fn page_event(&self, page: &PageRecord, kind: &'static str, ctx: &Ctx) -> EventSpec {
+    pub(crate) fn page_event(&self, page: &PageRecord, kind: &'static str, ctx: &Ctx) -> EventSpec {
         EventSpec {
             kind,
             entity_id: page.id.clone(),
@@ -88,7 +98,12 @@ impl World {
     }
 
     /// Commits `snap` as the page's newest version, stamped by `ctx`.
-    fn commit(&mut self, ctx: &Ctx, page_id: &str, mut snap: PageSnapshot) -> Result<(), SimError> {
+    pub(crate) fn commit(
+        &mut self,
+        ctx: &Ctx,
+        page_id: &str,
+        mut snap: PageSnapshot,
+    ) -> Result<(), SimError> {
         snap.last_edited_time = floor_minute(ctx.now);
         snap.last_edited_by = ctx.author.id.clone();
         let body = Arc::clone(&snap.body);
@@ -166,43 +181,71 @@ impl World {
         let ds = self
             .data_source(ds_id)
             .ok_or_else(|| SimError::Invalid(format!("no data source {ds_id}")))?;
-        let title_id = ds.title_prop().id.clone();
-        let mut props: HashMap<String, PropValue> = ds
-            .props
-            .iter()
-            .map(|p| (p.id.clone(), p.kind.empty_value()))
-            .collect();
-        props.insert(title_id, PropValue::Title(vec![Segment::plain(title)]));
-        if let Some(status_id) = self.status_prop_id(ds_id) {
-            let value = self.status_value(ds_id, status.unwrap_or(crate::generate::STATUS_TODO))?;
-            props.insert(status_id, value);
-        } else if let Some(s) = status {
-            return Err(SimError::UnknownOption {
-                property: "Status".to_owned(),
-                option: s.to_owned(),
-            });
+        let mut props = vec![(
+            ds.title_prop().id.clone(),
+            PropValue::Title(vec![Segment::plain(title)]),
+        )];
+        match (self.status_prop_id(ds_id), status) {
+            (Some(status_id), Some(s)) => props.push((status_id, self.status_value(ds_id, s)?)),
+            (None, Some(s)) => {
+                return Err(SimError::UnknownOption {
+                    property: "Status".to_owned(),
+                    option: s.to_owned(),
+                });
+            }
+            (_, None) => {}
         }
         if due.is_some() {
             let due_id = self
                 .due_prop_id(ds_id)
                 .ok_or_else(|| SimError::UnknownProperty("Due Date".to_owned()))?;
-            props.insert(due_id, World::due_value(due)?);
+            props.push((due_id, World::due_value(due)?));
         }
+        let body = from_sim_blocks(self, body, floor_minute(ctx.now), &ctx.author.id);
+        let new = NewPage {
+            props,
+            body,
+            icon: Value::Null,
+            cover: Value::Null,
+        };
+        self.insert_page(ctx, ds_id, new)
+    }
+
+    /// Inserts a new page: every property not given is empty, except a status, which starts
+    /// at the default to-do option (as in Notion).
+    pub(crate) fn insert_page(
+        &mut self,
+        ctx: &Ctx,
+        ds_id: &str,
+        new: NewPage,
+    ) -> Result<(String, Vec<EventSpec>), SimError> {
+        let ds = self
+            .data_source(ds_id)
+            .ok_or_else(|| SimError::Invalid(format!("no data source {ds_id}")))?;
+        let mut props: HashMap<String, PropValue> = ds
+            .props
+            .iter()
+            .map(|p| (p.id.clone(), p.kind.empty_value()))
+            .collect();
+        if let Some(status_id) = self.status_prop_id(ds_id) {
+            let value = self.status_value(ds_id, crate::generate::STATUS_TODO)?;
+            props.insert(status_id, value);
+        }
+        props.extend(new.props);
         let at = floor_minute(ctx.now);
-        let blocks = from_sim_blocks(self, body, at, &ctx.author.id);
         let id = self.new_id();
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.index_blocks(&id, &blocks);
+        self.index_blocks(&id, &new.body);
         let snap = PageSnapshot {
             last_edited_time: at,
             last_edited_by: ctx.author.id.clone(),
             in_trash: false,
             is_locked: false,
-            icon: Value::Null,
-            cover: Value::Null,
+            icon: new.icon,
+            cover: new.cover,
             props,
-            body: Arc::new(blocks),
+            body: Arc::new(new.body),
             rendered: RenderCache::default(),
         };
         let mut record = PageRecord {

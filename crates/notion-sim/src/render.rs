@@ -221,6 +221,33 @@ pub(crate) fn page(
     })
 }
 
+/// A page addressed as a block (`GET`/`PATCH`/`DELETE /v1/blocks/{page_id}`): a
+/// `child_page` block.
+pub(crate) fn page_as_block(w: &World, page: &PageRecord) -> Value {
+    let snap = page.latest();
+    let Some(ds) = w.data_source(&page.data_source_id) else {
+        return Value::Null;
+    };
+    json!({
+        "object": "block",
+        "id": page.id,
+        "parent": {
+            "type": "data_source_id",
+            "data_source_id": ds.id,
+            "database_id": ds.database_id,
+        },
+        "created_time": iso_z(page.created_time),
+        "last_edited_time": iso_z(snap.last_edited_time),
+        "created_by": partial_user(&page.created_by),
+        "last_edited_by": partial_user(&snap.last_edited_by),
+        "has_children": !snap.body.is_empty(),
+        "in_trash": snap.in_trash,
+        "type": "child_page",
+        "child_page": {"title": page_title(ds, snap)},
+        "archived": snap.in_trash,
+    })
+}
+
 /// The serialized page object, cached per version and schema generation.
 pub(crate) fn page_text(w: &World, page_rec: &PageRecord, snap: &PageSnapshot) -> Arc<str> {
     if let Some(text) = snap.rendered.get(w.schema_gen) {

@@ -84,7 +84,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         .merge(crate::api::routes())
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
-            crate::api::api_middleware,
+            crate::gate::api_middleware,
         ))
         .with_state(Arc::clone(&shared));
     let server = tokio::spawn(async move {

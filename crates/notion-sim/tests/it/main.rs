@@ -12,3 +12,4 @@ mod pagination;
 mod time;
 mod validation;
 mod webhooks;
+mod writes;
