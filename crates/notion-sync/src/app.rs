@@ -127,8 +127,9 @@ const MIN_HTTP_DRAIN: std::time::Duration = std::time::Duration::from_millis(250
 /// when it does not, even if no webhook arrives).
 const STORE_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Worker names of the daemon start with this; a new daemon (holding the instance
-/// lock) returns jobs its dead predecessor held to the queue at once.
+/// Worker names and overdue-intent claimants of the daemon start with this; a new daemon
+/// (holding the instance lock) returns jobs its dead predecessor held to the queue, and
+/// takes over the overdue writes it left unfinished, at once.
 pub const SERVE_WORKER_PREFIX: &str = "serve:";
 
 /// The daemon, built and bound but not yet running.
@@ -140,6 +141,8 @@ pub struct Application {
     notifier_task: Option<NotifierTask>,
     /// Held while the daemon lives: one `serve` per database file.
     instance_lock: InstanceLock,
+    /// `serve:<pid>:<random>`: names the workers and the overdue intents of this instance.
+    instance: String,
 }
 
 /// The database file itself, opened to hold the one-instance lock on it. The lock
@@ -190,7 +193,15 @@ impl Application {
         secrets: &Secrets,
         options: BuildOptions,
     ) -> anyhow::Result<Application> {
+        // This instance's name: its workers' and its overdue intents' (so the next
+        // instance can take over at once what this one leaves behind if killed).
+        let instance = format!(
+            "{SERVE_WORKER_PREFIX}{}:{:08x}",
+            std::process::id(),
+            rand_suffix()
+        );
         let mut store_config = store_config(config);
+        store_config.claimant = instance.clone();
         if let Some(tweak) = &options.store {
             tweak(&mut store_config);
         }
@@ -216,6 +227,19 @@ impl Application {
             );
         }
         let (engine, notifier_task) = build_engine(config, secrets, store)?;
+        // Not fatal: a store failing now is reported by health; the claim window frees
+        // these intents later anyway.
+        match engine.resume_interrupted_writes(SERVE_WORKER_PREFIX).await {
+            Ok(0) => {}
+            Ok(pages) => tracing::warn!(
+                pages,
+                "overdue writes a previous instance left unfinished: confirming them now"
+            ),
+            Err(e) => tracing::error!(
+                error = %e,
+                "taking over overdue writes a previous instance left unfinished failed"
+            ),
+        }
         let listen = config.server.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -251,6 +275,7 @@ impl Application {
             },
             notifier_task,
             instance_lock,
+            instance,
         })
     }
 
@@ -298,7 +323,7 @@ impl Application {
             },
         ));
 
-        let mut work = spawn_work(&engine, self.notifier_task, &work_stop);
+        let mut work = spawn_work(&engine, self.notifier_task, &work_stop, &self.instance);
 
         // Wait for the signal, or for a component to die on its own.
         loop {
@@ -363,14 +388,11 @@ fn spawn_work(
     engine: &Engine,
     notifier: Option<NotifierTask>,
     work_stop: &CancellationToken,
+    instance: &str,
 ) -> Work {
     let mut work = Work::new();
     let (e, c) = (engine.clone(), work_stop.clone());
-    let prefix = format!(
-        "{SERVE_WORKER_PREFIX}{}:{:08x}",
-        std::process::id(),
-        rand_suffix()
-    );
+    let prefix = instance.to_owned();
     work.spawn(async move {
         WorkerPool::named(e, prefix).run(c).await;
         ("workers", Ok(()))

@@ -34,6 +34,7 @@ struct Inner {
     ctx: Arc<Ctx>,
     scope: Arc<Scope>,
     schema: Arc<SchemaGuard>,
+    overdue: Arc<Overdue>,
     page_sync: PageSync,
     bulk: BulkReader,
     reconciler: Reconciler,
@@ -65,7 +66,7 @@ impl Engine {
             ctx.clone(),
             scope.clone(),
             schema.clone(),
-            overdue,
+            overdue.clone(),
             notifier.clone(),
         );
         Engine {
@@ -73,6 +74,7 @@ impl Engine {
                 ctx,
                 scope,
                 schema,
+                overdue,
                 page_sync,
                 bulk,
                 reconciler,
@@ -120,6 +122,16 @@ impl Engine {
             self.inner.schema.check(ds, PaceLane::Interactive).await?;
         }
         Ok(())
+    }
+
+    /// Crash recovery at start, for a caller holding the instance lock: overdue writes a
+    /// dead predecessor began (claimant names starting with `claimant_prefix`) are freed
+    /// and their pages queued, so each is confirmed and finished at once. Returns how many.
+    pub async fn resume_interrupted_writes(
+        &self,
+        claimant_prefix: &str,
+    ) -> Result<usize, StoreError> {
+        self.inner.overdue.resume_interrupted(claimant_prefix).await
     }
 
     /// A verified webhook event as the record and jobs the store commits for it (pure).

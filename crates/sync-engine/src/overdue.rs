@@ -11,10 +11,11 @@ use notion_api::{
     ErrorClass, Filter, Lane as PaceLane, NotionClient, NotionDate, NotionError, NotionId, Page,
     QueryRequest,
 };
-use sync_store::{PageRow, StatusWrite, Transition};
+use sync_store::{Lane, PageRow, StatusWrite, StoreError, Transition};
 
 use crate::context::Ctx;
 use crate::error::{JobError, ReconcileError};
+use crate::job::{Job, PageSyncPayload};
 use crate::notify::Notifier;
 use crate::rules::{self, SchemaInfo, StatusKind, TaskView};
 use crate::schema_guard::SchemaGuard;
@@ -61,6 +62,27 @@ impl Overdue {
         }
     }
 
+    /// Crash recovery at start: frees the pending intents a dead predecessor left (its
+    /// claimant name starts with `claimant_prefix`) and queues a property read of each
+    /// page, so each write is confirmed against Notion and finished now, not at the next
+    /// pass. Returns how many pages.
+    pub(crate) async fn resume_interrupted(
+        &self,
+        claimant_prefix: &str,
+    ) -> Result<usize, StoreError> {
+        let store = &self.ctx.store;
+        let pages = store.reclaim_status_writes(claimant_prefix).await?;
+        let jobs = pages
+            .iter()
+            .map(|&page| {
+                let work = PageSyncPayload::props_check();
+                Job::PageSync { page, work }.to_new_job(Lane::Interactive)
+            })
+            .collect();
+        store.enqueue_batch(jobs).await?;
+        Ok(pages.len())
+    }
+
     /// Applies the overdue rule to a page whose state was just read from Notion.
     pub(crate) async fn apply(
         &self,
@@ -77,6 +99,9 @@ impl Overdue {
         };
         let view = TaskView::of(page, tasks);
         if !rules::should_mark_overdue(&view, &schema, observed_at, tasks.timezone) {
+            if view.status.as_deref() == Some(tasks.overdue_status.as_str()) {
+                return self.record_landed(page, &view, &schema, observed_at).await;
+            }
             return Ok(MarkOutcome::NotApplicable);
         }
         let Some(_guard) = MarkGuard::take(&self.marking, page.id) else {
@@ -146,6 +171,54 @@ impl Overdue {
         metrics::counter!("overdue_marked_total").increment(1);
         tracing::info!(page.id = %page.id, due = %w.due, from = ?view.status, "task marked overdue");
         self.notifier.record_marked(page.title());
+        Ok(MarkOutcome::Marked)
+    }
+
+    /// A read shows the overdue status itself. If a write of ours for this due date is
+    /// still pending and no longer claimed (its PATCH landed, then the writer died), it is
+    /// recorded now; the status it replaced is not known any more.
+    async fn record_landed(
+        &self,
+        page: &Page,
+        view: &TaskView,
+        schema: &SchemaInfo,
+        observed_at: DateTime<Utc>,
+    ) -> Result<MarkOutcome, JobError> {
+        let store = &self.ctx.store;
+        let overdue = &self.ctx.config.tasks.overdue_status;
+        let Some(due) = view.due.as_ref().map(ToString::to_string) else {
+            return Ok(MarkOutcome::NotApplicable);
+        };
+        if store.status_write(&page.id, &due, overdue).await? != Some(StatusWrite::Pending) {
+            return Ok(MarkOutcome::NotApplicable);
+        }
+        let Some(_guard) = MarkGuard::take(&self.marking, page.id) else {
+            return Ok(MarkOutcome::Busy);
+        };
+        match store.begin_status_write(&page.id, &due, overdue).await? {
+            StatusWrite::Pending => {}
+            // Its writer is alive and finishes it.
+            StatusWrite::InFlight => return Ok(MarkOutcome::Busy),
+            StatusWrite::Done => return Ok(MarkOutcome::AlreadyWritten),
+            StatusWrite::New => {
+                store.abandon_status_write(&page.id, &due, overdue).await?;
+                return Ok(MarkOutcome::NotApplicable);
+            }
+        }
+        let w = Write {
+            page,
+            view,
+            schema,
+            observed_at,
+            due,
+        };
+        let mut transition =
+            self.transition(&w, observed_at, " (confirmed after an interrupted write)");
+        transition.from_status = None;
+        store
+            .finish_status_write(&page.id, &w.due, overdue, &transition, None)
+            .await?;
+        tracing::info!(page.id = %page.id, due = %w.due, "interrupted overdue write had landed: recorded");
         Ok(MarkOutcome::Marked)
     }
 

@@ -89,6 +89,12 @@ pub struct StoreConfig {
     /// was due, the next claimed job comes from the bulk lane. 0 = strict priority. Default 4
     /// (bulk gets at least 1 in 5 claims when both lanes have due work).
     pub bulk_floor_every: u32,
+    /// The name this process's overdue write intents carry. `serve` uses its instance name
+    /// (`serve:<pid>:<random>`) so that the next `serve`, holding the instance lock, takes
+    /// over at once what a killed predecessor left in flight
+    /// ([`Store::reclaim_status_writes`](crate::Store::reclaim_status_writes)). Empty:
+    /// anonymous, freed only by the claim window. Default empty.
+    pub claimant: String,
 }
 
 impl Default for StoreConfig {
@@ -105,6 +111,7 @@ impl Default for StoreConfig {
             backoff_max: Duration::from_secs(600),
             group_commit_max_batch: 512,
             bulk_floor_every: 4,
+            claimant: String::new(),
         }
     }
 }

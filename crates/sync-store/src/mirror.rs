@@ -381,14 +381,17 @@ impl IntentKey {
     }
 }
 
-struct BeginStatusWrite(IntentKey);
+struct BeginStatusWrite {
+    key: IntentKey,
+    claimant: String,
+}
 
 impl WriteOp for BeginStatusWrite {
     type Output = StatusWrite;
 
     fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<StatusWrite, StoreError>> {
         Box::pin(async move {
-            let k = &self.0;
+            let k = &self.key;
             let row = sqlx::query(
                 "SELECT state, created_at FROM status_writes \
                  WHERE page_id = ?1 AND due = ?2 AND to_status = ?3",
@@ -413,13 +416,14 @@ impl WriteOp for BeginStatusWrite {
                     }
                     // An abandoned attempt (crash): take it over.
                     sqlx::query(
-                        "UPDATE status_writes SET created_at = ?4 \
+                        "UPDATE status_writes SET created_at = ?4, claimed_by = ?5 \
                          WHERE page_id = ?1 AND due = ?2 AND to_status = ?3",
                     )
                     .bind(&k.page_id)
                     .bind(&k.due)
                     .bind(&k.to_status)
                     .bind(to_iso(now))
+                    .bind(&self.claimant)
                     .execute(&mut cx.conn)
                     .await
                     .map_err(|e| cx.err(e))?;
@@ -427,13 +431,15 @@ impl WriteOp for BeginStatusWrite {
                 }
                 None => {
                     sqlx::query(
-                        "INSERT INTO status_writes (page_id, due, to_status, state, created_at) \
-                         VALUES (?1, ?2, ?3, 'pending', ?4)",
+                        "INSERT INTO status_writes \
+                         (page_id, due, to_status, state, created_at, claimed_by) \
+                         VALUES (?1, ?2, ?3, 'pending', ?4, ?5)",
                     )
                     .bind(&k.page_id)
                     .bind(&k.due)
                     .bind(&k.to_status)
                     .bind(to_iso(cx.now()))
+                    .bind(&self.claimant)
                     .execute(&mut cx.conn)
                     .await
                     .map_err(|e| cx.err(e))?;
@@ -521,6 +527,33 @@ impl WriteOp for ReleaseStatusWrite {
             .await
             .map_err(|e| cx.err(e))?;
             Ok(())
+        })
+    }
+}
+
+struct ReclaimStatusWrites(String);
+
+impl WriteOp for ReclaimStatusWrites {
+    type Output = Vec<NotionId>;
+
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<Vec<NotionId>, StoreError>> {
+        Box::pin(async move {
+            let pages: Vec<String> = sqlx::query_scalar(
+                "UPDATE status_writes SET created_at = '1970-01-01T00:00:00.000Z' \
+                 WHERE state = 'pending' AND substr(claimed_by, 1, length(?1)) = ?1 \
+                 RETURNING page_id",
+            )
+            .bind(&self.0)
+            .fetch_all(&mut cx.conn)
+            .await
+            .map_err(|e| cx.err(e))?;
+            let mut ids: Vec<NotionId> = pages
+                .iter()
+                .filter_map(|p| NotionId::parse(p).ok())
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            Ok(ids)
         })
     }
 }
@@ -825,7 +858,27 @@ impl Store {
         due: &str,
         to_status: &str,
     ) -> Result<StatusWrite, StoreError> {
-        self.write(BeginStatusWrite(IntentKey::new(page_id, due, to_status)))
+        self.write(BeginStatusWrite {
+            key: IntentKey::new(page_id, due, to_status),
+            claimant: self.inner.config.claimant.clone(),
+        })
+        .await
+    }
+
+    /// Crash recovery at start: frees every pending intent whose claimant starts with
+    /// `claimant_prefix` (as [`release_status_write`](Self::release_status_write) does), so
+    /// the next attempt confirms against Notion and finishes it. Returns the pages, each
+    /// once. Only for a caller that knows those claimants are gone (it holds the instance
+    /// lock); an empty prefix frees nothing.
+    #[tracing::instrument(skip_all, fields(claimant_prefix = %claimant_prefix), err(level = "debug"))]
+    pub async fn reclaim_status_writes(
+        &self,
+        claimant_prefix: &str,
+    ) -> Result<Vec<NotionId>, StoreError> {
+        if claimant_prefix.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(ReclaimStatusWrites(claimant_prefix.to_owned()))
             .await
     }
 

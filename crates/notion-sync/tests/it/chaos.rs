@@ -279,9 +279,12 @@ async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch
     let reclaims = text
         .matches("returned jobs a previous instance left running")
         .count();
+    let resumed = text
+        .matches("overdue writes a previous instance left unfinished")
+        .count();
     println!(
         "chaos seed {seed}: storm {storm_secs:.1} s, {} ticks, {} edits ({} silent), {} overdue candidates ({} silent); \
-         {KILLS} SIGKILLs: {kills:?}; {reclaims} restarts reclaimed running jobs; \
+         {KILLS} SIGKILLs: {kills:?}; {reclaims} restarts reclaimed running jobs, {resumed} took over unfinished overdue writes; \
          webhooks: {} emitted, {} acknowledged, {} given up, {} attempts failed; \
          {} tasks PATCHed once each, {} transitions; leases expired {}; reconcile --full: {}; total {:.1} s",
         storm.ticks,

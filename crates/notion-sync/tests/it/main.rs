@@ -10,6 +10,7 @@ mod fuzz;
 mod health;
 mod observability;
 mod pacing;
+mod recovery;
 mod ship;
 mod support;
 mod webhooks;

@@ -337,6 +337,85 @@ async fn transitions_are_recorded_in_order() {
     assert_eq!(s.transitions(Some(&a.page_id)).await.unwrap(), [a]);
 }
 
+/// A killed `serve` leaves its intents pending under its instance name; the next `serve`
+/// (holding the instance lock) frees them at once; anonymous and done intents stay.
+#[tokio::test]
+async fn a_dead_instances_pending_intents_are_reclaimed_by_its_successor() {
+    let t = crate::helpers::open_with(|c| c.claimant = "serve:111:aa".into()).await;
+    let (due, to) = ("2026-11-20", "Overdue");
+    let [left, done, anonymous] = [1, 2, 3].map(|n| page(n, Some("To Do"), Some(due), t.now()));
+    for p in [&left, &done, &anonymous] {
+        t.store.upsert_page(p).await.unwrap();
+    }
+    assert_eq!(
+        t.store.begin_status_write(&left.id, due, to).await.unwrap(),
+        StatusWrite::New
+    );
+    t.store.begin_status_write(&done.id, due, to).await.unwrap();
+    let transition = Transition {
+        page_id: done.id,
+        from_status: Some("To Do".into()),
+        to_status: to.into(),
+        reason: "overdue".into(),
+        at: t.now(),
+    };
+    t.store
+        .finish_status_write(&done.id, due, to, &transition, None)
+        .await
+        .unwrap();
+    t.store.close().await;
+    let reopen = |claimant: &str| {
+        let config = sync_store::StoreConfig {
+            claimant: claimant.to_owned(),
+            ..t.config.clone()
+        };
+        sync_store::Store::open(config, t.clock.clone())
+    };
+    let cli = reopen("").await.unwrap();
+    assert_eq!(
+        cli.begin_status_write(&anonymous.id, due, to)
+            .await
+            .unwrap(),
+        StatusWrite::New
+    );
+    cli.close().await;
+
+    let next = reopen("serve:222:bb").await.unwrap();
+    assert_eq!(
+        next.begin_status_write(&left.id, due, to).await.unwrap(),
+        StatusWrite::InFlight,
+        "inside the claim window, without reclaiming, it looks in flight"
+    );
+    assert!(next.reclaim_status_writes("").await.unwrap().is_empty());
+    assert!(next.reclaim_status_writes("cli:").await.unwrap().is_empty());
+    assert_eq!(
+        next.reclaim_status_writes("serve:").await.unwrap(),
+        vec![left.id]
+    );
+    assert_eq!(
+        next.begin_status_write(&left.id, due, to).await.unwrap(),
+        StatusWrite::Pending,
+        "the successor confirms and finishes it"
+    );
+    assert_eq!(
+        next.begin_status_write(&anonymous.id, due, to)
+            .await
+            .unwrap(),
+        StatusWrite::InFlight,
+        "an anonymous claim waits for its window"
+    );
+    assert_eq!(
+        next.begin_status_write(&done.id, due, to).await.unwrap(),
+        StatusWrite::Done
+    );
+    assert_eq!(
+        next.reclaim_status_writes("serve:").await.unwrap(),
+        vec![left.id],
+        "the taken-over intent now carries the successor's name"
+    );
+    next.close().await;
+}
+
 #[tokio::test]
 async fn status_write_intents_make_the_patch_happen_once() {
     let t = open().await;
