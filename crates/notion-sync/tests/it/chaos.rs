@@ -230,6 +230,15 @@ async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch
         .await
         .unwrap();
     let mismatches = mirror_mismatches(&store, &sim).await;
+    if !mismatches.is_empty() {
+        // What the daemon and the pass said about those pages, to tell why.
+        let ids: Vec<&str> = mismatches
+            .iter()
+            .filter_map(|m| m.split_whitespace().next())
+            .collect();
+        print_lines_about(&[&log, &summary_log], &ids);
+        keep_for_inspection(dir.path(), seed);
+    }
     assert!(mismatches.is_empty(), "seed {seed}: {mismatches:#?}");
     let patches = patches_per_page(&sim);
     for (path, n) in &patches {
@@ -250,15 +259,9 @@ async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch
     let unmarked = unmarked_candidates(&sim);
     if !unmarked.is_empty() {
         // What the daemon and the pass said about them, to tell why.
-        for f in [&log, &summary_log] {
-            let text = std::fs::read_to_string(f).unwrap_or_default();
-            for line in text
-                .lines()
-                .filter(|l| unmarked.iter().any(|u| l.contains(u.as_str())))
-            {
-                eprintln!("{line}");
-            }
-        }
+        let ids: Vec<&str> = unmarked.iter().map(String::as_str).collect();
+        print_lines_about(&[&log, &summary_log], &ids);
+        keep_for_inspection(dir.path(), seed);
     }
     assert_eq!(unmarked, Vec::<String>::new(), "seed {seed}");
     let transitions = store.transitions(None).await.unwrap();
@@ -306,4 +309,28 @@ async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch
         Ok(sim) => sim.shutdown().await,
         Err(_) => panic!("the storm still holds the simulator"),
     }
+}
+
+/// Prints the log lines that mention any of `ids`.
+fn print_lines_about(logs: &[&std::path::Path], ids: &[&str]) {
+    for f in logs {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        let simple: Vec<String> = ids.iter().map(|id| id.replace('-', "")).collect();
+        for line in text.lines().filter(|l| {
+            ids.iter().any(|id| l.contains(id)) || simple.iter().any(|id| l.contains(id.as_str()))
+        }) {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// Copies the run's logs and database out of its temporary directory, for a failure to be
+/// investigated after the test.
+fn keep_for_inspection(dir: &std::path::Path, seed: u64) {
+    let keep = std::env::temp_dir().join(format!("notion-sync-chaos-{seed}"));
+    let _ = std::fs::create_dir_all(&keep);
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let _ = std::fs::copy(entry.path(), keep.join(entry.file_name()));
+    }
+    eprintln!("logs and database kept in {}", keep.display());
 }

@@ -515,7 +515,11 @@ pub fn notion_sync_command(
         .env_clear()
         .env("NOTION_TOKEN", token)
         .env("NOTION_WEBHOOK_SECRET", secret)
-        .env("RUST_LOG", "info")
+        // NOTION_SYNC_TEST_LOG sets another filter (e.g. `info,sync_engine=debug`).
+        .env(
+            "RUST_LOG",
+            std::env::var("NOTION_SYNC_TEST_LOG").unwrap_or_else(|_| "info".to_owned()),
+        )
         .stdout(std::process::Stdio::null())
         .stderr(file);
     cmd

@@ -1,6 +1,8 @@
 //! Turning query results into mirror rows (no per-page GET) with the body re-checks they
 //! call for, and confirming the deletions a full scan implies.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use notion_api::{ErrorClass, NotionClient, NotionId, Page};
 use sync_store::{Lane, PageRow, UpsertOutcome};
@@ -93,25 +95,49 @@ fn same_state(mirror: &PageRow, page: &Page) -> bool {
         && properties_equal(&mirror.properties, page.raw_properties())
 }
 
+/// A finished full scan, for [`confirm_deletions`].
+pub(super) struct FullScan<'a> {
+    pub ds: NotionId,
+    /// Notion's clock at the scan's first answer.
+    pub start: DateTime<Utc>,
+    /// Every page the scan returned, if this process ran all of it.
+    pub seen: Option<&'a HashSet<NotionId>>,
+}
+
 /// After a full scan: mirrored pages the scan did not see are confirmed with a GET
 /// (404 or in_trash → trashed; still there → mirrored again). Returns how many were
 /// found trashed.
+///
+/// The scan's rows are stored as observed a visibility margin before their answer, so a
+/// row observed before `start − margin` was not returned. A row read (by a GET) in the
+/// margin just before the scan may or may not have been: with the scan's ids at hand it
+/// is confirmed unless returned; for a resumed scan (ids of its first part gone) it waits
+/// for the next full scan.
 pub(super) async fn confirm_deletions(
     ctx: &Ctx,
     scope: &Scope,
-    ds: NotionId,
-    scan_start: DateTime<Utc>,
+    scan: FullScan<'_>,
     client: &NotionClient,
     cancel: &CancellationToken,
 ) -> Result<u64, ReconcileError> {
-    // Ids only: a full scan of a large workspace must not load every row. The scan's
-    // rows are stored as observed a visibility margin before their answer.
+    // Ids only: a full scan of a large workspace must not load every row.
     let margin =
         chrono::TimeDelta::from_std(ctx.config.reconcile.visibility_margin).unwrap_or_default();
-    let unseen = ctx
-        .store
-        .page_ids_observed_before(&ds, scan_start - margin)
-        .await?;
+    let unseen: Vec<NotionId> = match scan.seen {
+        Some(seen) => ctx
+            .store
+            .page_ids_observed_before(&scan.ds, scan.start)
+            .await?
+            .into_iter()
+            .filter(|id| !seen.contains(id))
+            .collect(),
+        None => {
+            ctx.store
+                .page_ids_observed_before(&scan.ds, scan.start - margin)
+                .await?
+        }
+    };
+    let ds = scan.ds;
     let mut trashed = 0;
     for id in unseen {
         if cancel.is_cancelled() {

@@ -5,6 +5,7 @@
 mod apply;
 mod watermark;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -61,6 +62,9 @@ struct Queried {
     notion_now: DateTime<Utc>,
     /// Rows disagreed with the schema guard's picture.
     schema_suspect: bool,
+    /// Every page a full scan returned, when this process ran the whole scan (None for an
+    /// incremental pass or a resumed scan).
+    seen: Option<HashSet<NotionId>>,
 }
 
 /// Where one data source's pass starts.
@@ -226,6 +230,7 @@ impl Reconciler {
             ..QueryRequest::default()
         };
         let mut pass_start: Option<DateTime<Utc>> = scan.as_ref().map(|s| s.started_at);
+        let mut seen = (kind == PassKind::Full && scan.is_none()).then(HashSet::new);
         let mut latest_date: DateTime<Utc>;
         let mut schema_suspect = false;
         loop {
@@ -247,6 +252,9 @@ impl Reconciler {
                 }
             }
             let page = response.value;
+            if let Some(seen) = seen.as_mut() {
+                seen.extend(page.results.iter().map(|p| p.id));
+            }
             schema_suspect |= apply::mirror_results(
                 ctx,
                 &self.schema,
@@ -272,6 +280,7 @@ impl Reconciler {
             pass_start: pass_start.expect("at least one query ran"),
             notion_now: latest_date,
             schema_suspect,
+            seen,
         };
         self.finish(ds, kind, queried, &mut summary, cancel).await?;
         Ok(summary)
@@ -317,11 +326,17 @@ impl Reconciler {
             pass_start,
             notion_now,
             schema_suspect,
+            seen,
         } = queried;
         if kind == PassKind::Full {
             let client = ctx.client_for(Lane::Bulk);
+            let scan = apply::FullScan {
+                ds,
+                start: pass_start,
+                seen: seen.as_ref(),
+            };
             summary.pages_trashed =
-                apply::confirm_deletions(ctx, &self.scope, ds, pass_start, &client, cancel).await?;
+                apply::confirm_deletions(ctx, &self.scope, scan, &client, cancel).await?;
         }
         if schema_suspect {
             self.schema.check(ds, PaceLane::Bulk).await?;

@@ -190,6 +190,47 @@ async fn a_page_created_silently_arrives_and_a_deleted_one_is_found_by_the_full_
     env.assert_exact().await;
 }
 
+/// Query rows count as observed a visibility margin before their answer, so a page read
+/// by a GET inside that margin just before a full scan looks as recent as the scan's own
+/// rows. Trashed right after that read (its webhook lost), the scan does not return it:
+/// the scan's ids tell, and that scan finds it trashed (not the next one, a day later).
+#[tokio::test]
+async fn a_page_read_just_before_a_full_scan_and_trashed_silently_is_found_by_that_scan() {
+    let env = env(sim_config(5)).await;
+    assert_eq!(env.pass().await.kind, "full");
+    env.drain().await;
+    env.sim.advance(Duration::from_secs(120));
+    let read = env.live_ids()[0].clone();
+    let work = sync_engine::PageSyncPayload {
+        props: true,
+        body: false,
+        human: true,
+        event_time: None,
+    };
+    env.engine
+        .sync_page(
+            crate::support::id(&read),
+            &work,
+            sync_store::Lane::Interactive,
+        )
+        .await
+        .unwrap();
+    env.sim.advance(Duration::from_secs(2));
+    env.sim.trash(&read).unwrap();
+    env.sim.advance(Duration::from_secs(2));
+
+    let full = env.full_pass().await;
+    assert_eq!(full.pages_trashed, 1, "{full:?}");
+    let row = env
+        .store
+        .get_page(&crate::support::id(&read))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.in_trash);
+    env.assert_exact().await;
+}
+
 #[tokio::test]
 async fn watermark_follows_notions_clock_not_ours() {
     let env = env(sim_config(3)).await;
