@@ -14,6 +14,10 @@ pub enum JobError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Permanent(String),
+    /// Worth another attempt after the usual backoff (Notion's answer was overtaken by a
+    /// later change, e.g. a task restored from the trash right after a write was refused).
+    #[error("{0}")]
+    Retry(String),
 }
 
 impl JobError {
@@ -28,7 +32,7 @@ impl JobError {
                     | ErrorClass::Validation
                     | ErrorClass::NotFound
             ),
-            JobError::Store(_) => false,
+            JobError::Store(_) | JobError::Retry(_) => false,
             JobError::Permanent(_) => true,
         }
     }
@@ -63,7 +67,7 @@ impl From<JobError> for ReconcileError {
         match e {
             JobError::Notion(e) => ReconcileError::Notion(e),
             JobError::Store(e) => ReconcileError::Store(e),
-            JobError::Permanent(m) => ReconcileError::Invalid(m),
+            JobError::Permanent(m) | JobError::Retry(m) => ReconcileError::Invalid(m),
         }
     }
 }

@@ -288,6 +288,16 @@ impl Overdue {
                         self.ctx.page_gone(&id, self.ctx.now()).await?;
                         return Ok(MarkOutcome::NotApplicable);
                     }
+                    // Trashed when the PATCH came and restored since: the rule decides
+                    // again on the next attempt (the intent is abandoned, nothing landed).
+                    Ok(fresh) if e.message().contains("archived") => {
+                        let at = fresh.date.unwrap_or_else(|| self.ctx.now());
+                        self.ctx.mirror(&fresh.value, at).await?;
+                        tracing::info!(page.id = %id, "task restored from the trash during its overdue write: retrying");
+                        return Err(JobError::Retry(format!(
+                            "page {id} was in the trash when its overdue write came and is restored now"
+                        )));
+                    }
                     _ => {}
                 }
                 if let Some(ds) = w.page.data_source_id() {

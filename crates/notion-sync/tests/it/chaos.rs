@@ -162,12 +162,7 @@ async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch
 
     // Settle: every delivery answered (or given up), the queue drained.
     sim.webhooks_idle().await;
-    poll_until("the queue to drain after the storm", 90, || async {
-        daemon_health(&http, port)
-            .await
-            .is_some_and(|h| h["queue"]["queued"] == 0 && h["queue"]["running"] == 0)
-    })
-    .await;
+    drain_or_explain("after the storm", 90, &http, port, dir.path(), seed).await;
     let webhooks = sim.webhook_stats();
     let terminated = std::process::Command::new("kill")
         .arg(daemon.id().to_string())
@@ -198,8 +193,9 @@ async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch
         let log = std::fs::read_to_string(&summary_log).unwrap_or_default();
         let problems: Vec<&str> = log
             .lines()
-            .filter(|l| l.contains("\"WARN\"") || l.contains("\"ERROR\""))
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
             .collect();
+        keep_for_inspection(dir.path(), seed);
         panic!(
             "reconcile --full failed: {summary}\nits warnings and errors:\n{}",
             problems.join("\n")
@@ -211,12 +207,7 @@ async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch
     let mut daemon = serve(&config, &sim, &log);
     wait_serving(&http, port).await;
     sim.webhooks_idle().await;
-    poll_until("the queue to drain after the last start", 60, || async {
-        daemon_health(&http, port)
-            .await
-            .is_some_and(|h| h["queue"]["queued"] == 0 && h["queue"]["running"] == 0)
-    })
-    .await;
+    drain_or_explain("after the last start", 60, &http, port, dir.path(), seed).await;
     let health = daemon_health(&http, port).await.unwrap();
     assert_eq!(health["queue"]["dead"], 0, "{health}");
     std::process::Command::new("kill")
@@ -333,4 +324,30 @@ fn keep_for_inspection(dir: &std::path::Path, seed: u64) {
         let _ = std::fs::copy(entry.path(), keep.join(entry.file_name()));
     }
     eprintln!("logs and database kept in {}", keep.display());
+}
+
+/// Waits up to `secs` for nothing to be queued or running; otherwise shows the daemon's
+/// health and jobs, keeps the run's files and fails.
+async fn drain_or_explain(
+    when: &str,
+    secs: u64,
+    http: &reqwest::Client,
+    port: u16,
+    dir: &std::path::Path,
+    seed: u64,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    let mut last = None;
+    while tokio::time::Instant::now() < deadline {
+        last = daemon_health(http, port).await;
+        if last
+            .as_ref()
+            .is_some_and(|h| h["queue"]["queued"] == 0 && h["queue"]["running"] == 0)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    keep_for_inspection(dir, seed);
+    panic!("seed {seed}: the queue did not drain {when} within {secs} s; last health: {last:#?}");
 }
