@@ -1,4 +1,4 @@
-//! Page bodies edited through the block API: finding a block (live or in the trash),
+//! Page bodies edited (through the block API, `/_sim` and the Rust API): finding a block (live or in the trash),
 //! appending children (at the end, the start or after a block), updating a block's
 //! content, moving a block to the trash and back. Each edit is one page version and one
 //! `page.content_updated`.
@@ -6,10 +6,13 @@
 use std::sync::Arc;
 
 use crate::block_json::BlockUpdate;
+use crate::clock::floor_minute;
 use crate::error::SimError;
-use crate::model::{Block, BlockKind, PageSnapshot, TrashedBlock, World};
+use crate::generate::from_sim_blocks;
+use crate::model::{Block, BlockKind, PageSnapshot, Segment, TrashedBlock, World};
 use crate::mutate::Ctx;
 use crate::webhooks::EventSpec;
+use crate::{BodyEdit, SimBlock};
 
 /// Where appended blocks go among the parent's children.
 #[derive(Clone, Debug, PartialEq)]
@@ -129,6 +132,40 @@ impl World {
         Ok(vec![ev])
     }
 
+    /// A body edit made through `/_sim` or the Rust API.
+    pub(crate) fn edit_body(
+        &mut self,
+        ctx: &Ctx,
+        page_id: &str,
+        edit: BodyEdit,
+    ) -> Result<Vec<EventSpec>, SimError> {
+        let at = floor_minute(ctx.now);
+        self.edit_blocks(ctx, page_id, |w, blocks| match edit {
+            BodyEdit::AppendParagraph(text) => {
+                let new = from_sim_blocks(w, &[SimBlock::Paragraph(text)], at, &ctx.author.id);
+                let ids = new.iter().map(|b| b.id.clone()).collect();
+                blocks.extend(new);
+                Ok(ids)
+            }
+            BodyEdit::ReplaceParagraph { index, text } => {
+                let block = blocks
+                    .get_mut(index)
+                    .filter(|b| b.kind.has_text())
+                    .ok_or(SimError::BadBlockIndex(index))?;
+                block.text = vec![Segment::plain(text)];
+                block.last_edited_time = at;
+                block.last_edited_by = ctx.author.id.clone();
+                Ok(vec![block.id.clone()])
+            }
+            BodyEdit::Replace(new) => {
+                let mut ids: Vec<String> = blocks.iter().map(|b| b.id.clone()).collect();
+                *blocks = from_sim_blocks(w, &new, at, &ctx.author.id);
+                ids.extend(blocks.iter().map(|b| b.id.clone()));
+                Ok(ids)
+            }
+        })
+    }
+
     /// Appends `new` under `parent_id` (a page or a block) at `position`; returns copies of
     /// the appended blocks with the page id and parent block.
     pub(crate) fn append_blocks(
@@ -180,7 +217,7 @@ impl World {
                 (BlockKind::Code { language }, _, Some(l)) => language.clone_from(l),
                 _ => {}
             }
-            block.last_edited_time = crate::clock::floor_minute(ctx.now);
+            block.last_edited_time = floor_minute(ctx.now);
             block.last_edited_by = ctx.author.id.clone();
             Ok(vec![id.to_owned()])
         })

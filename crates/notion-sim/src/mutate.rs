@@ -1,5 +1,6 @@
-//! Every change to the workspace, each producing a new page version and the webhook events
-//! Notion would send for it.
+//! Changes to pages (create, properties, flags, sharing) and to the schema, each producing
+//! a new version and the webhook events Notion would send for it (body edits:
+//! `block_edit.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use crate::SimBlock;
 use crate::clock::floor_minute;
 use crate::error::SimError;
 use crate::generate::{PROP_DUE, PROP_STATUS, from_sim_blocks};
@@ -17,7 +19,6 @@ use crate::model::{
     Segment, SelectOption, World,
 };
 use crate::webhooks::{Author, EventSpec};
-use crate::{BodyEdit, SimBlock};
 
 /// When and by whom a change is made.
 #[derive(Clone, Debug)]
@@ -330,51 +331,6 @@ impl World {
             events.push(self.ds_content_event(&page, ctx));
         }
         Ok(events)
-    }
-
-    pub(crate) fn edit_body(
-        &mut self,
-        ctx: &Ctx,
-        page_id: &str,
-        edit: BodyEdit,
-    ) -> Result<Vec<EventSpec>, SimError> {
-        let page = self
-            .pages
-            .get(page_id)
-            .ok_or_else(|| SimError::PageNotFound(page_id.to_owned()))?
-            .clone();
-        let mut snap = PageSnapshot::clone(page.latest());
-        let mut blocks: Vec<Block> = snap.body.as_ref().clone();
-        let at = floor_minute(ctx.now);
-        let updated: Vec<String> = match edit {
-            BodyEdit::AppendParagraph(text) => {
-                let new = from_sim_blocks(self, &[SimBlock::Paragraph(text)], at, &ctx.author.id);
-                let ids = new.iter().map(|b| b.id.clone()).collect();
-                blocks.extend(new);
-                ids
-            }
-            BodyEdit::ReplaceParagraph { index, text } => {
-                let block = blocks
-                    .get_mut(index)
-                    .filter(|b| b.kind.has_text())
-                    .ok_or(SimError::BadBlockIndex(index))?;
-                block.text = vec![Segment::plain(text)];
-                block.last_edited_time = at;
-                block.last_edited_by = ctx.author.id.clone();
-                vec![block.id.clone()]
-            }
-            BodyEdit::Replace(new) => {
-                let mut ids: Vec<String> = blocks.iter().map(|b| b.id.clone()).collect();
-                blocks = from_sim_blocks(self, &new, at, &ctx.author.id);
-                ids.extend(blocks.iter().map(|b| b.id.clone()));
-                ids
-            }
-        };
-        snap.body = Arc::new(blocks);
-        self.commit(ctx, page_id, snap)?;
-        let mut ev = self.page_event(&page, "page.content_updated", ctx);
-        ev.updated_blocks = Some(updated);
-        Ok(vec![ev])
     }
 
     pub(crate) fn set_shared(&mut self, page_id: &str, shared: bool) -> Result<(), SimError> {

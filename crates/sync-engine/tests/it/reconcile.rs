@@ -107,20 +107,7 @@ async fn a_silent_body_edit_in_the_minute_of_a_property_edit_already_read_is_cau
         .unwrap();
     // The webhook's job reads the properties at once, within the minute.
     env.sim.advance(Duration::from_secs(1));
-    let work = sync_engine::PageSyncPayload {
-        props: true,
-        body: false,
-        human: true,
-        event_time: None,
-    };
-    env.engine
-        .sync_page(
-            crate::support::id(&id),
-            &work,
-            sync_store::Lane::Interactive,
-        )
-        .await
-        .unwrap();
+    env.read_props(&id).await;
     let before = env.sim.page(&id).unwrap().last_edited_time;
     env.sim.set_silent(true);
     env.sim.advance(Duration::from_secs(20));
@@ -201,20 +188,7 @@ async fn a_page_read_just_before_a_full_scan_and_trashed_silently_is_found_by_th
     env.drain().await;
     env.sim.advance(Duration::from_secs(120));
     let read = env.live_ids()[0].clone();
-    let work = sync_engine::PageSyncPayload {
-        props: true,
-        body: false,
-        human: true,
-        event_time: None,
-    };
-    env.engine
-        .sync_page(
-            crate::support::id(&read),
-            &work,
-            sync_store::Lane::Interactive,
-        )
-        .await
-        .unwrap();
+    env.read_props(&read).await;
     env.sim.advance(Duration::from_secs(2));
     env.sim.trash(&read).unwrap();
     env.sim.advance(Duration::from_secs(2));

@@ -116,6 +116,20 @@ impl Env {
         build(self.sim.clone(), self.dir.clone(), self.tweak.clone()).await
     }
 
+    /// Reads a page's properties now with a GET, as a person's webhook job would.
+    pub async fn read_props(&self, page: &str) {
+        let work = sync_engine::PageSyncPayload {
+            props: true,
+            body: false,
+            human: true,
+            event_time: None,
+        };
+        self.engine
+            .sync_page(id(page), &work, sync_store::Lane::Interactive)
+            .await
+            .unwrap();
+    }
+
     pub async fn pass(&self) -> PassSummary {
         self.run_pass(PassKind::Incremental).await
     }
