@@ -19,6 +19,23 @@ fn ids(list: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A workspace without generated tasks.
+async fn empty() -> notion_sim::SimHandle {
+    sim(SimConfig {
+        pages: 0,
+        ..fast_config()
+    })
+    .await
+}
+
+/// An empty workspace with a webhook receiver subscribed.
+async fn subscribed() -> (notion_sim::SimHandle, Receiver) {
+    let sim = empty().await;
+    let rx = Receiver::start().await;
+    sim.subscribe(&rx.url).await.unwrap();
+    (sim, rx)
+}
+
 async fn delete(api: &Api, path: &str) -> crate::helpers::Res {
     api.send(
         reqwest::Method::DELETE,
@@ -31,13 +48,7 @@ async fn delete(api: &Api, path: &str) -> crate::helpers::Res {
 
 #[tokio::test]
 async fn a_page_created_through_the_api_is_a_task_like_any_other() {
-    let sim = sim(SimConfig {
-        pages: 0,
-        ..fast_config()
-    })
-    .await;
-    let rx = Receiver::start().await;
-    sim.subscribe(&rx.url).await.unwrap();
+    let (sim, rx) = subscribed().await;
     let api = Api::new(&sim);
     let ds = sim.data_source_id();
     let res = api
@@ -108,11 +119,7 @@ async fn a_page_created_through_the_api_is_a_task_like_any_other() {
 
 #[tokio::test]
 async fn page_creation_answers_notions_errors_and_creates_nothing() {
-    let sim = sim(SimConfig {
-        pages: 0,
-        ..fast_config()
-    })
-    .await;
+    let sim = empty().await;
     let api = Api::new(&sim);
     let ds = sim.data_source_id();
     let cases = [
@@ -178,13 +185,7 @@ async fn page_creation_answers_notions_errors_and_creates_nothing() {
 
 #[tokio::test]
 async fn appended_children_land_where_asked_and_emit_content_updated() {
-    let sim = sim(SimConfig {
-        pages: 0,
-        ..fast_config()
-    })
-    .await;
-    let rx = Receiver::start().await;
-    sim.subscribe(&rx.url).await.unwrap();
+    let (sim, rx) = subscribed().await;
     let id = sim.create_task(NewTask {
         title: "Body".into(),
         body: vec![
@@ -308,11 +309,7 @@ async fn appended_children_land_where_asked_and_emit_content_updated() {
 
 #[tokio::test]
 async fn blocks_update_go_to_the_trash_and_come_back_in_place() {
-    let sim = sim(SimConfig {
-        pages: 0,
-        ..fast_config()
-    })
-    .await;
+    let sim = empty().await;
     let id = sim.create_task(NewTask {
         title: "Trash".into(),
         body: vec![
