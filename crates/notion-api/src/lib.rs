@@ -18,8 +18,9 @@ pub use markdown::{PageMarkdown, render_markdown, render_rich_text};
 pub use models::{
     Annotations, Block, BlockContent, BlockNode, DataSource, DataSourceRef, Database, DateValue,
     FileRef, FormulaValue, ListResponse, NotionDate, Page, PageProperties, Parent, PartialUser,
-    PropertyKind, PropertySchema, PropertyValue, RichText, RichTextContent, RollupResult,
-    RollupValue, SelectOption, StatusGroup, UniqueIdValue, User, UserKind, VerificationValue,
+    PropertyKind, PropertySchema, PropertyValue, RequestStatus, RichText, RichTextContent,
+    RollupResult, RollupValue, SelectOption, StatusGroup, UniqueIdValue, User, UserKind,
+    VerificationValue,
 };
 pub use notion_id::{IdError, NotionId};
 pub use pacer::{Lane, Pacer, PacerConfig, PacerSnapshot};

@@ -118,16 +118,25 @@ pub(crate) async fn query_data_source(
     });
     let now = s.clock.now();
     let delay = s.visibility_delay();
+    let limit = crate::lock(&s.settings).query_result_limit;
     let mut w = crate::lock(&s.world);
     let ds = w
         .data_source(&id)
         .ok_or_else(|| ApiError::not_found("data source", &id))?;
     let query = crate::query::parse(&body, ds, now)?;
-    let (results, next) =
-        crate::query::run(&mut w, &id, &query, only.as_deref(), Instant::now(), delay)?;
+    let page = crate::query::run(
+        &mut w,
+        &id,
+        &query,
+        only.as_deref(),
+        Instant::now(),
+        delay,
+        limit,
+    )?;
     Ok(ok_text(crate::render::list_text(
-        &results,
-        next.as_deref(),
+        &page.results,
+        page.next_cursor.as_deref(),
         "page_or_data_source",
+        page.incomplete,
     )))
 }

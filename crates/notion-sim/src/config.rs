@@ -28,6 +28,9 @@ pub struct SimConfig {
     pub markdown_block_limit: usize,
     /// When false, `GET /v1/pages/{id}/markdown` answers 404. Default true.
     pub markdown_endpoint_enabled: bool,
+    /// Results one data source query returns at most (over all its cursor pages) before
+    /// it stops with `request_status: incomplete`, as Notion's does. Default 10,000.
+    pub query_result_limit: usize,
     /// Webhook delivery behaviour.
     pub webhook: WebhookConfig,
     /// Start of the simulated clock; `None` starts at the wall clock.
@@ -46,6 +49,7 @@ impl Default for SimConfig {
             visibility_delay: Duration::ZERO,
             markdown_block_limit: 1000,
             markdown_endpoint_enabled: true,
+            query_result_limit: 10_000,
             webhook: WebhookConfig::default(),
             start_time: None,
         }
@@ -63,6 +67,7 @@ impl fmt::Debug for SimConfig {
             .field("workspace_limit", &self.workspace_limit)
             .field("visibility_delay", &self.visibility_delay)
             .field("markdown_block_limit", &self.markdown_block_limit)
+            .field("query_result_limit", &self.query_result_limit)
             .field("markdown_endpoint_enabled", &self.markdown_endpoint_enabled)
             .field("webhook", &self.webhook)
             .field("start_time", &self.start_time)

@@ -472,6 +472,11 @@ impl SimHandle {
         crate::lock(&self.inner.settings).visibility_delay = d;
     }
 
+    /// Sets how many results one data source query returns at most.
+    pub fn set_query_result_limit(&self, limit: usize) {
+        crate::lock(&self.inner.settings).query_result_limit = limit;
+    }
+
     /// Enables/disables `GET /v1/pages/{id}/markdown` and sets its block limit.
     pub fn set_markdown_endpoint(&self, enabled: bool, block_limit: usize) {
         let mut s = crate::lock(&self.inner.settings);

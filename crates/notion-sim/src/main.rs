@@ -64,6 +64,9 @@ struct Args {
     /// Answer 404 on the markdown endpoint.
     #[arg(long)]
     no_markdown: bool,
+    /// Results one data source query returns at most (Notion: 10,000).
+    #[arg(long, default_value_t = 10_000)]
+    query_result_limit: usize,
     /// Webhook drop probability.
     #[arg(long, default_value_t = 0.0)]
     webhook_drop_rate: f64,
@@ -94,6 +97,7 @@ async fn main() -> std::io::Result<()> {
         visibility_delay: Duration::from_millis(args.visibility_delay_ms),
         markdown_block_limit: args.markdown_block_limit,
         markdown_endpoint_enabled: !args.no_markdown,
+        query_result_limit: args.query_result_limit,
         webhook: WebhookConfig {
             drop_rate: args.webhook_drop_rate,
             duplicate_rate: args.webhook_duplicate_rate,

@@ -473,6 +473,8 @@ pub(crate) struct CursorState {
     pub fingerprint: String,
     pub key: Vec<SortValue>,
     pub seq: u64,
+    /// Results the query returned before this cursor (for the per-query result limit).
+    pub returned: usize,
 }
 
 const MAX_CURSORS: usize = 10_000;

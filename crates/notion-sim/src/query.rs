@@ -673,8 +673,9 @@ pub(crate) fn run(
     only: Option<&[String]>,
     now: Instant,
     delay: Duration,
-) -> Result<(Vec<Arc<str>>, Option<String>), ApiError> {
-    let (results, next_key) = {
+    limit: usize,
+) -> Result<QueryPage, ApiError> {
+    let (results, next_key, returned, incomplete) = {
         let world: &World = w;
         let Some(ds) = world.data_source(ds_id) else {
             return Err(ApiError::not_found("data source", ds_id));
@@ -696,8 +697,8 @@ pub(crate) fn run(
             })
             .collect();
         rows.sort_by(|a, b| compare(&q.sorts, (&a.0, a.1.seq), (&b.0, b.1.seq)));
-        let start = match &q.start_cursor {
-            None => 0,
+        let (start, returned) = match &q.start_cursor {
+            None => (0, 0),
             Some(c) => {
                 let state = world
                     .cursors
@@ -706,15 +707,20 @@ pub(crate) fn run(
                     .ok_or_else(|| {
                         ApiError::validation(format!("start_cursor provided is invalid: {c}"))
                     })?;
-                rows.iter()
+                let start = rows
+                    .iter()
                     .position(|r| {
                         compare(&q.sorts, (&r.0, r.1.seq), (&state.key, state.seq))
                             != Ordering::Less
                     })
-                    .unwrap_or(rows.len())
+                    .unwrap_or(rows.len());
+                (start, state.returned)
             }
         };
-        let end = (start + q.page_size).min(rows.len());
+        let allowed = limit.saturating_sub(returned);
+        let end = (start + q.page_size.min(allowed)).min(rows.len());
+        // The limit cuts the query short: no cursor past it, and the answer says so.
+        let incomplete = end < rows.len() && end - start == allowed;
         let results: Vec<Arc<str>> = rows[start..end]
             .iter()
             .map(|(_, p, s)| match only {
@@ -724,8 +730,11 @@ pub(crate) fn run(
                     .into(),
             })
             .collect();
-        let next_key = rows.get(end).map(|(k, p, _)| (k.clone(), p.seq));
-        (results, next_key)
+        let next_key = (!incomplete)
+            .then(|| rows.get(end).map(|(k, p, _)| (k.clone(), p.seq)))
+            .flatten();
+        let returned = returned + (end - start);
+        (results, next_key, returned, incomplete)
     };
     let next_cursor = next_key.map(|(key, seq)| {
         w.store_cursor(CursorState {
@@ -733,7 +742,20 @@ pub(crate) fn run(
             fingerprint: q.fingerprint.clone(),
             key,
             seq,
+            returned,
         })
     });
-    Ok((results, next_cursor))
+    Ok(QueryPage {
+        results,
+        next_cursor,
+        incomplete,
+    })
+}
+
+/// One page of a query's answer.
+pub(crate) struct QueryPage {
+    pub results: Vec<Arc<str>>,
+    pub next_cursor: Option<String>,
+    /// The per-query result limit was reached on this page.
+    pub incomplete: bool,
 }

@@ -265,7 +265,12 @@ pub(crate) fn with_request_id(object: &str) -> String {
 }
 
 /// Notion's list envelope around already serialized results.
-pub(crate) fn list_text(results: &[Arc<str>], next_cursor: Option<&str>, kind: &str) -> String {
+pub(crate) fn list_text(
+    results: &[Arc<str>],
+    next_cursor: Option<&str>,
+    kind: &str,
+    incomplete: bool,
+) -> String {
     let mut out = String::with_capacity(results.iter().map(|r| r.len() + 1).sum::<usize>() + 256);
     out.push_str("{\"object\":\"list\",\"results\":[");
     for (i, r) in results.iter().enumerate() {
@@ -276,6 +281,11 @@ pub(crate) fn list_text(results: &[Arc<str>], next_cursor: Option<&str>, kind: &
     }
     out.push_str("],\"next_cursor\":");
     out.push_str(&json!(next_cursor).to_string());
+    if incomplete {
+        out.push_str(
+            ",\"request_status\":{\"type\":\"incomplete\",\"incomplete_reason\":\"query_result_limit_reached\"}",
+        );
+    }
     out.push_str(&format!(
         ",\"has_more\":{},\"type\":{},{}:{{}},\"request_id\":\"{}\"}}",
         next_cursor.is_some(),

@@ -72,6 +72,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
             visibility_delay: config.visibility_delay,
             markdown_enabled: config.markdown_endpoint_enabled,
             markdown_block_limit: config.markdown_block_limit,
+            query_result_limit: config.query_result_limit,
             silent: false,
         }),
         log: Mutex::new(RequestLog::default()),

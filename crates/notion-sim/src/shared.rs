@@ -22,6 +22,7 @@ pub(crate) struct Settings {
     pub visibility_delay: Duration,
     pub markdown_enabled: bool,
     pub markdown_block_limit: usize,
+    pub query_result_limit: usize,
     pub silent: bool,
 }
 

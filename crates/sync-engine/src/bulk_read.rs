@@ -23,6 +23,7 @@ use crate::context::Ctx;
 use crate::error::ReconcileError;
 use crate::job::{Job, PageSyncPayload, PropsBatch};
 use crate::overdue::Overdue;
+use crate::query_window::{self, Next};
 use crate::recent::Part;
 use crate::reconcile::{mirror_results, next_watermark};
 use crate::schema_guard::SchemaGuard;
@@ -241,11 +242,10 @@ impl BulkReader {
     ) -> Result<Read, ReconcileError> {
         let ctx = &self.ctx;
         let client = ctx.client_for(Lane::Interactive);
+        let from = next_watermark(oldest, ctx.config.reconcile.backstep);
+        let mut lower = Some(from);
         let mut request = QueryRequest {
-            filter: Some(
-                Filter::last_edited_time()
-                    .on_or_after(next_watermark(oldest, ctx.config.reconcile.backstep)),
-            ),
+            filter: Some(Filter::last_edited_time().on_or_after(from)),
             sorts: vec![Sort::last_edited_time(Direction::Ascending)],
             page_size: Some(100),
             ..QueryRequest::default()
@@ -267,10 +267,16 @@ impl BulkReader {
             let list = response.value;
             suspect |=
                 mirror_results(ctx, &self.schema, &list.results, date, false, &mut summary).await?;
+            let next = query_window::advance(&mut request, &list, &mut lower);
             pages.extend(list.results.into_iter().map(|p| (p.id, p)));
-            match (list.has_more, list.next_cursor) {
-                (true, Some(cursor)) => request.start_cursor = Some(cursor),
-                _ => break,
+            match next {
+                Next::Page | Next::Window(_) => {}
+                Next::Done => break,
+                Next::Stuck(at) => {
+                    return Err(ReconcileError::Invalid(format!(
+                        "more pages were last edited in the minute {at:?} than one query returns: read them one by one"
+                    )));
+                }
             }
         }
         if suspect {

@@ -11,6 +11,7 @@ mod job;
 pub mod notify;
 mod overdue;
 mod page_sync;
+mod query_window;
 mod recent;
 mod reconcile;
 mod route;

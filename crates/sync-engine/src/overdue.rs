@@ -410,6 +410,10 @@ impl Overdue {
                     }
                 }
             }
+            if response.value.is_incomplete() {
+                // Those marked now leave the candidates, so the next pass reaches the rest.
+                tracing::warn!(data_source.id = %ds, "more overdue candidates than one query returns: the rest on the next pass");
+            }
             match (response.value.has_more, response.value.next_cursor) {
                 (true, Some(cursor)) => request.start_cursor = Some(cursor),
                 _ => break,

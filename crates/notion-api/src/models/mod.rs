@@ -11,7 +11,7 @@ mod schema;
 mod user;
 
 pub use block::{Block, BlockContent, BlockNode};
-pub use list::ListResponse;
+pub use list::{ListResponse, RequestStatus};
 pub use page::Page;
 pub use parent::Parent;
 pub use property::{

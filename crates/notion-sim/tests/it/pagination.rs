@@ -486,3 +486,56 @@ async fn page_property_items_are_single_or_paginated_lists() {
         "object_not_found",
     );
 }
+
+/// A query returns at most `query_result_limit` results over all its cursor pages, then
+/// stops with `has_more: false` and `request_status: incomplete`; a new query (another
+/// filter) starts counting again.
+#[tokio::test]
+async fn a_query_stops_at_the_result_limit_and_says_so() {
+    let sim = sim(SimConfig {
+        pages: 0,
+        query_result_limit: 250,
+        ..fast_config()
+    })
+    .await;
+    for i in 0..400 {
+        sim.create_task(NewTask {
+            title: format!("Task {i:03}"),
+            silent: true,
+            ..Default::default()
+        });
+    }
+    let api = Api::new(&sim);
+    let ds = sim.data_source_id();
+    let mut body = json!({});
+    let mut sizes = Vec::new();
+    let last = loop {
+        let res = api.query(&ds, &body).await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        sizes.push(res.body["results"].as_array().unwrap().len());
+        match res.body["next_cursor"].as_str() {
+            Some(c) => {
+                assert!(res.body.get("request_status").is_none());
+                body = json!({"start_cursor": c});
+            }
+            None => break res.body,
+        }
+    };
+    assert_eq!(sizes, vec![100, 100, 50]);
+    assert_eq!(last["has_more"], false);
+    assert_eq!(
+        last["request_status"],
+        json!({"type": "incomplete", "incomplete_reason": "query_result_limit_reached"})
+    );
+    let under = api
+        .query(
+            &ds,
+            &json!({"filter": {"property": "Name", "title": {"starts_with": "Task 3"}}}),
+        )
+        .await;
+    assert_eq!(under.body["results"].as_array().unwrap().len(), 100);
+    assert!(under.body.get("request_status").is_none(), "{}", under.body);
+    sim.set_query_result_limit(200);
+    let exact = api.query_ids(&ds, &json!({"page_size": 100})).await;
+    assert_eq!(exact.len(), 200);
+}

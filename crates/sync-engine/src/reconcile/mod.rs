@@ -18,6 +18,7 @@ use crate::context::Ctx;
 use crate::error::ReconcileError;
 use crate::notify::Notifier;
 use crate::overdue::Overdue;
+use crate::query_window::{self, Next};
 use crate::schema_guard::SchemaGuard;
 use crate::scope::Scope;
 use crate::status::{PassProgress, PassSummary};
@@ -223,6 +224,7 @@ impl Reconciler {
         ctx.status
             .update_reconcile(|r| r.running = Some(progress(&summary)));
         let client = ctx.client_for(Lane::Bulk);
+        let mut lower = lower_bound;
         let mut request = QueryRequest {
             filter: lower_bound.map(|t| Filter::last_edited_time().on_or_after(t)),
             sorts: vec![Sort::last_edited_time(Direction::Ascending)],
@@ -271,9 +273,17 @@ impl Reconciler {
             }
             ctx.status
                 .update_reconcile(|r| r.running = Some(progress(&summary)));
-            match (page.has_more, page.next_cursor) {
-                (true, Some(cursor)) => request.start_cursor = Some(cursor),
-                _ => break,
+            match query_window::advance(&mut request, &page, &mut lower) {
+                Next::Page => {}
+                Next::Done => break,
+                Next::Window(from) => {
+                    tracing::info!(data_source.id = %ds, from = %from, "query result limit reached: querying on from the last row's minute");
+                }
+                Next::Stuck(at) => {
+                    return Err(ReconcileError::Invalid(format!(
+                        "more pages of data source {ds} were last edited in the minute {at:?} than one query returns (Notion's result limit): this pass cannot read past them"
+                    )));
+                }
             }
         }
         let queried = Queried {

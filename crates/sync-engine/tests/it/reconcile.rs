@@ -205,6 +205,31 @@ async fn a_page_read_just_before_a_full_scan_and_trashed_silently_is_found_by_th
     env.assert_exact().await;
 }
 
+/// Notion's queries return at most 10,000 results (here 30), then stop with
+/// `request_status: incomplete`: a full scan queries on from the last row's minute, so a
+/// large data source is mirrored whole and no page past the limit looks deleted.
+#[tokio::test]
+async fn a_full_scan_reads_past_the_per_query_result_limit() {
+    let env = env(sim_config(80)).await;
+    env.sim.set_query_result_limit(30);
+    let first = env.pass().await;
+    assert_eq!(first.kind, "full");
+    assert!(first.pages_seen >= 80, "{first:?}");
+    assert!(first.query_requests >= 3, "{first:?}");
+    env.drain().await;
+    env.assert_exact().await;
+    env.sim.advance(Duration::from_secs(120));
+    env.sim.clear_request_log();
+    let full = env.full_pass().await;
+    assert_eq!(full.pages_trashed, 0, "{full:?}");
+    assert_eq!(
+        env.count("GET", "/v1/pages/{id}"),
+        0,
+        "no page past the limit is confirmed by a GET as if deleted"
+    );
+    env.assert_exact().await;
+}
+
 #[tokio::test]
 async fn watermark_follows_notions_clock_not_ours() {
     let env = env(sim_config(3)).await;
