@@ -243,7 +243,7 @@ impl BulkReader {
         let ctx = &self.ctx;
         let client = ctx.client_for(Lane::Interactive);
         let from = next_watermark(oldest, ctx.config.reconcile.backstep);
-        let mut lower = Some(from);
+        let mut window = query_window::Window::from(Some(from));
         let mut request = QueryRequest {
             filter: Some(Filter::last_edited_time().on_or_after(from)),
             sorts: vec![Sort::last_edited_time(Direction::Ascending)],
@@ -267,7 +267,7 @@ impl BulkReader {
             let list = response.value;
             suspect |=
                 mirror_results(ctx, &self.schema, &list.results, date, false, &mut summary).await?;
-            let next = query_window::advance(&mut request, &list, &mut lower);
+            let next = window.advance(&mut request, &list);
             pages.extend(list.results.into_iter().map(|p| (p.id, p)));
             match next {
                 Next::Page | Next::Window(_) => {}

@@ -224,7 +224,7 @@ impl Reconciler {
         ctx.status
             .update_reconcile(|r| r.running = Some(progress(&summary)));
         let client = ctx.client_for(Lane::Bulk);
-        let mut lower = lower_bound;
+        let mut window = query_window::Window::from(lower_bound);
         let mut request = QueryRequest {
             filter: lower_bound.map(|t| Filter::last_edited_time().on_or_after(t)),
             sorts: vec![Sort::last_edited_time(Direction::Ascending)],
@@ -273,7 +273,7 @@ impl Reconciler {
             }
             ctx.status
                 .update_reconcile(|r| r.running = Some(progress(&summary)));
-            match query_window::advance(&mut request, &page, &mut lower) {
+            match window.advance(&mut request, &page) {
                 Next::Page => {}
                 Next::Done => break,
                 Next::Window(from) => {
@@ -281,7 +281,7 @@ impl Reconciler {
                 }
                 Next::Stuck(at) => {
                     return Err(ReconcileError::Invalid(format!(
-                        "more pages of data source {ds} were last edited in the minute {at:?} than one query returns (Notion's result limit): this pass cannot read past them"
+                        "more pages of data source {ds} were last edited in the minute {at:?} and created in one minute than one query returns (Notion's result limit): this pass cannot read past them"
                     )));
                 }
             }

@@ -230,6 +230,34 @@ async fn a_full_scan_reads_past_the_per_query_result_limit() {
     env.assert_exact().await;
 }
 
+/// A bulk edit of more pages than one query returns puts them all in one minute of
+/// `last_edited_time`: the pass reads that minute in windows of `created_time`.
+#[tokio::test]
+async fn a_bulk_edit_larger_than_the_result_limit_in_one_minute_is_read_whole() {
+    let env = env(sim_config(80)).await;
+    assert_eq!(env.pass().await.kind, "full");
+    env.drain().await;
+    let minute = chrono::DateTime::parse_from_rfc3339("2030-01-07T09:30:05Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    env.sim.set_now(minute);
+    env.sim.set_silent(true);
+    for (i, id) in env.live_ids().iter().enumerate() {
+        env.sim.set_title(id, &format!("Bulk renamed {i}")).unwrap();
+    }
+    env.sim.set_query_result_limit(30);
+    env.sim.clear_request_log();
+    let pass = env.pass().await;
+    assert!(pass.pages_seen >= 80, "{pass:?}");
+    assert_eq!(
+        env.count("GET", "/v1/pages/{id}"),
+        0,
+        "read by query, not one GET each"
+    );
+    env.drain().await;
+    env.assert_exact().await;
+}
+
 #[tokio::test]
 async fn watermark_follows_notions_clock_not_ours() {
     let env = env(sim_config(3)).await;
