@@ -83,7 +83,7 @@ pub(crate) async fn api_middleware(State(s): St, req: Request, next: Next) -> Re
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|t| t == s.token);
-    let mut response = match gate(&s, authorized, info.version.as_deref()).await {
+    let mut response = match gate(&s, authorized, &info).await {
         Gate::Answer(r) => r,
         Gate::Drop => {
             record(&s, info, 0);
@@ -138,7 +138,8 @@ enum Gate {
 }
 
 /// Everything that happens before a handler runs, in Notion's order.
-async fn gate(s: &Shared, authorized: bool, version: Option<&str>) -> Gate {
+async fn gate(s: &Shared, authorized: bool, info: &ReqInfo) -> Gate {
+    let version = info.version.as_deref();
     if !authorized {
         return Gate::Answer(ApiError::unauthorized().into_response());
     }
@@ -166,6 +167,9 @@ async fn gate(s: &Shared, authorized: bool, version: Option<&str>) -> Gate {
     }
     let decision = {
         let mut limits = crate::lock(&s.limits);
+        if let Some(e) = limits.take_refusal(info.method.as_str(), &info.route) {
+            return Gate::Answer(e.into_response());
+        }
         if let Some(e) = limits.take_forced() {
             return Gate::Answer(e.into_response());
         }

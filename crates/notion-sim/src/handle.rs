@@ -444,6 +444,34 @@ impl SimHandle {
         crate::lock(&self.inner.limits).faults = f;
     }
 
+    /// Answers the next `count` requests of one route (`method`, and the route as axum
+    /// matches it, e.g. `"/v1/pages/{id}"`) with `status`, `code` and `message`, as Notion
+    /// would (e.g. 400 `validation_error` "Can't edit block that is archived…"), before
+    /// anything else. Other routes are untouched.
+    pub fn refuse_next(
+        &self,
+        method: &str,
+        route: &str,
+        status: u16,
+        code: &'static str,
+        message: &str,
+        count: u32,
+    ) {
+        if count == 0 {
+            return;
+        }
+        crate::lock(&self.inner.limits)
+            .refusals
+            .push(crate::limits::Refusal {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status,
+                code,
+                message: message.to_owned(),
+                remaining: count,
+            });
+    }
+
     /// The next `count` API requests answer `status` (429 `rate_limited`, 529
     /// `service_overload`, 5xx, 409 …) with `Retry-After: retry_after` when given.
     pub fn force_errors(&self, status: u16, count: u32, retry_after: Option<u32>) {

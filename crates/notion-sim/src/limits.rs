@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use rand::prelude::*;
 use serde_json::json;
 use tokio::time::Instant;
@@ -79,6 +80,18 @@ pub(crate) struct Forced {
     pub retry_after: Option<u32>,
 }
 
+/// An error forced on the next requests of one route (`PATCH /v1/pages/{id}`, say) with
+/// its own code and message.
+#[derive(Debug, Clone)]
+pub(crate) struct Refusal {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub remaining: u32,
+}
+
 /// What fault injection decided for one request.
 #[derive(Debug)]
 pub(crate) enum FaultDecision {
@@ -97,6 +110,7 @@ pub(crate) struct Limits {
     pub workspace: Option<Bucket>,
     pub faults: Faults,
     pub forced: VecDeque<Forced>,
+    pub refusals: Vec<Refusal>,
     pub rng: StdRng,
 }
 
@@ -111,8 +125,25 @@ impl Limits {
             workspace: workspace.map(Bucket::new),
             faults: Faults::default(),
             forced: VecDeque::new(),
+            refusals: Vec::new(),
             rng: StdRng::seed_from_u64(seed ^ 0xfa17_fa17_fa17_fa17),
         }
+    }
+
+    /// The refusal waiting for `method route`, if any (counted down).
+    pub(crate) fn take_refusal(&mut self, method: &str, route: &str) -> Option<ApiError> {
+        let i = self
+            .refusals
+            .iter()
+            .position(|r| r.method == method && r.route == route)?;
+        let r = &mut self.refusals[i];
+        let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+        let err = ApiError::new(status, r.code, r.message.clone());
+        r.remaining = r.remaining.saturating_sub(1);
+        if r.remaining == 0 {
+            self.refusals.remove(i);
+        }
+        Some(err)
     }
 
     pub(crate) fn take_forced(&mut self) -> Option<ApiError> {

@@ -235,3 +235,52 @@ async fn a_task_trashed_before_its_overdue_write_is_left_alone_not_a_failure() {
     assert_eq!(report.dead, 0);
     assert_eq!(patches(&env), 1);
 }
+
+/// The PATCH meets "Can't edit block that is archived" (the task was in the trash at that
+/// moment) but the GET after it shows the task restored: the job is retried, not dead,
+/// and the retry marks it once.
+#[tokio::test]
+async fn a_task_restored_right_after_its_write_was_refused_is_retried_not_dead() {
+    let env = env(sim_config(0)).await;
+    env.pass().await;
+    let id = task(&env, "trashed and restored", "To Do", Some("2026-11-01"));
+    env.sim.refuse_next(
+        "PATCH",
+        "/v1/pages/{id}",
+        400,
+        "validation_error",
+        "Can't edit block that is archived. You must unarchive the block before editing.",
+        1,
+    );
+    let work = sync_engine::PageSyncPayload::props_check();
+    let first = env
+        .engine
+        .sync_page(support::id(&id), &work, sync_store::Lane::Interactive)
+        .await
+        .unwrap_err();
+    assert!(!first.is_permanent(), "{first}");
+    assert_eq!(env.sim.page(&id).unwrap().status.as_deref(), Some("To Do"));
+    env.engine
+        .sync_page(support::id(&id), &work, sync_store::Lane::Interactive)
+        .await
+        .unwrap();
+    assert_eq!(
+        env.sim.page(&id).unwrap().status.as_deref(),
+        Some("Overdue")
+    );
+    let written = env
+        .sim
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.status == 200)
+        .count();
+    assert_eq!(written, 1);
+    assert_eq!(
+        env.store
+            .transitions(Some(&support::id(&id)))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
