@@ -5,6 +5,7 @@ mod clock;
 mod config;
 mod error;
 mod ingest;
+mod intents;
 mod mirror;
 mod queue;
 mod state;
@@ -17,9 +18,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ParseSynchronousError, StoreConfig, Synchronous};
 pub use error::{DatabaseError, MigrationError, StoreError};
 pub use ingest::{IncomingEvent, IngestOutcome};
-pub use mirror::{
-    PageFilter, PageRow, PageUpsert, STATUS_WRITE_CLAIM, StatusWrite, Transition, UpsertOutcome,
-};
+pub use intents::{STATUS_WRITE_CLAIM, StatusWrite};
+pub use mirror::{PageFilter, PageRow, PageUpsert, Transition, UpsertOutcome};
 pub use notion_id::NotionId;
 pub use queue::{
     ClaimedJob, EnqueueOutcome, FailOutcome, JobFailure, JobFilter, JobRow, JobState, Lane, NewJob,

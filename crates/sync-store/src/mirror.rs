@@ -1,6 +1,5 @@
 //! The mirror users query: `pages` (properties with stale-write protection, Markdown bodies,
-//! trash), `task_transitions`, and the overdue write intents (`status_writes`) that make
-//! the engine's status PATCH happen once.
+//! trash) and `task_transitions` (the overdue write intents are in `intents.rs`).
 
 use chrono::{DateTime, Utc};
 use notion_id::NotionId;
@@ -95,32 +94,13 @@ pub struct Transition {
     pub at: DateTime<Utc>,
 }
 
-/// State of an overdue write intent, from [`Store::begin_status_write`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StatusWrite {
-    /// No earlier attempt: the intent is now recorded as pending; go ahead and PATCH.
-    New,
-    /// An earlier attempt began but did not finish (crash, retry): confirm against fresh
-    /// data whether the PATCH landed before writing again.
-    Pending,
-    /// Already written and recorded: do nothing.
-    Done,
-    /// Another attempt claimed it less than [`STATUS_WRITE_CLAIM`] ago and has not
-    /// finished: leave it to that attempt (it may be another process).
-    InFlight,
-}
-
-/// How long a begun status write belongs to whoever began it. After that an unfinished
-/// intent counts as abandoned (crash) and the next attempt takes it over as `Pending`.
-pub const STATUS_WRITE_CLAIM: std::time::Duration = std::time::Duration::from_secs(120);
-
 /// How an optional data source id is stored: the dashed UUID, or the empty text.
 fn data_source_text(id: Option<&NotionId>) -> String {
     id.map(ToString::to_string).unwrap_or_default()
 }
 
 /// A [`PageUpsert`] with ids and times formatted, ready for the writer.
-struct PreparedPage {
+pub(crate) struct PreparedPage {
     id: String,
     data_source_id: String,
     title: String,
@@ -136,7 +116,7 @@ struct PreparedPage {
 }
 
 impl PreparedPage {
-    fn new(p: &PageUpsert) -> Self {
+    pub(crate) fn new(p: &PageUpsert) -> Self {
         let observed_at = truncate_ms(p.observed_at);
         Self {
             id: p.id.to_string(),
@@ -155,7 +135,10 @@ impl PreparedPage {
     }
 }
 
-async fn upsert_one(cx: &mut WriteCx, p: &PreparedPage) -> Result<UpsertOutcome, StoreError> {
+pub(crate) async fn upsert_one(
+    cx: &mut WriteCx,
+    p: &PreparedPage,
+) -> Result<UpsertOutcome, StoreError> {
     let synced_at = to_iso(cx.now());
     let current = sqlx::query(
         "SELECT data_source_id, title, status, due, url, created_time, last_edited_time, \
@@ -338,7 +321,7 @@ impl WriteOp for MarkTrashed {
     }
 }
 
-async fn insert_transition(cx: &mut WriteCx, t: &Transition) -> Result<(), StoreError> {
+pub(crate) async fn insert_transition(cx: &mut WriteCx, t: &Transition) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO task_transitions (page_id, from_status, to_status, reason, at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -361,200 +344,6 @@ impl WriteOp for RecordTransition {
 
     fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>> {
         Box::pin(insert_transition(cx, &self.0))
-    }
-}
-
-/// Primary key of a status write intent.
-struct IntentKey {
-    page_id: String,
-    due: String,
-    to_status: String,
-}
-
-impl IntentKey {
-    fn new(page_id: &NotionId, due: &str, to_status: &str) -> Self {
-        Self {
-            page_id: page_id.to_string(),
-            due: due.to_owned(),
-            to_status: to_status.to_owned(),
-        }
-    }
-}
-
-struct BeginStatusWrite {
-    key: IntentKey,
-    claimant: String,
-}
-
-impl WriteOp for BeginStatusWrite {
-    type Output = StatusWrite;
-
-    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<StatusWrite, StoreError>> {
-        Box::pin(async move {
-            let k = &self.key;
-            let row = sqlx::query(
-                "SELECT state, created_at FROM status_writes \
-                 WHERE page_id = ?1 AND due = ?2 AND to_status = ?3",
-            )
-            .bind(&k.page_id)
-            .bind(&k.due)
-            .bind(&k.to_status)
-            .fetch_optional(&mut cx.conn)
-            .await
-            .map_err(|e| cx.err(e))?;
-            let now = cx.now();
-            let state = row.map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)));
-            match state {
-                Some((s, _)) if s == "done" => Ok(StatusWrite::Done),
-                Some((_, claimed)) => {
-                    // Someone (maybe another process) claimed it moments ago: let it finish.
-                    let claimed = from_iso(&cx.path, &claimed)?;
-                    let window = chrono::TimeDelta::from_std(STATUS_WRITE_CLAIM)
-                        .unwrap_or(chrono::TimeDelta::MAX);
-                    if now - claimed < window {
-                        return Ok(StatusWrite::InFlight);
-                    }
-                    // An abandoned attempt (crash): take it over.
-                    sqlx::query(
-                        "UPDATE status_writes SET created_at = ?4, claimed_by = ?5 \
-                         WHERE page_id = ?1 AND due = ?2 AND to_status = ?3",
-                    )
-                    .bind(&k.page_id)
-                    .bind(&k.due)
-                    .bind(&k.to_status)
-                    .bind(to_iso(now))
-                    .bind(&self.claimant)
-                    .execute(&mut cx.conn)
-                    .await
-                    .map_err(|e| cx.err(e))?;
-                    Ok(StatusWrite::Pending)
-                }
-                None => {
-                    sqlx::query(
-                        "INSERT INTO status_writes \
-                         (page_id, due, to_status, state, created_at, claimed_by) \
-                         VALUES (?1, ?2, ?3, 'pending', ?4, ?5)",
-                    )
-                    .bind(&k.page_id)
-                    .bind(&k.due)
-                    .bind(&k.to_status)
-                    .bind(to_iso(cx.now()))
-                    .bind(&self.claimant)
-                    .execute(&mut cx.conn)
-                    .await
-                    .map_err(|e| cx.err(e))?;
-                    Ok(StatusWrite::New)
-                }
-            }
-        })
-    }
-}
-
-struct FinishStatusWrite {
-    key: IntentKey,
-    transition: Transition,
-    page: Option<PreparedPage>,
-}
-
-impl WriteOp for FinishStatusWrite {
-    type Output = ();
-
-    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let now = to_iso(cx.now());
-            let k = &self.key;
-            sqlx::query(
-                "INSERT INTO status_writes (page_id, due, to_status, state, created_at, done_at) \
-                 VALUES (?1, ?2, ?3, 'done', ?4, ?4) \
-                 ON CONFLICT (page_id, due, to_status) \
-                 DO UPDATE SET state = 'done', done_at = excluded.done_at",
-            )
-            .bind(&k.page_id)
-            .bind(&k.due)
-            .bind(&k.to_status)
-            .bind(&now)
-            .execute(&mut cx.conn)
-            .await
-            .map_err(|e| cx.err(e))?;
-            insert_transition(cx, &self.transition).await?;
-            if let Some(page) = &self.page {
-                upsert_one(cx, page).await?;
-            }
-            Ok(())
-        })
-    }
-}
-
-struct AbandonStatusWrite(IntentKey);
-
-impl WriteOp for AbandonStatusWrite {
-    type Output = ();
-
-    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let k = &self.0;
-            sqlx::query(
-                "DELETE FROM status_writes \
-                 WHERE page_id = ?1 AND due = ?2 AND to_status = ?3 AND state = 'pending'",
-            )
-            .bind(&k.page_id)
-            .bind(&k.due)
-            .bind(&k.to_status)
-            .execute(&mut cx.conn)
-            .await
-            .map_err(|e| cx.err(e))?;
-            Ok(())
-        })
-    }
-}
-
-struct ReleaseStatusWrite(IntentKey);
-
-impl WriteOp for ReleaseStatusWrite {
-    type Output = ();
-
-    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let k = &self.0;
-            sqlx::query(
-                "UPDATE status_writes SET created_at = '1970-01-01T00:00:00.000Z' \
-                 WHERE page_id = ?1 AND due = ?2 AND to_status = ?3 AND state = 'pending'",
-            )
-            .bind(&k.page_id)
-            .bind(&k.due)
-            .bind(&k.to_status)
-            .execute(&mut cx.conn)
-            .await
-            .map_err(|e| cx.err(e))?;
-            Ok(())
-        })
-    }
-}
-
-struct ReclaimStatusWrites(String);
-
-impl WriteOp for ReclaimStatusWrites {
-    type Output = Vec<NotionId>;
-
-    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<Vec<NotionId>, StoreError>> {
-        Box::pin(async move {
-            let pages: Vec<String> = sqlx::query_scalar(
-                "UPDATE status_writes SET created_at = '1970-01-01T00:00:00.000Z' \
-                 WHERE state = 'pending' AND substr(claimed_by, 1, length(?1)) = ?1 \
-                 RETURNING page_id",
-            )
-            .bind(&self.0)
-            .fetch_all(&mut cx.conn)
-            .await
-            .map_err(|e| cx.err(e))?;
-            let mut ids: Vec<NotionId> = pages
-                .iter()
-                .filter_map(|p| NotionId::parse(p).ok())
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            Ok(ids)
-        })
     }
 }
 
@@ -678,6 +467,30 @@ impl Store {
         .await
         .map_err(|e| self.err(e))?;
         row.map(|r| page_row(self, &r)).transpose()
+    }
+
+    /// The mirrored rows of `ids` (trashed or not) in one read; ids not mirrored are absent.
+    #[tracing::instrument(skip_all, fields(pages = ids.len()), err(level = "debug"))]
+    pub async fn get_pages(
+        &self,
+        ids: &[NotionId],
+    ) -> Result<std::collections::HashMap<NotionId, PageRow>, StoreError> {
+        if ids.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            page_columns!(),
+            " FROM pages WHERE id IN (SELECT value FROM json_each(?1))"
+        ))
+        .bind(serde_json::Value::from(list).to_string())
+        .fetch_all(self.readers())
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| page_row(self, r).map(|p| (p.id, p)))
+            .collect()
     }
 
     /// Pages matching `filter`, by due date (undated last), then id.
@@ -825,105 +638,5 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// Looks up an intent without creating one (`None`: never begun).
-    #[tracing::instrument(skip_all, fields(page.id = %page_id, due = %due, to_status = %to_status), err(level = "debug"))]
-    pub async fn status_write(
-        &self,
-        page_id: &NotionId,
-        due: &str,
-        to_status: &str,
-    ) -> Result<Option<StatusWrite>, StoreError> {
-        let state: Option<String> = sqlx::query_scalar(
-            "SELECT state FROM status_writes WHERE page_id = ?1 AND due = ?2 AND to_status = ?3",
-        )
-        .bind(page_id.to_string())
-        .bind(due)
-        .bind(to_status)
-        .fetch_optional(self.readers())
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(state.map(|s| match s.as_str() {
-            "done" => StatusWrite::Done,
-            _ => StatusWrite::Pending,
-        }))
-    }
-
-    /// Starts (or looks up) the intent to write `to_status` on `page_id` for due date `due`.
-    #[tracing::instrument(skip_all, fields(page.id = %page_id, due = %due, to_status = %to_status), err(level = "debug"))]
-    pub async fn begin_status_write(
-        &self,
-        page_id: &NotionId,
-        due: &str,
-        to_status: &str,
-    ) -> Result<StatusWrite, StoreError> {
-        self.write(BeginStatusWrite {
-            key: IntentKey::new(page_id, due, to_status),
-            claimant: self.inner.config.claimant.clone(),
-        })
-        .await
-    }
-
-    /// Crash recovery at start: frees every pending intent whose claimant starts with
-    /// `claimant_prefix` (as [`release_status_write`](Self::release_status_write) does), so
-    /// the next attempt confirms against Notion and finishes it. Returns the pages, each
-    /// once. Only for a caller that knows those claimants are gone (it holds the instance
-    /// lock); an empty prefix frees nothing.
-    #[tracing::instrument(skip_all, fields(claimant_prefix = %claimant_prefix), err(level = "debug"))]
-    pub async fn reclaim_status_writes(
-        &self,
-        claimant_prefix: &str,
-    ) -> Result<Vec<NotionId>, StoreError> {
-        if claimant_prefix.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.write(ReclaimStatusWrites(claimant_prefix.to_owned()))
-            .await
-    }
-
-    /// In one transaction: marks the intent done (creating it if needed), records the
-    /// transition and, if given, upserts the page as Notion returned it after the PATCH.
-    #[tracing::instrument(skip_all, fields(page.id = %page_id, due = %due, to_status = %to_status), err(level = "debug"))]
-    pub async fn finish_status_write(
-        &self,
-        page_id: &NotionId,
-        due: &str,
-        to_status: &str,
-        transition: &Transition,
-        page: Option<&PageUpsert>,
-    ) -> Result<(), StoreError> {
-        self.write(FinishStatusWrite {
-            key: IntentKey::new(page_id, due, to_status),
-            transition: transition.clone(),
-            page: page.map(PreparedPage::new),
-        })
-        .await
-    }
-
-    /// Gives up the claim on a pending intent without deleting it (the write failed and
-    /// may or may not have landed): the next `begin_status_write` returns `Pending` at
-    /// once instead of `InFlight`, so that attempt confirms against Notion first.
-    #[tracing::instrument(skip_all, fields(page.id = %page_id, due = %due, to_status = %to_status), err(level = "debug"))]
-    pub async fn release_status_write(
-        &self,
-        page_id: &NotionId,
-        due: &str,
-        to_status: &str,
-    ) -> Result<(), StoreError> {
-        self.write(ReleaseStatusWrite(IntentKey::new(page_id, due, to_status)))
-            .await
-    }
-
-    /// Deletes a pending intent (the person moved the task on); a done intent is kept.
-    #[tracing::instrument(skip_all, fields(page.id = %page_id, due = %due, to_status = %to_status), err(level = "debug"))]
-    pub async fn abandon_status_write(
-        &self,
-        page_id: &NotionId,
-        due: &str,
-        to_status: &str,
-    ) -> Result<(), StoreError> {
-        self.write(AbandonStatusWrite(IntentKey::new(page_id, due, to_status)))
-            .await
     }
 }

@@ -7,20 +7,22 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Api, assert_error, fast_config, sim};
 
-#[tokio::test]
-async fn three_full_pages_and_a_remainder() {
-    let sim = sim(SimConfig {
-        pages: 0,
-        ..fast_config()
-    })
-    .await;
-    for i in 0..350 {
+/// A workspace of `n` silent tasks titled `Task 000`, `Task 001`, … (no generated pages).
+async fn with_tasks(config: SimConfig, n: usize) -> notion_sim::SimHandle {
+    let sim = sim(SimConfig { pages: 0, ..config }).await;
+    for i in 0..n {
         sim.create_task(NewTask {
             title: format!("Task {i:03}"),
             silent: true,
             ..Default::default()
         });
     }
+    sim
+}
+
+#[tokio::test]
+async fn three_full_pages_and_a_remainder() {
+    let sim = with_tasks(fast_config(), 350).await;
     let api = Api::new(&sim);
     let ds = sim.data_source_id();
     let mut body = json!({});
@@ -492,19 +494,14 @@ async fn page_property_items_are_single_or_paginated_lists() {
 /// filter) starts counting again.
 #[tokio::test]
 async fn a_query_stops_at_the_result_limit_and_says_so() {
-    let sim = sim(SimConfig {
-        pages: 0,
-        query_result_limit: 250,
-        ..fast_config()
-    })
+    let sim = with_tasks(
+        SimConfig {
+            query_result_limit: 250,
+            ..fast_config()
+        },
+        400,
+    )
     .await;
-    for i in 0..400 {
-        sim.create_task(NewTask {
-            title: format!("Task {i:03}"),
-            silent: true,
-            ..Default::default()
-        });
-    }
     let api = Api::new(&sim);
     let ds = sim.data_source_id();
     let mut body = json!({});

@@ -303,8 +303,18 @@ async fn appended_children_land_where_asked_and_emit_content_updated() {
         .into_iter()
         .filter(|e| e["type"] == "page.content_updated")
         .collect();
-    assert!(!content.is_empty());
     assert!(content.iter().all(|e| e["authors"][0]["type"] == "bot"));
+    let announced: Vec<&str> = content
+        .iter()
+        .flat_map(|e| e["data"]["updated_blocks"].as_array().unwrap().iter())
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    for appended in [&now[0], &now[2], &now[5]] {
+        assert!(
+            announced.contains(&appended.as_str()),
+            "{appended} not in updated_blocks {announced:?}"
+        );
+    }
 }
 
 #[tokio::test]

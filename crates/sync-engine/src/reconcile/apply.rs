@@ -40,8 +40,11 @@ pub(crate) async fn mirror_results(
     let mut suspect = false;
     let proven = observed_at - chrono::TimeDelta::from_std(margin).unwrap_or_default();
     let mut rereads = Vec::new();
+    // The mirror's copies of the whole result page in one read.
+    let ids: Vec<NotionId> = pages.iter().map(|p| p.id).collect();
+    let mut copies = store.get_pages(&ids).await?;
     for page in pages {
-        let mirror = store.get_page(&page.id).await?;
+        let mirror = copies.remove(&page.id);
         if body_may_have_changed_on_query(mirror.as_ref(), page, observed_at, margin, audit) {
             let job = Job::PageSync {
                 page: page.id,

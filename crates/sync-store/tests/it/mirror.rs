@@ -623,3 +623,20 @@ async fn recorded_notion_page_properties_round_trip() {
         UpsertOutcome::Unchanged
     );
 }
+
+#[tokio::test]
+async fn get_pages_reads_many_rows_at_once() {
+    let t = open().await;
+    let s = &t.store;
+    let a = page(1, Some("To Do"), None, t.now());
+    let b = page(2, Some("Done"), None, t.now());
+    s.upsert_page(&a).await.unwrap();
+    s.upsert_page(&b).await.unwrap();
+    s.mark_trashed(&b.id, t.now()).await.unwrap();
+    let missing = id("99999999-9999-4999-8999-999999999999");
+    let got = s.get_pages(&[a.id, b.id, missing]).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[&a.id], s.get_page(&a.id).await.unwrap().unwrap());
+    assert!(got[&b.id].in_trash, "trashed rows too");
+    assert!(s.get_pages(&[]).await.unwrap().is_empty());
+}
