@@ -23,6 +23,7 @@ use crate::models::{
 };
 use crate::pacer::{Lane, Pacer};
 use crate::query::{MAX_PAGE_SIZE, QueryRequest};
+use crate::workspace::{Workspace, is_workspace_limit};
 
 /// Notion's production API.
 pub const DEFAULT_BASE_URL: &str = "https://api.notion.com";
@@ -86,6 +87,9 @@ pub struct ClientConfig {
     pub backoff_max: Duration,
     /// `User-Agent`.
     pub user_agent: String,
+    /// The workspace this integration shares a workspace-wide limit with, if any: a
+    /// workspace-limit 429 pauses every integration of it.
+    pub workspace: Option<Arc<Workspace>>,
 }
 
 impl ClientConfig {
@@ -101,6 +105,7 @@ impl ClientConfig {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             user_agent: format!("notion-sync/{}", env!("CARGO_PKG_VERSION")),
+            workspace: None,
         }
     }
 }
@@ -117,6 +122,7 @@ impl fmt::Debug for ClientConfig {
             .field("backoff_base", &self.backoff_base)
             .field("backoff_max", &self.backoff_max)
             .field("user_agent", &self.user_agent)
+            .field("workspace", &self.workspace.as_ref().map(|w| w.name()))
             .finish()
     }
 }
@@ -285,6 +291,9 @@ impl NotionClient {
         }
         if config.timeout.is_zero() {
             return Err(NotionError::validation("timeout must be positive"));
+        }
+        if let Some(ws) = &config.workspace {
+            ws.join(&pacer);
         }
         let http = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
@@ -485,7 +494,8 @@ impl NotionClient {
                 Err(e) => e.class().as_str().to_owned(),
             };
             metrics::counter!("notion_requests_total",
-                "endpoint" => call.route, "method" => method.clone(), "status" => status_label)
+                "endpoint" => call.route, "method" => method.clone(), "status" => status_label,
+                "integration" => inner.pacer.name().to_owned())
             .increment(1);
 
             let err = match outcome {
@@ -514,7 +524,7 @@ impl NotionClient {
                             .stats
                             .rate_limited_total
                             .fetch_add(1, Ordering::Relaxed);
-                        metrics::counter!("notion_rate_limited_total").increment(1);
+                        metrics::counter!("notion_rate_limited_total", "integration" => inner.pacer.name().to_owned()).increment(1);
                     } else if answer.status < 500 {
                         inner.pacer.on_success();
                     }
@@ -532,6 +542,17 @@ impl NotionClient {
                     error = %err, "notion rate limited; pausing every caller"
                 );
                 inner.pacer.on_rate_limited(wait);
+                if let Some(ws) = &inner.config.workspace
+                    && is_workspace_limit(&err)
+                {
+                    let paused = ws.pause_others(&inner.pacer, wait);
+                    tracing::info!(
+                        workspace = ws.name(),
+                        integrations = paused,
+                        wait_ms = wait.as_millis() as u64,
+                        "workspace rate limit: pausing every integration of the workspace"
+                    );
+                }
             }
             if attempt >= inner.config.max_attempts || !Self::should_retry(&call, &err) {
                 inner.stats.errors_total.fetch_add(1, Ordering::Relaxed);

@@ -8,6 +8,7 @@ pub mod models;
 mod pacer;
 pub mod query;
 pub mod webhook;
+mod workspace;
 
 pub use client::{
     ClientConfig, ClientStats, DEFAULT_BASE_URL, DEFAULT_RETRY_AFTER, Dated, MARKDOWN_VERSION,
@@ -32,3 +33,4 @@ pub use webhook::{
     Author, EntityRef, EventData, EventParseError, EventType, Signature, SignatureError,
     WebhookBody, WebhookEvent, sign, verify_signature,
 };
+pub use workspace::{Workspace, is_workspace_limit};

@@ -168,6 +168,8 @@ enum Decision {
 #[derive(Debug)]
 pub struct Pacer {
     config: PacerConfig,
+    /// The integration it paces (the `integration` metric label).
+    name: String,
     state: Mutex<State>,
     changed: Notify,
 }
@@ -199,9 +201,16 @@ impl Drop for Ticket<'_> {
 impl Pacer {
     /// A pacer at `config` (invalid values are clamped, see [`PacerConfig::validate`]).
     pub fn new(config: PacerConfig) -> Arc<Pacer> {
+        Self::named(config, "default")
+    }
+
+    /// [`new`](Self::new) for the integration `name` (its metrics say so).
+    pub fn named(config: PacerConfig, name: &str) -> Arc<Pacer> {
         let config = config.sanitized();
-        metrics::gauge!("notion_pacer_rate").set(config.requests_per_second);
+        metrics::gauge!("notion_pacer_rate", "integration" => name.to_owned())
+            .set(config.requests_per_second);
         Arc::new(Pacer {
+            name: name.to_owned(),
             state: Mutex::new(State {
                 tat: None,
                 rate: config.requests_per_second,
@@ -224,6 +233,11 @@ impl Pacer {
     /// The configuration in effect.
     pub fn config(&self) -> PacerConfig {
         self.config
+    }
+
+    /// The integration it paces.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -259,7 +273,7 @@ impl Pacer {
                 Decision::Granted => {
                     ticket.granted = true;
                     self.changed.notify_waiters();
-                    metrics::histogram!("notion_pacer_wait_seconds", "lane" => lane.as_str())
+                    metrics::histogram!("notion_pacer_wait_seconds", "lane" => lane.as_str(), "integration" => self.name.clone())
                         .record(started.elapsed().as_secs_f64());
                     return;
                 }
@@ -342,7 +356,8 @@ impl Pacer {
         let tolerance = interval * (self.config.burst - 1);
         let resume = until + tolerance;
         st.tat = Some(st.tat.map_or(resume, |t| t.max(resume)));
-        metrics::counter!("notion_pacer_pauses_total").increment(1);
+        metrics::counter!("notion_pacer_pauses_total", "integration" => self.name.clone())
+            .increment(1);
         until
     }
 
@@ -366,7 +381,8 @@ impl Pacer {
             if !in_episode {
                 let floor = self.config.requests_per_second / MIN_RATE_DIVISOR;
                 st.rate = (st.rate * DECREASE_FACTOR).max(floor);
-                metrics::gauge!("notion_pacer_rate").set(st.rate);
+                metrics::gauge!("notion_pacer_rate", "integration" => self.name.clone())
+                    .set(st.rate);
             }
             let until = self.pause_locked(&mut st, retry_after);
             st.recovery_from = Some(until);
@@ -394,7 +410,7 @@ impl Pacer {
         let step = self.config.requests_per_second * RECOVERY_FRACTION;
         st.rate = (st.rate + steps * step).min(self.config.requests_per_second);
         st.recovery_from = Some(from + RECOVERY_INTERVAL.mul_f64(steps));
-        metrics::gauge!("notion_pacer_rate").set(st.rate);
+        metrics::gauge!("notion_pacer_rate", "integration" => self.name.clone()).set(st.rate);
     }
 
     /// Current state.

@@ -1,22 +1,23 @@
-//! Wiring: `Application::build` opens the store, builds the one pacer and client,
-//! the engine and the listener; `run_until_stopped` runs HTTP, workers, scheduler and
-//! notifier until the shutdown token fires, then stops them in order.
+//! Wiring: `Application::build` opens the store, builds one client (and pacer) per
+//! integration, one engine per source and the listener; `run_until_stopped` runs HTTP,
+//! each source's workers and scheduler, and the notifier until the shutdown token
+//! fires, then stops them in order.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use anyhow::Context;
-use notion_api::{ClientConfig, NotionClient, Pacer, PacerConfig};
-use sync_engine::{Engine, EngineConfig, Notifier, NotifierTask, WorkerPool};
+use notion_api::{ClientConfig, NotionClient, Pacer, PacerConfig, Workspace};
+use sync_engine::{Engine, EngineConfig, Notifier, NotifierTask, Sources, WorkerPool};
 use sync_store::{Clock, Store, StoreConfig, SystemClock};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Secrets};
+use crate::config::{Config, IntegrationConfig, Secrets, SourceConfig, secret_var};
 use crate::http::router;
 use crate::listener::ConnectionLimits;
-use crate::state::{AppState, SecretSlot};
+use crate::state::{AppState, Endpoint, SecretSlot};
 
 /// Opens (creating if needed) the SQLite store and applies migrations.
 pub async fn open_store(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Store> {
@@ -60,55 +61,86 @@ pub fn store_config(config: &Config) -> StoreConfig {
     config.store.clone()
 }
 
-/// The one Notion client of the process (and with it the one pacer).
-pub fn notion_client(config: &Config, secrets: &Secrets) -> anyhow::Result<NotionClient> {
-    let token = secrets
-        .notion_token
-        .clone()
-        .context("NOTION_TOKEN is not set: create an internal integration at https://www.notion.so/profile/integrations and export its token (or NOTION_TOKEN_FILE)")?;
-    let rate = config.notion.requests_per_second;
-    let pacer = Pacer::new(PacerConfig {
-        requests_per_second: rate,
-        // A small burst keeps Notion's own bucket from emptying, so timing jitter
-        // between us and Notion never turns into a 429.
-        burst: 2,
-        ..PacerConfig::default()
-    });
+/// One integration's Notion client, with its own pacer (its own budget), joined to its
+/// workspace when it shares one.
+pub fn integration_client(
+    config: &Config,
+    integration: &IntegrationConfig,
+    secrets: &Secrets,
+    workspace: Option<Arc<Workspace>>,
+) -> anyhow::Result<NotionClient> {
+    let var = secret_var("NOTION_TOKEN", &integration.name);
+    let token = secrets.token(&integration.name).cloned().with_context(|| {
+        format!(
+            "{var} is not set: create an internal integration at https://www.notion.so/profile/integrations and export its token (or {var}_FILE)"
+        )
+    })?;
+    let pacer = Pacer::named(
+        PacerConfig {
+            requests_per_second: integration.requests_per_second,
+            // A small burst keeps Notion's own bucket from emptying, so timing jitter
+            // between us and Notion never turns into a 429.
+            burst: 2,
+            ..PacerConfig::default()
+        },
+        &integration.name,
+    );
     let client = NotionClient::new(
         ClientConfig {
             base_url: config.notion.api_url.trim_end_matches('/').to_owned(),
             timeout: config.notion.timeout,
             max_attempts: config.notion.max_attempts,
+            workspace,
             ..ClientConfig::new(token)
         },
         pacer,
     )
-    .context("building the Notion client")?;
+    .with_context(|| {
+        format!(
+            "building the Notion client of integration {}",
+            integration.name
+        )
+    })?;
     Ok(client)
 }
 
-/// The engine configuration, as configured.
-pub fn engine_config(config: &Config) -> anyhow::Result<EngineConfig> {
-    let Some(source) = config.notion.source else {
-        anyhow::bail!(
-            "no data source configured: set notion.data_source_id (or notion.database_id) in the config file or NOTION_SYNC_NOTION__DATA_SOURCE_ID"
-        );
-    };
-    Ok(EngineConfig {
-        tasks: config.tasks.clone(),
+/// One source's engine configuration, as configured.
+pub fn engine_config(config: &Config, source: &SourceConfig) -> EngineConfig {
+    EngineConfig {
+        name: source.name.clone(),
+        integration: source.integration.clone(),
+        tasks: source.tasks.clone(),
         reconcile: config.reconcile.clone(),
         workers: config.workers.clone(),
-        ..EngineConfig::new(source)
-    })
+        ..EngineConfig::new(source.source)
+    }
 }
 
-/// Builds the engine over an open store; the notifier task (when Slack is set) must be run.
-pub fn build_engine(
+/// Builds every source's engine over an open store (one client per integration, shared
+/// by its sources); the notifier task (when Slack is set) must be run.
+pub fn build_sources(
     config: &Config,
     secrets: &Secrets,
     store: Store,
-) -> anyhow::Result<(Engine, Option<NotifierTask>)> {
-    let client = notion_client(config, secrets)?;
+) -> anyhow::Result<(Sources, Option<NotifierTask>)> {
+    let sources = config.sources();
+    if sources.is_empty() {
+        anyhow::bail!(
+            "no data source configured: set notion.data_source_id (or notion.database_id, or [sources.<name>]) in the config file or NOTION_SYNC_NOTION__DATA_SOURCE_ID"
+        );
+    }
+    let mut workspaces: std::collections::BTreeMap<String, Arc<Workspace>> = Default::default();
+    let mut clients = std::collections::BTreeMap::new();
+    for integration in config.integrations() {
+        let workspace = integration.workspace.as_ref().map(|w| {
+            workspaces
+                .entry(w.clone())
+                .or_insert_with(|| Workspace::new(w.clone()))
+                .clone()
+        });
+        let client = integration_client(config, &integration, secrets, workspace)?;
+        clients.insert(integration.name.clone(), client);
+    }
     let (notifier, task) = match &secrets.slack_webhook_url {
         Some(url) => {
             let (n, t) = Notifier::slack(url.clone());
@@ -116,8 +148,28 @@ pub fn build_engine(
         }
         None => (Notifier::disabled(), None),
     };
-    let engine = Engine::new(engine_config(config)?, store, client, notifier);
-    Ok((engine, task))
+    let engines = sources
+        .iter()
+        .map(|s| {
+            Engine::new(
+                engine_config(config, s),
+                store.clone(),
+                clients[&s.integration].clone(),
+                notifier.clone(),
+            )
+        })
+        .collect();
+    Ok((Sources::new(engines), task))
+}
+
+/// [`build_sources`], keeping the first source's engine (tools and tests of one source).
+pub fn build_engine(
+    config: &Config,
+    secrets: &Secrets,
+    store: Store,
+) -> anyhow::Result<(Engine, Option<NotifierTask>)> {
+    let (sources, task) = build_sources(config, secrets, store)?;
+    Ok((sources.first().clone(), task))
 }
 
 /// The HTTP drain gets at least this long, even when jobs used the whole grace period.
@@ -226,38 +278,66 @@ impl Application {
                 "returned jobs a previous instance left running to the queue"
             );
         }
-        let (engine, notifier_task) = build_engine(config, secrets, store)?;
+        let (sources, notifier_task) = match build_sources(config, secrets, store.clone()) {
+            Ok(built) => built,
+            Err(e) => {
+                store.close().await;
+                return Err(e);
+            }
+        };
         // Not fatal: a store failing now is reported by health; the claim window frees
         // these intents later anyway.
-        match engine.resume_interrupted_writes(SERVE_WORKER_PREFIX).await {
-            Ok(0) => {}
-            Ok(pages) => tracing::warn!(
-                pages,
-                "overdue writes a previous instance left unfinished: confirming them now"
-            ),
-            Err(e) => tracing::error!(
-                error = %e,
-                "taking over overdue writes a previous instance left unfinished failed"
-            ),
+        for engine in sources.all() {
+            match engine.resume_interrupted_writes(SERVE_WORKER_PREFIX).await {
+                Ok(0) => {}
+                Ok(pages) => tracing::warn!(
+                    pages,
+                    source = engine.name(),
+                    "overdue writes a previous instance left unfinished: confirming them now"
+                ),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    source = engine.name(),
+                    "taking over overdue writes a previous instance left unfinished failed"
+                ),
+            }
         }
         let listen = config.server.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding server.listen = {listen}"))?;
         let addr = listener.local_addr()?;
+        let endpoints = config
+            .integrations()
+            .into_iter()
+            .map(|i| Endpoint {
+                secret: SecretSlot::new(secrets.webhook_secret(&i.name).cloned()),
+                integration: i.name,
+            })
+            .collect();
         let state = AppState::new(
-            engine,
-            SecretSlot::new(secrets.webhook_secret.clone()),
+            sources,
+            endpoints,
             crate::telemetry::metrics_handle(),
             &config.server,
             config.store.event_retention,
         );
-        if state.handshakes.closed(state.webhook_secret.is_set()) {
+        for endpoint in state.endpoints.iter() {
+            if !state.handshakes.closed(endpoint.secret.is_set()) {
+                continue;
+            }
             // Handshakes are closed: pending tokens (HMAC keys) must not stay in the file.
-            match state.engine.store().clear_verification_tokens().await {
+            let integration = endpoint.integration.as_str();
+            match state
+                .engine
+                .store()
+                .clear_verification_tokens(Some(integration))
+                .await
+            {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
                     tokens = n,
+                    integration,
                     "webhook secret configured: pending verification tokens deleted from the database"
                 ),
                 Err(e) => {
@@ -284,8 +364,21 @@ impl Application {
         self.addr
     }
 
+    /// The first source's engine.
     pub fn engine(&self) -> &Engine {
         &self.state.engine
+    }
+
+    /// Every source's engine.
+    pub fn sources(&self) -> &Sources {
+        &self.state.sources
+    }
+
+    /// `integration`'s webhook signing key, replaceable while running.
+    pub fn integration_secret_slot(&self, integration: &str) -> Option<Arc<SecretSlot>> {
+        self.state
+            .endpoint(Some(integration))
+            .map(|e| e.secret.clone())
     }
 
     /// The webhook signing key, replaceable while running.
@@ -323,7 +416,8 @@ impl Application {
             },
         ));
 
-        let mut work = spawn_work(&engine, self.notifier_task, &work_stop, &self.instance);
+        let sources = self.state.sources.clone();
+        let mut work = spawn_work(&sources, self.notifier_task, &work_stop, &self.instance);
 
         // Wait for the signal, or for a component to die on its own.
         loop {
@@ -385,25 +479,39 @@ impl Application {
 type Work = JoinSet<(&'static str, anyhow::Result<()>)>;
 
 fn spawn_work(
-    engine: &Engine,
+    sources: &Sources,
     notifier: Option<NotifierTask>,
     work_stop: &CancellationToken,
     instance: &str,
 ) -> Work {
     let mut work = Work::new();
-    let (e, c) = (engine.clone(), work_stop.clone());
-    let prefix = instance.to_owned();
-    work.spawn(async move {
-        WorkerPool::named(e, prefix).run(c).await;
-        ("workers", Ok(()))
-    });
-    let (e, c) = (engine.clone(), work_stop.clone());
-    work.spawn(async move {
-        let r = sync_engine::run_scheduler(e, c)
-            .await
-            .context("reconcile scheduler");
-        ("scheduler", r)
-    });
+    // Each source drains its own queue with its own workers (one source's backlog never
+    // holds another's jobs); sources of one integration share its pacer, whose FIFO
+    // lanes serve their requests in turn, interactive first.
+    for engine in sources.all() {
+        let (e, c) = (engine.clone(), work_stop.clone());
+        let prefix = format!("{instance}:{}", engine.name());
+        work.spawn(async move {
+            WorkerPool::named(e, prefix).run(c).await;
+            ("workers", Ok(()))
+        });
+        let (e, c) = (engine.clone(), work_stop.clone());
+        work.spawn(async move {
+            let name = e.name().to_owned();
+            let r = sync_engine::run_scheduler(e, c)
+                .await
+                .with_context(|| format!("reconcile scheduler of source {name}"));
+            ("scheduler", r)
+        });
+        let e = engine.clone();
+        work.spawn(async move {
+            if let Err(err) = e.initialize().await {
+                tracing::error!(error = %err, source = e.name(), "start-up check against Notion failed; the reconciler retries");
+            }
+            ("start-up check", Ok(()))
+        });
+    }
+    let engine = sources.first();
     if let Some(task) = notifier {
         let c = work_stop.clone();
         work.spawn(async move {
@@ -415,13 +523,6 @@ fn spawn_work(
     work.spawn(async move {
         probe_store(&e, c).await;
         ("store probe", Ok(()))
-    });
-    let e = engine.clone();
-    work.spawn(async move {
-        if let Err(err) = e.initialize().await {
-            tracing::error!(error = %err, "start-up check against Notion failed; the reconciler retries");
-        }
-        ("start-up check", Ok(()))
     });
     work
 }

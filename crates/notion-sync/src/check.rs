@@ -1,4 +1,5 @@
 //! `notion-sync check`: one line per check, ✓ or ✗, each ✗ with the fix; exit 1 on any ✗.
+//! With several integrations or sources, each line says which one it checked.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,21 +9,33 @@ use notion_api::{ErrorClass, NotionClient, NotionError, NotionId};
 use sync_engine::{Source, rules};
 use sync_store::SystemClock;
 
-use crate::app::{notion_client, open_store};
-use crate::config::{Config, Secrets, mask};
+use crate::app::{integration_client, open_store};
+use crate::config::{Config, Secrets, SourceConfig, mask, secret_var};
 
 /// The outcome of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     pub ok: bool,
     pub name: &'static str,
+    /// The integration or source checked, when there are several.
+    pub scope: Option<String>,
     pub text: String,
 }
 
 impl std::fmt::Display for Line {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mark = if self.ok { "✓" } else { "✗" };
-        write!(f, "{mark} {}: {}", self.name, self.text)
+        match &self.scope {
+            Some(scope) => write!(f, "{mark} {} ({scope}): {}", self.name, self.text),
+            None => write!(f, "{mark} {}: {}", self.name, self.text),
+        }
+    }
+}
+
+impl Line {
+    fn within(mut self, scope: Option<&str>) -> Line {
+        self.scope = scope.map(str::to_owned);
+        self
     }
 }
 
@@ -30,6 +43,7 @@ fn ok(name: &'static str, text: impl Into<String>) -> Line {
     Line {
         ok: true,
         name,
+        scope: None,
         text: text.into(),
     }
 }
@@ -38,6 +52,7 @@ fn fail(name: &'static str, text: impl Into<String>) -> Line {
     Line {
         ok: false,
         name,
+        scope: None,
         text: text.into(),
     }
 }
@@ -79,7 +94,9 @@ pub async fn checks(
             return lines;
         }
     };
-    let secrets = match Secrets::from_env(env) {
+    let integrations = config.integrations();
+    let names: Vec<String> = integrations.iter().map(|i| i.name.clone()).collect();
+    let secrets = match Secrets::for_integrations(env, &names) {
         Ok(s) => s,
         Err(e) => {
             lines.push(fail("secrets", e.to_string()));
@@ -87,36 +104,64 @@ pub async fn checks(
         }
     };
     lines.push(database_check(&config).await);
-
-    let client = match notion_client(&config, &secrets) {
-        Ok(c) => c,
-        Err(e) => {
-            lines.push(fail("token", format!("{e:#}")));
-            lines.push(webhook_check(&secrets));
-            return lines;
-        }
-    };
-    let token_shown = secrets.notion_token.as_ref().map(mask).unwrap_or_default();
-    match client.users_me().await {
-        Ok(me) => lines.push(ok(
-            "token",
-            format!(
-                "valid ({token_shown}, integration {:?})",
-                me.value.name.unwrap_or_default()
+    let sources = config.sources();
+    let several = integrations.len() > 1 || sources.len() > 1;
+    for integration in &integrations {
+        let scope = several.then_some(integration.name.as_str());
+        let webhook = webhook_check(&secrets, &integration.name).within(scope);
+        let client = match integration_client(&config, integration, &secrets, None) {
+            Ok(c) => c,
+            Err(e) => {
+                lines.push(fail("token", format!("{e:#}")).within(scope));
+                lines.push(webhook);
+                continue;
+            }
+        };
+        let token_shown = secrets
+            .token(&integration.name)
+            .map(mask)
+            .unwrap_or_default();
+        match client.users_me().await {
+            Ok(me) => lines.push(
+                ok(
+                    "token",
+                    format!(
+                        "valid ({token_shown}, integration {:?})",
+                        me.value.name.unwrap_or_default()
+                    ),
+                )
+                .within(scope),
             ),
-        )),
-        Err(e) => {
-            lines.push(fail("token", token_fix(&e)));
-            lines.push(webhook_check(&secrets));
-            return lines;
+            Err(e) => {
+                lines.push(fail("token", token_fix(&e, &integration.name)).within(scope));
+                lines.push(webhook);
+                continue;
+            }
         }
+        let mine: Vec<&SourceConfig> = sources
+            .iter()
+            .filter(|s| s.integration == integration.name)
+            .collect();
+        if mine.is_empty() {
+            lines.push(data_source_missing());
+        }
+        for source in mine {
+            let scope = several.then(|| format!("source {}", source.name));
+            match data_source_checks(source, &client).await {
+                Ok(more) => lines.extend(more.into_iter().map(|l| l.within(scope.as_deref()))),
+                Err(line) => lines.push(line.within(scope.as_deref())),
+            }
+        }
+        lines.push(webhook);
     }
-    match data_source_checks(&config, &client).await {
-        Ok(mut more) => lines.append(&mut more),
-        Err(line) => lines.push(line),
-    }
-    lines.push(webhook_check(&secrets));
     lines
+}
+
+fn data_source_missing() -> Line {
+    fail(
+        "data source",
+        "not configured: set notion.data_source_id (or notion.database_id); the id is in the database URL / \"Copy data source ID\"",
+    )
 }
 
 async fn database_check(config: &Config) -> Line {
@@ -139,10 +184,11 @@ async fn database_check(config: &Config) -> Line {
     }
 }
 
-fn token_fix(e: &NotionError) -> String {
+fn token_fix(e: &NotionError, integration: &str) -> String {
     match e.class() {
         ErrorClass::Unauthorized => format!(
-            "Notion rejected the token ({e}); copy the integration's secret again from https://www.notion.so/profile/integrations into NOTION_TOKEN"
+            "Notion rejected the token ({e}); copy the integration's secret again from https://www.notion.so/profile/integrations into {}",
+            secret_var("NOTION_TOKEN", integration)
         ),
         ErrorClass::Transport | ErrorClass::Timeout => {
             format!("cannot reach Notion ({e}); check notion.api_url and outbound HTTPS access")
@@ -164,10 +210,13 @@ fn not_shared_fix(kind: &str, id: NotionId, e: &NotionError) -> String {
     }
 }
 
-async fn data_source_checks(config: &Config, client: &NotionClient) -> Result<Vec<Line>, Line> {
-    let sources = match config.notion.source {
-        Some(Source::DataSource(id)) => vec![id],
-        Some(Source::Database(db)) => match client.retrieve_database(db).await {
+async fn data_source_checks(
+    source: &SourceConfig,
+    client: &NotionClient,
+) -> Result<Vec<Line>, Line> {
+    let sources = match source.source {
+        Source::DataSource(id) => vec![id],
+        Source::Database(db) => match client.retrieve_database(db).await {
             Ok(d) if d.value.data_sources.is_empty() => {
                 return Err(fail(
                     "data source",
@@ -177,14 +226,8 @@ async fn data_source_checks(config: &Config, client: &NotionClient) -> Result<Ve
             Ok(d) => d.value.data_sources.iter().map(|s| s.id).collect(),
             Err(e) => return Err(fail("data source", not_shared_fix("database", db, &e))),
         },
-        None => {
-            return Err(fail(
-                "data source",
-                "not configured: set notion.data_source_id (or notion.database_id); the id is in the database URL / \"Copy data source ID\"",
-            ));
-        }
     };
-    let tasks = &config.tasks;
+    let tasks = &source.tasks;
     let mut lines = Vec::new();
     for id in sources {
         match client.retrieve_data_source(id).await {
@@ -229,12 +272,15 @@ async fn data_source_checks(config: &Config, client: &NotionClient) -> Result<Ve
     Ok(lines)
 }
 
-fn webhook_check(secrets: &Secrets) -> Line {
-    match &secrets.webhook_secret {
+fn webhook_check(secrets: &Secrets, integration: &str) -> Line {
+    let var = secret_var("NOTION_WEBHOOK_SECRET", integration);
+    match secrets.webhook_secret(integration) {
         Some(s) => ok("webhook secret", format!("set ({})", mask(s))),
         None => fail(
             "webhook secret",
-            "NOTION_WEBHOOK_SECRET is not set: create the webhook subscription in Notion, run `notion-sync webhook tokens` while the daemon runs, and set NOTION_WEBHOOK_SECRET to the token",
+            format!(
+                "{var} is not set: create the webhook subscription in Notion, run `notion-sync webhook tokens` while the daemon runs, and set {var} to the token"
+            ),
         ),
     }
 }

@@ -13,7 +13,7 @@ use sync_engine::{PassKind, WorkerPool};
 use sync_store::{JobFilter, JobState, SystemClock};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{Application, build_engine, open_store};
+use crate::app::{Application, build_sources, open_store};
 use crate::config::{Config, Secrets};
 use crate::telemetry::{self, LogFormat};
 
@@ -42,6 +42,9 @@ pub enum Command {
         /// A full scan (finds deletions, re-checks bodies) instead of an incremental pass.
         #[arg(long)]
         full: bool,
+        /// Only this source (default: every source, one after another).
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
     },
     /// Inspect and repair the job queue.
     Jobs {
@@ -75,6 +78,9 @@ pub enum JobsCommand {
         state: Option<StateArg>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Only this source's jobs.
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
     },
     /// Queue one job again now (dead or waiting for a retry).
     Retry { id: i64 },
@@ -131,7 +137,8 @@ fn process_env() -> BTreeMap<String, String> {
 pub fn load(cli_config: Option<&std::path::Path>) -> anyhow::Result<(Config, Secrets)> {
     let env = process_env();
     let config = Config::load(cli_config, &env)?;
-    let secrets = Secrets::from_env(&env)?;
+    let names: Vec<String> = config.integrations().into_iter().map(|i| i.name).collect();
+    let secrets = Secrets::for_integrations(&env, &names)?;
     Ok((config, secrets))
 }
 
@@ -148,10 +155,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => crate::check::run(cli.config.as_deref()).await,
-        Command::Reconcile { full } => {
+        Command::Reconcile { full, source } => {
             let (config, secrets) = load(cli.config.as_deref())?;
             quiet_logs();
-            reconcile(&config, &secrets, full).await
+            reconcile(&config, &secrets, full, source.as_deref()).await
         }
         Command::Jobs { command } => {
             let (config, _) = load(cli.config.as_deref())?;
@@ -186,35 +193,86 @@ fn quiet_logs() {
     telemetry::init_tracing(LogFormat::Pretty, "warn");
 }
 
-async fn reconcile(config: &Config, secrets: &Secrets, full: bool) -> anyhow::Result<ExitCode> {
+async fn reconcile(
+    config: &Config,
+    secrets: &Secrets,
+    full: bool,
+    only: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let store = open_store(config, Arc::new(SystemClock)).await?;
-    let (engine, _notifier) = build_engine(config, secrets, store.clone())?;
+    let (sources, _notifier) = build_sources(config, secrets, store.clone())?;
+    let engines: Vec<sync_engine::Engine> = match only {
+        Some(name) => match sources.get(name) {
+            Some(e) => vec![e.clone()],
+            None => {
+                store.close().await;
+                anyhow::bail!(
+                    "no source is called {name:?}; configured: {}",
+                    source_names(&sources)
+                );
+            }
+        },
+        None => sources.all().to_vec(),
+    };
+    let cancel = CancellationToken::new();
+    crate::signals::spawn_handler(cancel.clone());
+    let mut failed = false;
+    for engine in engines {
+        let named = (sources.all().len() > 1).then(|| engine.name().to_owned());
+        failed |= reconcile_source(engine, full, &cancel, named.as_deref()).await?;
+    }
+    store.close().await;
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn source_names(sources: &sync_engine::Sources) -> String {
+    sources
+        .all()
+        .iter()
+        .map(|e| e.name().to_owned())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One source's pass and the work it queued; true if a job ended dead.
+async fn reconcile_source(
+    engine: sync_engine::Engine,
+    full: bool,
+    cancel: &CancellationToken,
+    named: Option<&str>,
+) -> anyhow::Result<bool> {
+    let store = engine.store().clone();
     let kind = if full {
         PassKind::Full
     } else {
         PassKind::Incremental
     };
-    let cancel = CancellationToken::new();
-    crate::signals::spawn_handler(cancel.clone());
     let progress =
         crate::progress::Progress::start(engine.clone(), std::io::stderr().is_terminal());
-    engine
-        .initialize()
-        .await
-        .context("checking the token and data source")?;
+    engine.initialize().await.with_context(|| {
+        format!(
+            "checking the token and data source of source {}",
+            engine.name()
+        )
+    })?;
     // Workers drain the body fetches while the pass queues them.
     let pool = WorkerPool::new(engine.clone());
     let work_stop = CancellationToken::new();
     let workers = tokio::spawn(pool.clone().run(work_stop.clone()));
-    let summary = engine.reconcile(kind, &cancel).await;
+    let summary = engine.reconcile(kind, cancel).await;
     work_stop.cancel();
     workers.await.context("worker pool")?;
     let summary = summary.context("reconcile pass")?;
     let report = pool.run_until_empty(true).await?;
     progress.finish().await;
-    let stats = store.queue_stats().await?;
+    let stats = store.source_queue_stats().await?;
+    let prefix = named.map(|n| format!("source {n}: ")).unwrap_or_default();
     println!(
-        "{} pass{}: {} pages seen, {} updated, {} bodies queued, {} trashed, {} marked overdue, {} query requests; queue after drain: {} queued, {} dead",
+        "{prefix}{} pass{}: {} pages seen, {} updated, {} bodies queued, {} trashed, {} marked overdue, {} query requests; queue after drain: {} queued, {} dead",
         summary.kind,
         if summary.resumed { " (resumed)" } else { "" },
         summary.pages_seen,
@@ -227,20 +285,19 @@ async fn reconcile(config: &Config, secrets: &Secrets, full: bool) -> anyhow::Re
         stats.dead,
     );
     if let Some(w) = &summary.watermark {
-        println!("watermark: {w}");
+        println!("{prefix}watermark: {w}");
     }
-    store.close().await;
-    Ok(if report.dead > 0 || stats.dead > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(report.dead > 0 || stats.dead > 0)
 }
 
 async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<ExitCode> {
     let store = open_store(config, Arc::new(SystemClock)).await?;
     match command {
-        JobsCommand::List { state, limit } => {
+        JobsCommand::List {
+            state,
+            limit,
+            source,
+        } => {
             let state = state.map(|s| match s {
                 StateArg::Queued => JobState::Queued,
                 StateArg::Running => JobState::Running,
@@ -250,17 +307,19 @@ async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<ExitCode>
                 .list_jobs(JobFilter {
                     state,
                     limit,
+                    source: source.clone(),
                     ..JobFilter::default()
                 })
                 .await?;
             println!(
-                "{:>8}  {:<8}  {:<11}  {:<11}  {:>4}  {:<24}  {:<46}  LAST ERROR",
-                "ID", "STATE", "LANE", "KIND", "TRY", "RUN AT", "KEY"
+                "{:>8}  {:<12}  {:<8}  {:<11}  {:<11}  {:>4}  {:<24}  {:<46}  LAST ERROR",
+                "ID", "SOURCE", "STATE", "LANE", "KIND", "TRY", "RUN AT", "KEY"
             );
             for r in &rows {
                 println!(
-                    "{:>8}  {:<8}  {:<11}  {:<11}  {:>4}  {:<24}  {:<46}  {}",
+                    "{:>8}  {:<12}  {:<8}  {:<11}  {:<11}  {:>4}  {:<24}  {:<46}  {}",
                     r.id,
+                    r.source,
                     format!("{:?}", r.state).to_lowercase(),
                     r.lane.as_str(),
                     r.kind,
@@ -270,7 +329,10 @@ async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<ExitCode>
                     r.last_error.as_deref().unwrap_or("")
                 );
             }
-            let stats = store.queue_stats().await?;
+            let stats = match &source {
+                Some(name) => store.for_source(name).source_queue_stats().await?,
+                None => store.queue_stats().await?,
+            };
             println!(
                 "-- {} shown; queued {} (interactive {}, bulk {}), running {}, dead {}",
                 rows.len(),
@@ -304,7 +366,7 @@ const NEAR: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 async fn webhook_tokens(config: &Config, clear: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(config, Arc::new(SystemClock)).await?;
     if clear {
-        let n = store.clear_verification_tokens().await?;
+        let n = store.clear_verification_tokens(None).await?;
         println!("{n} pending verification token(s) deleted.");
         store.close().await;
         return Ok(ExitCode::SUCCESS);
@@ -313,7 +375,7 @@ async fn webhook_tokens(config: &Config, clear: bool) -> anyhow::Result<ExitCode
     store.close().await;
     if tokens.is_empty() {
         println!(
-            "No verification token received yet. Create the webhook subscription in Notion (integration settings → Webhooks) pointing at https://<your host>/webhooks/notion, then run this again. With NOTION_WEBHOOK_SECRET set, handshakes are refused unless server.accept_handshakes = true."
+            "No verification token received yet. Create the webhook subscription in Notion (integration settings → Webhooks) pointing at https://<your host>/webhooks/notion (with several integrations: /webhooks/notion/<integration>), then run this again. With NOTION_WEBHOOK_SECRET set, handshakes are refused unless server.accept_handshakes = true."
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -324,8 +386,9 @@ async fn webhook_tokens(config: &Config, clear: bool) -> anyhow::Result<ExitCode
             .filter(|o| o.token != t.token && (o.received_at - t.received_at).abs() <= NEAR)
             .count();
         println!(
-            "  {}  received {} from {}{}  ({near} other(s) within {} min)",
+            "  {}  integration {}, received {} from {}{}  ({near} other(s) within {} min)",
             t.token,
+            t.integration,
             t.received_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             t.origin.peer.as_deref().unwrap_or("?"),
@@ -338,7 +401,7 @@ async fn webhook_tokens(config: &Config, clear: bool) -> anyhow::Result<ExitCode
         );
     }
     println!(
-        "Anyone who can reach the webhook URL can send a handshake, so a token here is not proof that Notion sent it. Paste a token into Notion's \"Verify subscription\" dialog: Notion accepts only the one it sent. Set NOTION_WEBHOOK_SECRET to the token Notion accepted, restart, then pending tokens are deleted."
+        "Anyone who can reach the webhook URL can send a handshake, so a token here is not proof that Notion sent it. Paste a token into Notion's \"Verify subscription\" dialog: Notion accepts only the one it sent. Set NOTION_WEBHOOK_SECRET (NOTION_WEBHOOK_SECRET_<INTEGRATION> for a named integration) to the token Notion accepted, restart, then pending tokens are deleted."
     );
     if tokens.len() > 1 {
         println!(

@@ -98,6 +98,7 @@ impl HandshakeGate {
         &self,
         secret_set: bool,
         store: &Store,
+        integration: &str,
         token: &str,
         origin: &TokenOrigin,
     ) -> Result<&'static str, WebhookError> {
@@ -131,7 +132,7 @@ impl HandshakeGate {
             return Err(WebhookError::TooManyHandshakes);
         }
         let recorded = store
-            .record_verification_token(token, origin)
+            .record_verification_token(integration, token, origin)
             .await
             .map_err(WebhookError::Store)?;
         if recorded == TokenRecorded::Full {
@@ -148,6 +149,7 @@ impl HandshakeGate {
         // a flood of refusals must not hide the line about a real token.
         tracing::warn!(
             peer = origin.peer.as_deref().unwrap_or("?"),
+            integration,
             "{}",
             TOKEN_RECEIVED
         );

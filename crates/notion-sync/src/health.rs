@@ -1,5 +1,6 @@
 //! `/healthz`: one JSON document saying whether the daemon is ok, degraded or failing,
-//! and why; plus the gauges `/metrics` refreshes on each scrape.
+//! and why, for the daemon and for each source; plus the gauges `/metrics` refreshes
+//! on each scrape (labelled by source and integration).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use sync_engine::{Engine, SchemaState};
+use sync_engine::{Engine, SchemaState, Sources};
 
 use crate::state::AppState;
 
@@ -40,6 +41,33 @@ pub struct Health {
     pub mirror: MirrorHealth,
     #[serde(default)]
     pub bulk_reads: BulkReadHealth,
+    /// Each source on its own (the top-level `reconcile`, `notion` and `bulk_reads` are
+    /// the first source's; `queue` and `mirror` count every source).
+    #[serde(default)]
+    pub sources: Vec<SourceHealth>,
+}
+
+/// One source's health.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceHealth {
+    pub name: String,
+    pub integration: String,
+    pub status: Status,
+    pub reasons: Vec<String>,
+    pub queue: QueueHealth,
+    pub reconcile: ReconcileHealth,
+    pub notion: NotionHealth,
+    pub bulk_reads: BulkReadHealth,
+    pub pages: u64,
+}
+
+/// One integration's webhook endpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IntegrationWebhookHealth {
+    pub name: String,
+    pub path: String,
+    pub secret_configured: bool,
+    pub pending_tokens: usize,
 }
 
 /// Bursts of property reads answered by query instead of a GET each.
@@ -99,8 +127,11 @@ pub struct NotionHealth {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct WebhookHealth {
     pub last_event_at: Option<String>,
+    /// Every integration has its secret.
     pub secret_configured: bool,
     pub pending_tokens: usize,
+    #[serde(default)]
+    pub integrations: Vec<IntegrationWebhookHealth>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -142,19 +173,76 @@ impl Findings {
     }
 }
 
-/// Gathers the health document. Store failures make it `failing`.
-pub async fn collect(engine: &Engine, secret_configured: bool, accepting: bool) -> Health {
+/// Gathers the health document; `secrets` says, per integration, whether its webhook
+/// secret is set. Store failures make it `failing`, as does any source failing.
+pub async fn collect(sources: &Sources, secrets: &[(String, bool)], accepting: bool) -> Health {
     let mut f = Findings::default();
-    let queue = queue_health(engine, &mut f).await;
-    let reconcile = reconcile_health(engine, &mut f).await;
-    let notion = notion_health(engine, &mut f);
-    let webhook = webhook_health(engine, secret_configured, &mut f).await;
+    let store_stats = sources.store().queue_stats().await;
+    let queue = queue_health(store_stats, &mut f);
+    for engine in sources.all() {
+        // A commit failed lately (webhooks answered 503): failing for a while after it.
+        if let Some((ago, e)) = engine
+            .status()
+            .recent_store_write_failure(STORE_FAILURE_WINDOW)
+        {
+            f.failing(format!(
+                "storage could not commit {} s ago (webhooks get 503): {e}",
+                ago.as_secs()
+            ));
+            break;
+        }
+    }
+    let webhook = webhook_health(sources.first(), secrets, &mut f).await;
     let mirror = MirrorHealth {
-        pages: engine.store().page_count().await.unwrap_or(0),
+        pages: sources.store().page_count().await.unwrap_or(0),
     };
     if !accepting {
         f.failing("shutting down".into());
     }
+    let several = sources.all().len() > 1;
+    let mut each = Vec::new();
+    for engine in sources.all() {
+        let one = source_health(engine).await;
+        for r in &one.reasons {
+            let r = if several {
+                format!("source {}: {r}", one.name)
+            } else {
+                r.clone()
+            };
+            match one.status {
+                Status::Failing => f.failing(r),
+                _ => f.degraded(r),
+            }
+        }
+        each.push(one);
+    }
+    let first = &each[0];
+    Health {
+        status: f.status(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        reasons: f.reasons,
+        queue,
+        reconcile: first.reconcile.clone(),
+        notion: first.notion.clone(),
+        webhook,
+        mirror,
+        bulk_reads: first.bulk_reads.clone(),
+        sources: each,
+    }
+}
+
+/// One source: its queue, passes, Notion budget and schema, bulk reads, mirror rows.
+async fn source_health(engine: &Engine) -> SourceHealth {
+    let mut f = Findings::default();
+    let queue = match engine.store().source_queue_stats().await {
+        Ok(s) => queue_figures(&s),
+        Err(e) => {
+            f.failing(format!("store unavailable: {e}"));
+            QueueHealth::default()
+        }
+    };
+    let reconcile = reconcile_health(engine, &mut f).await;
+    let notion = notion_health(engine, &mut f);
     let bulk = engine.status().bulk();
     let bulk_reads = BulkReadHealth {
         threshold: engine.config().workers.bulk_read_threshold,
@@ -165,45 +253,42 @@ pub async fn collect(engine: &Engine, secret_configured: bool, accepting: bool) 
             .collect(),
         last: bulk.last.and_then(|b| serde_json::to_value(b).ok()),
     };
-    Health {
+    SourceHealth {
+        name: engine.name().to_owned(),
+        integration: engine.config().integration.clone(),
         status: f.status(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
         reasons: f.reasons,
         queue,
         reconcile,
         notion,
-        webhook,
-        mirror,
         bulk_reads,
+        pages: engine.store().source_page_count().await.unwrap_or(0),
     }
 }
 
-async fn queue_health(engine: &Engine, f: &mut Findings) -> QueueHealth {
-    let queue = match engine.store().queue_stats().await {
-        Ok(s) => QueueHealth {
-            queued: s.queued_interactive + s.queued_bulk,
-            queued_interactive: s.queued_interactive,
-            queued_bulk: s.queued_bulk,
-            running: s.running,
-            dead: s.dead,
-            oldest_queued_age_s: s.oldest_queued_age.map(|d| d.as_secs_f64()),
-            leases_expired_total: s.leases_expired_total,
-        },
+fn queue_figures(s: &sync_store::QueueStats) -> QueueHealth {
+    QueueHealth {
+        queued: s.queued_interactive + s.queued_bulk,
+        queued_interactive: s.queued_interactive,
+        queued_bulk: s.queued_bulk,
+        running: s.running,
+        dead: s.dead,
+        oldest_queued_age_s: s.oldest_queued_age.map(|d| d.as_secs_f64()),
+        leases_expired_total: s.leases_expired_total,
+    }
+}
+
+fn queue_health(
+    stats: Result<sync_store::QueueStats, sync_store::StoreError>,
+    f: &mut Findings,
+) -> QueueHealth {
+    let queue = match stats {
+        Ok(s) => queue_figures(&s),
         Err(e) => {
             f.failing(format!("store unavailable: {e}"));
             QueueHealth::default()
         }
     };
-    // A commit failed lately (webhooks answered 503): failing for a while after it.
-    if let Some((ago, e)) = engine
-        .status()
-        .recent_store_write_failure(STORE_FAILURE_WINDOW)
-    {
-        f.failing(format!(
-            "storage could not commit {} s ago (webhooks get 503): {e}",
-            ago.as_secs()
-        ));
-    }
     if queue.dead > 0 {
         f.degraded(format!(
             "{} dead job(s): see `notion-sync jobs list --state dead`",
@@ -296,32 +381,52 @@ fn notion_health(engine: &Engine, f: &mut Findings) -> NotionHealth {
 
 async fn webhook_health(
     engine: &Engine,
-    secret_configured: bool,
+    secrets: &[(String, bool)],
     f: &mut Findings,
 ) -> WebhookHealth {
-    if !secret_configured {
-        f.degraded(
-            "NOTION_WEBHOOK_SECRET is not set: signed webhooks are refused (run `notion-sync webhook tokens`)"
-                .into(),
-        );
-    }
     let store = engine.store();
+    let tokens = store.verification_tokens().await.unwrap_or_default();
+    let one = secrets.len() == 1;
+    let mut integrations = Vec::new();
+    for (name, set) in secrets {
+        if !set {
+            f.degraded(format!(
+                "{} is not set: signed webhooks are refused (run `notion-sync webhook tokens`)",
+                crate::config::secret_var("NOTION_WEBHOOK_SECRET", name)
+            ));
+        }
+        integrations.push(IntegrationWebhookHealth {
+            name: name.clone(),
+            path: if one {
+                "/webhooks/notion".to_owned()
+            } else {
+                format!("/webhooks/notion/{name}")
+            },
+            secret_configured: *set,
+            pending_tokens: tokens.iter().filter(|t| &t.integration == name).count(),
+        });
+    }
     WebhookHealth {
         last_event_at: store.last_event_at().await.ok().flatten().map(iso),
-        secret_configured,
-        pending_tokens: store
-            .verification_tokens()
-            .await
-            .map(|t| t.len())
-            .unwrap_or(0),
+        secret_configured: secrets.iter().all(|(_, set)| *set),
+        pending_tokens: tokens.len(),
+        integrations,
     }
+}
+
+/// Whether each integration's webhook secret is set, in configuration order.
+pub fn secrets_configured(app: &AppState) -> Vec<(String, bool)> {
+    app.endpoints
+        .iter()
+        .map(|e| (e.integration.clone(), e.secret.is_set()))
+        .collect()
 }
 
 /// `GET /healthz`: 200 for ok/degraded, 503 for failing.
 pub async fn healthz(State(app): State<AppState>) -> Response {
     let health = collect(
-        &app.engine,
-        app.webhook_secret.is_set(),
+        &app.sources,
+        &secrets_configured(&app),
         app.accepting.load(Ordering::Acquire),
     )
     .await;
@@ -332,36 +437,54 @@ pub async fn healthz(State(app): State<AppState>) -> Response {
     (code, axum::Json(health)).into_response()
 }
 
-/// Sets the queue, mirror and pacer gauges from current state.
-pub async fn refresh_gauges(engine: &Engine) {
-    let store = engine.store();
-    if let Ok(s) = store.queue_stats().await {
-        metrics::gauge!("queue_jobs", "state" => "queued", "lane" => "interactive")
-            .set(s.queued_interactive as f64);
-        metrics::gauge!("queue_jobs", "state" => "queued", "lane" => "bulk")
-            .set(s.queued_bulk as f64);
-        metrics::gauge!("queue_jobs", "state" => "running", "lane" => "any").set(s.running as f64);
-        metrics::gauge!("queue_jobs", "state" => "dead", "lane" => "any").set(s.dead as f64);
-        metrics::gauge!("queue_oldest_queued_age_seconds")
-            .set(s.oldest_queued_age.map_or(0.0, |d| d.as_secs_f64()));
-    }
-    if let Ok(n) = store.page_count().await {
-        metrics::gauge!("mirror_pages").set(n as f64);
-    }
+/// Sets the queue, mirror and pacer gauges from current state, per source (and per
+/// integration for the pacer).
+pub async fn refresh_gauges(sources: &Sources) {
+    let store = sources.store();
     if let Ok(Some(at)) = store.last_event_at().await {
         metrics::gauge!("webhook_last_event_timestamp_seconds").set(at.timestamp() as f64);
     }
-    let status = engine.status();
-    metrics::gauge!("notion_token_rejected")
-        .set(f64::from(u8::from(status.auth_error().is_some())));
-    metrics::gauge!("store_write_failing").set(f64::from(u8::from(
-        status
+    let mut failing = false;
+    for engine in sources.all() {
+        let source = engine.name().to_owned();
+        let store = engine.store();
+        if let Ok(s) = store.source_queue_stats().await {
+            let gauge = |state: &'static str, lane: &'static str, v: u64| {
+                metrics::gauge!("queue_jobs", "state" => state, "lane" => lane, "source" => source.clone())
+                    .set(v as f64);
+            };
+            gauge("queued", "interactive", s.queued_interactive);
+            gauge("queued", "bulk", s.queued_bulk);
+            gauge("running", "any", s.running);
+            gauge("dead", "any", s.dead);
+            metrics::gauge!("queue_oldest_queued_age_seconds", "source" => source.clone())
+                .set(s.oldest_queued_age.map_or(0.0, |d| d.as_secs_f64()));
+        }
+        if let Ok(n) = store.source_page_count().await {
+            metrics::gauge!("mirror_pages", "source" => source.clone()).set(n as f64);
+        }
+        let status = engine.status();
+        metrics::gauge!("notion_token_rejected", "source" => source.clone())
+            .set(f64::from(u8::from(status.auth_error().is_some())));
+        failing |= status
             .recent_store_write_failure(STORE_FAILURE_WINDOW)
-            .is_some(),
-    )));
-    let pacer = engine.client().pacer().snapshot();
-    metrics::gauge!("notion_pacer_rate").set(pacer.current_rate);
-    metrics::gauge!("notion_pacer_waiters", "lane" => "interactive")
-        .set(pacer.waiters_interactive as f64);
-    metrics::gauge!("notion_pacer_waiters", "lane" => "bulk").set(pacer.waiters_bulk as f64);
+            .is_some();
+    }
+    metrics::gauge!("store_write_failing").set(f64::from(u8::from(failing)));
+    let mut seen = Vec::new();
+    for engine in sources.all() {
+        let pacer = engine.client().pacer();
+        if seen.contains(&pacer.name().to_owned()) {
+            continue;
+        }
+        seen.push(pacer.name().to_owned());
+        let integration = pacer.name().to_owned();
+        let snap = pacer.snapshot();
+        metrics::gauge!("notion_pacer_rate", "integration" => integration.clone())
+            .set(snap.current_rate);
+        metrics::gauge!("notion_pacer_waiters", "lane" => "interactive", "integration" => integration.clone())
+            .set(snap.waiters_interactive as f64);
+        metrics::gauge!("notion_pacer_waiters", "lane" => "bulk", "integration" => integration)
+            .set(snap.waiters_bulk as f64);
+    }
 }

@@ -1,6 +1,8 @@
-//! The HTTP surface: `POST /webhooks/notion`, `GET /healthz`, `GET /metrics`.
-//! The webhook path bounds the body (size, time), verifies, parses, refuses replays
-//! and commits; it never calls Notion. Every metric label comes from a fixed set.
+//! The HTTP surface: `POST /webhooks/notion/{integration}` (and `/webhooks/notion` for
+//! a daemon with one integration), `GET /healthz`, `GET /metrics`. The webhook path
+//! bounds the body (size, time), verifies with that integration's secret, parses,
+//! refuses replays, finds the event's source and commits; it never calls Notion. Every
+//! metric label comes from a fixed set (integration names from the configuration).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -8,7 +10,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,14 +18,17 @@ use axum::routing::{get, post};
 use notion_api::WebhookBody;
 use secrecy::ExposeSecret;
 use serde_json::json;
+use sync_engine::Routed;
 use sync_store::IngestOutcome;
 
-use crate::state::AppState;
+use crate::config::secret_var;
+use crate::state::{AppState, Endpoint};
 use crate::webhook_error::WebhookError;
 use crate::{handshake, health};
 
 /// The routes, also the only values of the `route` metric label (besides "unmatched").
 const WEBHOOK: &str = "/webhooks/notion";
+const WEBHOOK_NAMED: &str = "/webhooks/notion/{integration}";
 const HEALTHZ: &str = "/healthz";
 const METRICS: &str = "/metrics";
 
@@ -31,6 +36,7 @@ const METRICS: &str = "/metrics";
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(WEBHOOK, post(webhook))
+        .route(WEBHOOK_NAMED, post(webhook_named))
         .route(HEALTHZ, get(health::healthz))
         .route(METRICS, get(metrics_text))
         .layer(middleware::from_fn(track_http))
@@ -60,6 +66,7 @@ async fn track_http(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or("unmatched", |p| match p.as_str() {
             WEBHOOK => WEBHOOK,
+            WEBHOOK_NAMED => WEBHOOK_NAMED,
             HEALTHZ => HEALTHZ,
             METRICS => METRICS,
             _ => "unmatched",
@@ -74,17 +81,43 @@ async fn track_http(req: Request, next: Next) -> Response {
     response
 }
 
-/// `POST /webhooks/notion`: bound the body → verify on raw bytes → parse → refuse
-/// replays → one durable commit.
-#[tracing::instrument(skip_all, fields(webhook.event_id, webhook.type))]
+/// `POST /webhooks/notion`: the one integration's endpoint, when there is one.
 async fn webhook(State(app): State<AppState>, req: Request) -> Response {
+    deliver(&app, None, req).await
+}
+
+/// `POST /webhooks/notion/{integration}`.
+async fn webhook_named(
+    State(app): State<AppState>,
+    Path(integration): Path<String>,
+    req: Request,
+) -> Response {
+    deliver(&app, Some(&integration), req).await
+}
+
+/// Bound the body → verify on raw bytes with the integration's secret → parse → refuse
+/// replays → find the source → one durable commit.
+#[tracing::instrument(skip_all, fields(webhook.integration, webhook.event_id, webhook.type))]
+async fn deliver(app: &AppState, integration: Option<&str>, req: Request) -> Response {
     let started = Instant::now();
-    let (event_type, result) = handle_webhook(&app, req).await;
+    let (label, (event_type, result)) = match app.endpoint(integration) {
+        Some(endpoint) => {
+            tracing::Span::current().record("webhook.integration", endpoint.integration.as_str());
+            (
+                endpoint.integration.clone(),
+                handle_webhook(app, endpoint, req).await,
+            )
+        }
+        None => (
+            "unknown".to_owned(),
+            ("unknown", Err(WebhookError::UnknownIntegration)),
+        ),
+    };
     let outcome = match &result {
         Ok(o) => *o,
         Err(e) => e.outcome(),
     };
-    metrics::counter!("webhook_deliveries_total", "type" => event_type, "outcome" => outcome)
+    metrics::counter!("webhook_deliveries_total", "type" => event_type, "outcome" => outcome, "integration" => label)
         .increment(1);
     metrics::histogram!("webhook_ack_seconds").record(started.elapsed().as_secs_f64());
     match result {
@@ -142,6 +175,7 @@ async fn read_body(app: &AppState, headers: &HeaderMap, body: Body) -> Result<By
 
 async fn handle_webhook(
     app: &AppState,
+    endpoint: &Endpoint,
     req: Request,
 ) -> (&'static str, Result<&'static str, WebhookError>) {
     const UNKNOWN: &str = "unknown";
@@ -168,7 +202,7 @@ async fn handle_webhook(
                 let origin = handshake::origin(peer, &headers);
                 (
                     UNKNOWN,
-                    record_token(app, &verification_token, &origin).await,
+                    record_token(app, endpoint, &verification_token, &origin).await,
                 )
             }
             _ => {
@@ -183,14 +217,15 @@ async fn handle_webhook(
             }
         };
     };
-    let Some(secret) = app.webhook_secret.get() else {
+    let Some(secret) = endpoint.secret.get() else {
+        let var = secret_var("NOTION_WEBHOOK_SECRET", &endpoint.integration);
         app.logs.no_secret.warn(|suppressed| {
             tracing::error!(
                 suppressed,
-                "signed webhook received but NOTION_WEBHOOK_SECRET is not set: 401 (Notion will retry); run `notion-sync webhook tokens`"
+                "signed webhook received but {var} is not set: 401 (Notion will retry); run `notion-sync webhook tokens`"
             );
         });
-        return (UNKNOWN, Err(WebhookError::NoSecret));
+        return (UNKNOWN, Err(WebhookError::NoSecret { var }));
     };
     if let Err(e) =
         notion_api::verify_signature(secret.expose_secret().as_bytes(), &body, Some(signature))
@@ -206,7 +241,7 @@ async fn handle_webhook(
             let origin = handshake::origin(peer, &headers);
             return (
                 UNKNOWN,
-                record_token(app, &verification_token, &origin).await,
+                record_token(app, endpoint, &verification_token, &origin).await,
             );
         }
         Err(e) => return (UNKNOWN, Err(WebhookError::Malformed(e.to_string()))),
@@ -215,12 +250,13 @@ async fn handle_webhook(
     let span = tracing::Span::current();
     span.record("webhook.event_id", event.id.as_str());
     span.record("webhook.type", event.event_type.as_str());
-    (event_type, commit(app, &event).await)
+    (event_type, commit(app, endpoint, &event).await)
 }
 
 /// Refuses a replay by timestamp, then records the event and its jobs in one commit.
 async fn commit(
     app: &AppState,
+    endpoint: &Endpoint,
     event: &notion_api::WebhookEvent,
 ) -> Result<&'static str, WebhookError> {
     if event.timestamp < app.engine.now() - app.replay_window {
@@ -233,37 +269,59 @@ async fn commit(
         let hours = app.replay_window.num_hours();
         return Err(WebhookError::Replay { timestamp, hours });
     }
-    let incoming = app.engine.accept(event);
+    let routed = app.sources.route(&endpoint.integration, event).await;
+    let (engine, incoming, claimed) = match routed {
+        Ok(Routed::To(engine, incoming)) => (engine, incoming, true),
+        Ok(Routed::Unclaimed(incoming)) => (app.engine.clone(), incoming, false),
+        Err(e) => return Err(store_failed(app, e)),
+    };
     let has_jobs = !incoming.jobs.is_empty();
-    let result = app.engine.store().ingest(incoming).await;
+    let result = engine.store().ingest(incoming).await;
     match result {
         Ok(IngestOutcome::Inserted) => {
             if has_jobs {
-                app.engine.wake_workers();
+                engine.wake_workers();
             }
-            tracing::debug!(attempt = event.attempt_number, "webhook event recorded");
-            Ok(if has_jobs { "queued" } else { "recorded" })
+            tracing::debug!(
+                attempt = event.attempt_number,
+                source = engine.name(),
+                "webhook event recorded"
+            );
+            Ok(match (claimed, has_jobs) {
+                (false, _) => {
+                    metrics::counter!("webhook_unclaimed_total", "integration" => endpoint.integration.clone())
+                        .increment(1);
+                    "unclaimed"
+                }
+                (true, true) => "queued",
+                (true, false) => "recorded",
+            })
         }
         Ok(IngestOutcome::Duplicate) => Ok("duplicate"),
-        Err(e) => {
-            app.engine
-                .status()
-                .record_store_write_failure(e.to_string());
-            tracing::error!(error = %e, error.chain = ?e, "webhook event not recorded: 503 (Notion retries)");
-            Err(WebhookError::Store(e))
-        }
+        Err(e) => Err(store_failed(app, e)),
     }
+}
+
+/// The store did not take the event: health reports it, Notion retries on the 503.
+fn store_failed(app: &AppState, e: sync_store::StoreError) -> WebhookError {
+    app.engine
+        .status()
+        .record_store_write_failure(e.to_string());
+    tracing::error!(error = %e, error.chain = ?e, "webhook event not recorded: 503 (Notion retries)");
+    WebhookError::Store(e)
 }
 
 async fn record_token(
     app: &AppState,
+    endpoint: &Endpoint,
     token: &str,
     origin: &sync_store::TokenOrigin,
 ) -> Result<&'static str, WebhookError> {
     app.handshakes
         .record(
-            app.webhook_secret.is_set(),
+            endpoint.secret.is_set(),
             app.engine.store(),
+            &endpoint.integration,
             token,
             origin,
         )
@@ -272,7 +330,7 @@ async fn record_token(
 
 /// `GET /metrics`: refreshes the queue and mirror gauges, then renders.
 async fn metrics_text(State(app): State<AppState>) -> Response {
-    health::refresh_gauges(&app.engine).await;
+    health::refresh_gauges(&app.sources).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),

@@ -1,5 +1,6 @@
-//! What every HTTP handler shares: the engine, the webhook signing key, the metrics
-//! handle, the intake switch, the webhook limits and the rate-limited log lines.
+//! What every HTTP handler shares: the sources, each integration's webhook endpoint and
+//! signing key, the metrics handle, the intake switch, the webhook limits and the
+//! rate-limited log lines.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -7,16 +8,29 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::SecretString;
-use sync_engine::Engine;
+use sync_engine::{Engine, Sources};
 
 use crate::config::ServerConfig;
 use crate::handshake::HandshakeGate;
 use crate::log_gate::WebhookLogs;
 
+/// One integration's webhook endpoint (`/webhooks/notion/{integration}`).
+pub struct Endpoint {
+    pub integration: String,
+    /// Its signing key (the subscription's verification token).
+    pub secret: Arc<SecretSlot>,
+}
+
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
+    /// Every source's engine.
+    pub sources: Sources,
+    /// One per integration, in configuration order.
+    pub endpoints: Arc<Vec<Endpoint>>,
+    /// The first source's engine (the store and clock every source shares).
     pub engine: Engine,
+    /// The first integration's signing key.
     pub webhook_secret: Arc<SecretSlot>,
     pub metrics: PrometheusHandle,
     /// False once shutdown began: webhooks get 503 so Notion retries elsewhere/later.
@@ -40,8 +54,8 @@ impl AppState {
     /// The state of a server with `server`'s limits, whose event log forgets event ids
     /// after `event_retention`.
     pub fn new(
-        engine: Engine,
-        webhook_secret: Arc<SecretSlot>,
+        sources: Sources,
+        endpoints: Vec<Endpoint>,
         metrics: PrometheusHandle,
         server: &ServerConfig,
         event_retention: Duration,
@@ -49,8 +63,10 @@ impl AppState {
         let retention =
             chrono::TimeDelta::from_std(event_retention).unwrap_or(chrono::TimeDelta::MAX);
         AppState {
-            engine,
-            webhook_secret,
+            engine: sources.first().clone(),
+            webhook_secret: endpoints[0].secret.clone(),
+            sources,
+            endpoints: Arc::new(endpoints),
             metrics,
             accepting: Arc::new(AtomicBool::new(true)),
             max_body_bytes: server.max_body_bytes,
@@ -58,6 +74,18 @@ impl AppState {
             replay_window: retention - REPLAY_MARGIN,
             handshakes: Arc::new(HandshakeGate::new(server.accept_handshakes)),
             logs: Arc::default(),
+        }
+    }
+}
+
+impl AppState {
+    /// The endpoint of `integration`; `None` names the unnamed path, which serves the one
+    /// integration of a daemon that has only one.
+    pub fn endpoint(&self, integration: Option<&str>) -> Option<&Endpoint> {
+        match integration {
+            Some(name) => self.endpoints.iter().find(|e| e.integration == name),
+            None if self.endpoints.len() == 1 => self.endpoints.first(),
+            None => None,
         }
     }
 }

@@ -20,10 +20,12 @@ pub enum WebhookError {
     MissingSignature,
     #[error("invalid X-Notion-Signature: {0}")]
     BadSignature(SignatureError),
+    #[error("webhook secret not configured: set {var} (see `notion-sync webhook tokens`)")]
+    NoSecret { var: String },
     #[error(
-        "webhook secret not configured: set NOTION_WEBHOOK_SECRET (see `notion-sync webhook tokens`)"
+        "no integration is called that: post to /webhooks/notion/<integration> for a configured integration"
     )]
-    NoSecret,
+    UnknownIntegration,
     #[error("malformed webhook body: {0}")]
     Malformed(String),
     #[error(
@@ -54,7 +56,8 @@ impl WebhookError {
             WebhookError::TooManyHandshakes => StatusCode::TOO_MANY_REQUESTS,
             WebhookError::MissingSignature
             | WebhookError::BadSignature(_)
-            | WebhookError::NoSecret => StatusCode::UNAUTHORIZED,
+            | WebhookError::NoSecret { .. } => StatusCode::UNAUTHORIZED,
+            WebhookError::UnknownIntegration => StatusCode::NOT_FOUND,
             WebhookError::ShuttingDown | WebhookError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -67,7 +70,8 @@ impl WebhookError {
             WebhookError::Body => "bad_body",
             WebhookError::MissingSignature => "missing_signature",
             WebhookError::BadSignature(_) => "bad_signature",
-            WebhookError::NoSecret => "no_secret",
+            WebhookError::NoSecret { .. } => "no_secret",
+            WebhookError::UnknownIntegration => "unknown_integration",
             WebhookError::Malformed(_) => "malformed",
             WebhookError::Replay { .. } => "replay",
             WebhookError::HandshakeClosed => "handshake_closed",

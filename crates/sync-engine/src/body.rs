@@ -103,7 +103,7 @@ impl BodyReader {
         ctx.store
             .set_page_body(&id, &markdown, &hash, fetched_at)
             .await?;
-        metrics::counter!("sync_bodies_fetched_total", "source" => source.as_str()).increment(1);
+        metrics::counter!("sync_bodies_fetched_total", "via" => source.as_str(), "source" => self.ctx.source()).increment(1);
         Ok(sent)
     }
 

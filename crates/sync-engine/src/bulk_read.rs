@@ -127,7 +127,8 @@ impl BulkReader {
                 state.batches.insert(key, batch);
             }
         }
-        metrics::gauge!("bulk_read_held_jobs").set(state.held() as f64);
+        metrics::gauge!("bulk_read_held_jobs", "source" => self.ctx.source())
+            .set(state.held() as f64);
         result
     }
 
@@ -169,7 +170,7 @@ impl BulkReader {
             }
             let batch = state.batches.entry(key).or_insert_with(|| {
                 tracing::info!(data_source.id = %data_source, pending = count, "burst of property reads: reading them by query");
-                metrics::counter!("bulk_read_bursts_total").increment(1);
+                metrics::counter!("bulk_read_bursts_total", "source" => self.ctx.source()).increment(1);
                 HeldBatch {
                     data_source,
                     jobs: Vec::new(),
@@ -258,7 +259,7 @@ impl BulkReader {
             let response =
                 ctx.observe(client.query_data_source(batch.data_source, &request).await)?;
             batch.burst.queries += 1;
-            metrics::counter!("bulk_read_queries_total").increment(1);
+            metrics::counter!("bulk_read_queries_total", "source" => ctx.source()).increment(1);
             let date = response.date.unwrap_or_else(|| ctx.now());
             if proven.is_none() {
                 *notion_ahead = date - ctx.now();
@@ -334,7 +335,8 @@ impl BulkReader {
             ctx.record_freshness(job);
             done += 1;
         }
-        metrics::counter!("sync_pages_read_total", "via" => "query").increment(done);
+        metrics::counter!("sync_pages_read_total", "via" => "query", "source" => ctx.source())
+            .increment(done);
         ctx.wake_workers();
         Ok(())
     }
@@ -346,7 +348,8 @@ impl BulkReader {
         }
         let jobs: Vec<ClaimedJob> = jobs.iter().map(|h| h.job.clone()).collect();
         self.ctx.store.release_alone(&jobs).await?;
-        metrics::counter!("bulk_read_fell_back_total").increment(jobs.len() as u64);
+        metrics::counter!("bulk_read_fell_back_total", "source" => self.ctx.source())
+            .increment(jobs.len() as u64);
         self.ctx.wake_workers();
         Ok(())
     }

@@ -98,9 +98,14 @@ impl Default for WorkerConfig {
     }
 }
 
-/// Everything the engine needs besides its handles.
+/// Everything the engine needs besides its handles. One engine mirrors one configured
+/// source (its `name`), through one integration (`integration`: token, budget, webhook).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
+    /// The source's name: its jobs, mirror rows, metrics and health say it.
+    pub name: String,
+    /// The integration it reads through (sources of one integration share its budget).
+    pub integration: String,
     pub source: Source,
     pub tasks: TaskConfig,
     pub reconcile: ReconcileConfig,
@@ -113,6 +118,8 @@ impl EngineConfig {
     /// Defaults for everything but the source.
     pub fn new(source: Source) -> Self {
         Self {
+            name: sync_store::DEFAULT_SOURCE.to_owned(),
+            integration: sync_store::DEFAULT_SOURCE.to_owned(),
             source,
             tasks: TaskConfig::default(),
             reconcile: ReconcileConfig::default(),

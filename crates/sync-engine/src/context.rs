@@ -3,9 +3,13 @@
 //! the two mirror writes every component makes the same way (a page as Notion returned
 //! it, and "this page is gone").
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+
 use chrono::{DateTime, Utc};
 use notion_api::{ErrorClass, Lane as PaceLane, NotionClient, NotionError, NotionId, Page};
-use sync_store::{Lane, PageUpsert, Store, StoreError};
+use sync_store::{Lane, NewJob, PageUpsert, Store, StoreError};
 use tokio::sync::Notify;
 
 use crate::config::EngineConfig;
@@ -14,10 +18,26 @@ use crate::recent::RecentReads;
 use crate::rules::TaskView;
 use crate::status::EngineStatus;
 
+/// Where a page read by one source goes when it belongs to another source of the same
+/// integration (a webhook that did not say its data source reached the wrong one).
+pub trait Handoff: Send + Sync {
+    /// Queues `job` for the source, other than `from`, of `from`'s integration that
+    /// mirrors `data_source`, and wakes its workers; false when none does.
+    fn hand_off<'a>(
+        &'a self,
+        from: &'a str,
+        data_source: NotionId,
+        job: NewJob,
+    ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>>;
+}
+
 /// Owned by the engine, borrowed by every component.
 pub(crate) struct Ctx {
     pub(crate) config: EngineConfig,
+    /// The database, working for this source (`Store::for_source`).
     pub(crate) store: Store,
+    /// The other sources, once the daemon has built them all.
+    pub(crate) handoff: OnceLock<Arc<dyn Handoff>>,
     client: NotionClient,
     pub(crate) status: EngineStatus,
     /// What each page's last reads covered (see `recent.rs`).
@@ -28,8 +48,9 @@ pub(crate) struct Ctx {
 impl Ctx {
     pub(crate) fn new(config: EngineConfig, store: Store, client: NotionClient) -> Ctx {
         Ctx {
+            store: store.for_source(&config.name),
             config,
-            store,
+            handoff: OnceLock::new(),
             client,
             status: EngineStatus::default(),
             recent: RecentReads::default(),
@@ -45,6 +66,11 @@ impl Ctx {
     /// The client pacing on the queue lane `lane`.
     pub(crate) fn client_for(&self, lane: Lane) -> NotionClient {
         self.client.with_lane(pace_lane(lane))
+    }
+
+    /// The source's name (the `source` metric label).
+    pub(crate) fn source(&self) -> String {
+        self.config.name.clone()
     }
 
     /// Now, on the store's clock (tests set it).
@@ -81,7 +107,7 @@ impl Ctx {
     /// Records a completed job's freshness: from the oldest request of its lane to now.
     pub(crate) fn record_freshness(&self, job: &sync_store::ClaimedJob) {
         let age = (self.now() - job.lane_since()).num_milliseconds().max(0) as f64 / 1000.0;
-        metrics::histogram!("sync_freshness_seconds", "lane" => job.lane.as_str()).record(age);
+        metrics::histogram!("sync_freshness_seconds", "lane" => job.lane.as_str(), "source" => self.source()).record(age);
     }
 
     /// The mirror row for a page as Notion returned it (observed at `observed_at`, on

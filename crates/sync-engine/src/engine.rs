@@ -44,6 +44,7 @@ struct Inner {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
+            .field("name", &self.inner.ctx.config.name)
             .field("source", &self.inner.ctx.config.source)
             .finish_non_exhaustive()
     }
@@ -87,8 +88,19 @@ impl Engine {
         &self.inner.ctx.config
     }
 
+    /// The source's name.
+    pub fn name(&self) -> &str {
+        &self.inner.ctx.config.name
+    }
+
+    /// The database, working for this source (its jobs, its mirror rows).
     pub fn store(&self) -> &Store {
         &self.inner.ctx.store
+    }
+
+    /// Wires the other sources in (once; `Sources::new` does).
+    pub(crate) fn set_handoff(&self, handoff: std::sync::Arc<dyn crate::context::Handoff>) {
+        let _ = self.inner.ctx.handoff.set(handoff);
     }
 
     /// The Notion client (its stats and pacer are what health reports).

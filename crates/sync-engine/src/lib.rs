@@ -3,7 +3,7 @@
 mod body;
 mod bulk_read;
 pub mod config;
-mod context;
+pub(crate) mod context;
 mod engine;
 mod error;
 mod freshness;
@@ -19,10 +19,12 @@ pub mod rules;
 pub mod schedule;
 mod schema_guard;
 mod scope;
+mod sources;
 pub mod status;
 pub mod worker;
 
 pub use config::{EngineConfig, ReconcileConfig, Source, TaskConfig, WorkerConfig};
+pub use context::Handoff;
 pub use engine::Engine;
 pub use error::{JobError, ReconcileError};
 pub use job::{Job, PageSyncPayload, UnknownJob};
@@ -31,5 +33,6 @@ pub use overdue::MarkOutcome;
 pub use reconcile::{PassKind, next_watermark};
 pub use route::{RouteContext, route_event};
 pub use schedule::run_scheduler;
+pub use sources::{Routed, Sources};
 pub use status::{BulkBurst, BulkStatus, EngineStatus, PassProgress, PassSummary, SchemaState};
 pub use worker::{DrainReport, WorkerPool};

@@ -168,7 +168,7 @@ impl Overdue {
         store
             .finish_status_write(&page.id, &w.due, overdue, &transition, Some(&upsert))
             .await?;
-        metrics::counter!("overdue_marked_total").increment(1);
+        metrics::counter!("overdue_marked_total", "source" => self.ctx.source()).increment(1);
         tracing::info!(page.id = %page.id, due = %w.due, from = ?view.status, "task marked overdue");
         self.notifier.record_marked(page.title());
         Ok(MarkOutcome::Marked)

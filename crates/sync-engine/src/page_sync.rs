@@ -13,7 +13,7 @@ use crate::body::BodyReader;
 use crate::context::Ctx;
 use crate::error::JobError;
 use crate::freshness::body_may_have_changed_on_get;
-use crate::job::PageSyncPayload;
+use crate::job::{Job, PageSyncPayload};
 use crate::overdue::Overdue;
 use crate::recent::Part;
 use crate::scope::Scope;
@@ -49,7 +49,8 @@ impl PageSync {
         work: &PageSyncPayload,
     ) -> Result<(), JobError> {
         if job.attempts == 1 && self.ctx.recent.covers(&page, work, job.enqueued_at) {
-            metrics::counter!("sync_jobs_covered_total").increment(1);
+            metrics::counter!("sync_jobs_covered_total", "source" => self.ctx.source())
+                .increment(1);
             tracing::debug!("every request already answered by an earlier read");
             return Ok(());
         }
@@ -92,12 +93,17 @@ impl PageSync {
                 }
                 Err(e) => return Err(e.into()),
             };
-            metrics::counter!("sync_pages_read_total", "via" => "get").increment(1);
+            metrics::counter!("sync_pages_read_total", "via" => "get", "source" => ctx.source())
+                .increment(1);
             let observed_at = page.date.unwrap_or_else(|| ctx.now());
             let sent = page.sent;
             let page = page.value;
             if !self.scope.contains(&page).await {
-                metrics::counter!("sync_pages_out_of_scope_total").increment(1);
+                if self.hand_off(&page, work, lane).await? {
+                    return Ok(());
+                }
+                metrics::counter!("sync_pages_out_of_scope_total", "source" => ctx.source())
+                    .increment(1);
                 tracing::debug!(parent = ?page.parent, "page outside the mirrored data sources: dropped");
                 if mirror.is_some() {
                     ctx.page_gone(&id, observed_at).await?;
@@ -128,5 +134,30 @@ impl PageSync {
             self.overdue.apply(&client, &page, observed_at).await?;
         }
         Ok(())
+    }
+
+    /// A page of another source of our integration goes to that source (it reads the page
+    /// by its own rules); true if one took it.
+    async fn hand_off(
+        &self,
+        page: &Page,
+        work: &PageSyncPayload,
+        lane: Lane,
+    ) -> Result<bool, JobError> {
+        let (Some(ds), Some(handoff)) = (page.data_source_id(), self.ctx.handoff.get()) else {
+            return Ok(false);
+        };
+        let job = Job::PageSync {
+            page: page.id,
+            work: work.clone(),
+        }
+        .to_new_job(lane);
+        let taken = handoff.hand_off(&self.ctx.config.name, ds, job).await?;
+        if taken {
+            metrics::counter!("sync_pages_handed_off_total", "source" => self.ctx.source())
+                .increment(1);
+            tracing::debug!(data_source = %ds, "page of another source: handed to it");
+        }
+        Ok(taken)
     }
 }

@@ -48,7 +48,7 @@ impl SchemaGuard {
             tracing::info!(data_source.id = %ds, "schema fixed: task writes resumed");
         }
         let ok = matches!(state, SchemaState::Ok(_));
-        metrics::gauge!("schema_ok").set(if ok { 1.0 } else { 0.0 });
+        metrics::gauge!("schema_ok", "source" => self.ctx.source()).set(if ok { 1.0 } else { 0.0 });
         Ok(state)
     }
 

@@ -229,11 +229,11 @@ async fn run_claimed(engine: &Engine, job: &ClaimedJob, cancel: &CancellationTok
     };
     let _e = span.enter();
     let elapsed = started.elapsed().as_secs_f64();
-    metrics::histogram!("sync_job_duration_seconds", "kind" => job.kind.clone()).record(elapsed);
+    metrics::histogram!("sync_job_duration_seconds", "kind" => job.kind.clone(), "source" => engine.name().to_owned()).record(elapsed);
     match result {
         Ok(()) => match store.complete(job).await {
             Ok(()) => {
-                metrics::counter!("sync_jobs_total", "kind" => job.kind.clone(), "outcome" => "completed").increment(1);
+                metrics::counter!("sync_jobs_total", "kind" => job.kind.clone(), "outcome" => "completed", "source" => engine.name().to_owned()).increment(1);
                 engine.record_freshness(job);
                 Ended::Completed
             }
@@ -253,12 +253,12 @@ async fn run_claimed(engine: &Engine, job: &ClaimedJob, cancel: &CancellationTok
             };
             match store.fail(job, failure).await {
                 Ok(FailOutcome::Retrying { run_at, attempts }) => {
-                    metrics::counter!("sync_jobs_total", "kind" => job.kind.clone(), "outcome" => "retrying").increment(1);
+                    metrics::counter!("sync_jobs_total", "kind" => job.kind.clone(), "outcome" => "retrying", "source" => engine.name().to_owned()).increment(1);
                     tracing::warn!(error = %err, error.chain = ?err, retry_at = %run_at, attempts, "job failed; will retry");
                     Ended::Retrying
                 }
                 Ok(FailOutcome::Dead) => {
-                    metrics::counter!("sync_jobs_total", "kind" => job.kind.clone(), "outcome" => "dead").increment(1);
+                    metrics::counter!("sync_jobs_total", "kind" => job.kind.clone(), "outcome" => "dead", "source" => engine.name().to_owned()).increment(1);
                     tracing::error!(error = %err, error.chain = ?err, "job failed permanently: moved to dead (see `notion-sync jobs list`)");
                     Ended::Dead
                 }

@@ -296,7 +296,11 @@ impl Store {
             entity_id: event.entity_id,
             attempt_number: i64::from(event.attempt_number),
             event_time: event.event_time.map(to_iso),
-            jobs: event.jobs.into_iter().map(PreparedJob::new).collect(),
+            jobs: event
+                .jobs
+                .into_iter()
+                .map(|j| PreparedJob::new(j, self.source()))
+                .collect(),
         };
         self.ingest_prepared(data).await
     }
@@ -362,6 +366,7 @@ mod tests {
                 lane: Lane::Interactive,
                 run_at: None,
                 batch: None,
+                source: "default".to_owned(),
             }],
         }
     }

@@ -294,7 +294,7 @@ impl Store {
         self.write(FinishStatusWrite {
             key: IntentKey::new(page_id, due, to_status),
             transition: transition.clone(),
-            page: page.map(PreparedPage::new),
+            page: page.map(|p| PreparedPage::new(p, self.source())),
         })
         .await
     }

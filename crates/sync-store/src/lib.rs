@@ -25,6 +25,6 @@ pub use queue::{
     ClaimedJob, EnqueueOutcome, FailOutcome, JobFailure, JobFilter, JobRow, JobState, Lane, NewJob,
     ParseEnumError, QueueStats,
 };
-pub use store::Store;
+pub use store::{DEFAULT_SOURCE, Store};
 pub use tokens::{MAX_VERIFICATION_TOKENS, TokenOrigin, TokenRecorded, VerificationToken};
 pub use writer::WriteStats;

@@ -68,6 +68,8 @@ pub struct PageRow {
     pub body_fetched_at: Option<DateTime<Utc>>,
     /// Notion's clock: when the stored properties were read.
     pub observed_at: DateTime<Utc>,
+    /// The source that mirrors it.
+    pub source: String,
 }
 
 /// Which pages [`Store::list_pages`] returns (ordered by due date, undated last, then id).
@@ -81,6 +83,8 @@ pub struct PageFilter {
     pub due_before: Option<String>,
     pub include_trashed: bool,
     pub limit: Option<u32>,
+    /// Only this source's pages.
+    pub source: Option<String>,
 }
 
 /// One status the daemon wrote.
@@ -113,12 +117,14 @@ pub(crate) struct PreparedPage {
     properties: String,
     observed_at: DateTime<Utc>,
     observed_iso: String,
+    source: String,
 }
 
 impl PreparedPage {
-    pub(crate) fn new(p: &PageUpsert) -> Self {
+    pub(crate) fn new(p: &PageUpsert, source: &str) -> Self {
         let observed_at = truncate_ms(p.observed_at);
         Self {
+            source: source.to_owned(),
             id: p.id.to_string(),
             data_source_id: data_source_text(p.data_source_id.as_ref()),
             title: p.title.clone(),
@@ -142,7 +148,7 @@ pub(crate) async fn upsert_one(
     let synced_at = to_iso(cx.now());
     let current = sqlx::query(
         "SELECT data_source_id, title, status, due, url, created_time, last_edited_time, \
-                in_trash, properties, observed_at \
+                in_trash, properties, observed_at, source \
          FROM pages WHERE id = ?1",
     )
     .bind(&p.id)
@@ -152,8 +158,9 @@ pub(crate) async fn upsert_one(
     let Some(row) = current else {
         sqlx::query(
             "INSERT INTO pages (id, data_source_id, title, status, due, url, created_time, \
-                                last_edited_time, in_trash, properties, synced_at, observed_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                last_edited_time, in_trash, properties, synced_at, observed_at, \
+                                source) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )
         .bind(&p.id)
         .bind(&p.data_source_id)
@@ -167,6 +174,7 @@ pub(crate) async fn upsert_one(
         .bind(&p.properties)
         .bind(&synced_at)
         .bind(&p.observed_iso)
+        .bind(&p.source)
         .execute(&mut cx.conn)
         .await
         .map_err(|e| cx.err(e))?;
@@ -184,7 +192,8 @@ pub(crate) async fn upsert_one(
         && row.get::<String, _>(5) == p.created_time
         && row.get::<String, _>(6) == p.last_edited_time
         && row.get::<bool, _>(7) == p.in_trash
-        && row.get::<String, _>(8) == p.properties;
+        && row.get::<String, _>(8) == p.properties
+        && row.get::<String, _>(10) == p.source;
     if unchanged {
         sqlx::query("UPDATE pages SET observed_at = ?2, synced_at = ?3 WHERE id = ?1")
             .bind(&p.id)
@@ -198,7 +207,7 @@ pub(crate) async fn upsert_one(
     sqlx::query(
         "UPDATE pages SET data_source_id = ?2, title = ?3, status = ?4, due = ?5, url = ?6, \
              created_time = ?7, last_edited_time = ?8, in_trash = ?9, properties = ?10, \
-             synced_at = ?11, observed_at = ?12 \
+             synced_at = ?11, observed_at = ?12, source = ?13 \
          WHERE id = ?1",
     )
     .bind(&p.id)
@@ -213,6 +222,7 @@ pub(crate) async fn upsert_one(
     .bind(&p.properties)
     .bind(&synced_at)
     .bind(&p.observed_iso)
+    .bind(&p.source)
     .execute(&mut cx.conn)
     .await
     .map_err(|e| cx.err(e))?;
@@ -351,7 +361,8 @@ impl WriteOp for RecordTransition {
 macro_rules! page_columns {
     () => {
         "id, data_source_id, title, status, due, url, created_time, last_edited_time, \
-         in_trash, properties, body_markdown, body_hash, synced_at, body_fetched_at, observed_at"
+         in_trash, properties, body_markdown, body_hash, synced_at, body_fetched_at, observed_at, \
+         source"
     };
 }
 
@@ -381,6 +392,7 @@ fn page_row(store: &Store, r: &SqliteRow) -> Result<PageRow, StoreError> {
         synced_at: time(12)?,
         body_fetched_at: get_o(13)?.map(|s| from_iso(path, &s)).transpose()?,
         observed_at: time(14)?,
+        source: get_s(15)?,
     })
 }
 
@@ -400,7 +412,7 @@ impl Store {
     #[tracing::instrument(skip_all, fields(page.id = %page.id), err(level = "debug"))]
     pub async fn upsert_page(&self, page: &PageUpsert) -> Result<UpsertOutcome, StoreError> {
         let mut out = self
-            .write(UpsertPages(vec![PreparedPage::new(page)]))
+            .write(UpsertPages(vec![PreparedPage::new(page, self.source())]))
             .await?;
         out.pop().ok_or(StoreError::Closed)
     }
@@ -415,8 +427,13 @@ impl Store {
         if pages.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(UpsertPages(pages.iter().map(PreparedPage::new).collect()))
-            .await
+        self.write(UpsertPages(
+            pages
+                .iter()
+                .map(|p| PreparedPage::new(p, self.source()))
+                .collect(),
+        ))
+        .await
     }
 
     /// Stores a page's body. `fetched_at` is when it was read, on Notion's clock; a body
@@ -508,6 +525,7 @@ impl Store {
                AND (?2 IS NULL OR status IN (SELECT value FROM json_each(?2))) \
                AND (?3 IS NULL OR (due IS NOT NULL AND due < ?3)) \
                AND (?4 OR in_trash = 0) \
+               AND (?6 IS NULL OR source = ?6) \
              ORDER BY due IS NULL, due, id LIMIT ?5"
         ))
         .bind(filter.data_source_id.as_ref().map(ToString::to_string))
@@ -515,6 +533,7 @@ impl Store {
         .bind(filter.due_before)
         .bind(filter.include_trashed)
         .bind(limit)
+        .bind(filter.source)
         .fetch_all(self.readers())
         .await
         .map_err(|e| self.err(e))?;
@@ -603,6 +622,18 @@ impl Store {
             .fetch_one(self.readers())
             .await
             .map_err(|e| self.err(e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// [`page_count`](Self::page_count) of this handle's source.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn source_page_count(&self) -> Result<u64, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pages WHERE in_trash = 0 AND source = ?1")
+                .bind(self.source())
+                .fetch_one(self.readers())
+                .await
+                .map_err(|e| self.err(e))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 

@@ -21,12 +21,19 @@ const JOURNAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 /// The migrations in the repository's top-level `migrations/`, embedded at compile time.
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
+/// The source a store handle works for until [`Store::for_source`] names another (a
+/// single-source configuration's, and what rows written before sources existed say).
+pub const DEFAULT_SOURCE: &str = "default";
+
 /// Handle to the database. Cheap to clone; all clones share one writer task and one reader
 /// pool. Call [`Store::close`] before exiting so the writer finishes and the WAL is
-/// checkpointed.
+/// checkpointed. A handle works for one source ([`Store::for_source`]): the jobs it
+/// enqueues and the pages it mirrors are that source's, and it claims only that source's
+/// jobs; reads by id and store-wide maintenance see every source.
 #[derive(Clone)]
 pub struct Store {
     pub(crate) inner: Arc<Inner>,
+    source: Arc<str>,
 }
 
 pub(crate) struct Inner {
@@ -44,6 +51,7 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("path", &self.inner.path)
             .field("synchronous", &self.inner.config.synchronous)
+            .field("source", &self.source)
             .finish_non_exhaustive()
     }
 }
@@ -149,6 +157,7 @@ impl Store {
             stats: Arc::clone(&write_stats),
         });
         Store {
+            source: Arc::from(DEFAULT_SOURCE),
             inner: Arc::new(Inner {
                 path,
                 config,
@@ -159,6 +168,19 @@ impl Store {
                 write_stats,
             }),
         }
+    }
+
+    /// The same database, working for source `name` (its jobs, its mirror rows).
+    pub fn for_source(&self, name: &str) -> Store {
+        Store {
+            inner: Arc::clone(&self.inner),
+            source: Arc::from(name),
+        }
+    }
+
+    /// The source this handle works for.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// Applies any embedded migration the database lacks (idempotent; `open` already did).

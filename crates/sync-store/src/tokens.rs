@@ -21,6 +21,8 @@ pub struct VerificationToken {
     pub received_at: DateTime<Utc>,
     /// Where it came from.
     pub origin: TokenOrigin,
+    /// The integration whose webhook endpoint it arrived on.
+    pub integration: String,
 }
 
 /// The network origin of a handshake, as the daemon saw it (not proof of anything:
@@ -39,6 +41,7 @@ impl std::fmt::Debug for VerificationToken {
             .field("token", &mask(&self.token))
             .field("received_at", &self.received_at)
             .field("origin", &self.origin)
+            .field("integration", &self.integration)
             .finish()
     }
 }
@@ -62,6 +65,7 @@ pub enum TokenRecorded {
 }
 
 struct RecordToken {
+    integration: String,
     token: String,
     origin: TokenOrigin,
 }
@@ -85,13 +89,15 @@ impl WriteOp for RecordToken {
                 return Ok(TokenRecorded::Full);
             }
             sqlx::query(
-                "INSERT INTO verification_tokens (token, received_at, peer, forwarded_for) \
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO verification_tokens (token, received_at, peer, forwarded_for, \
+                                                  integration) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .bind(&self.token)
             .bind(to_iso(cx.now()))
             .bind(&self.origin.peer)
             .bind(&self.origin.forwarded_for)
+            .bind(&self.integration)
             .execute(&mut cx.conn)
             .await
             .map_err(|e| cx.err(e))?;
@@ -100,7 +106,8 @@ impl WriteOp for RecordToken {
     }
 }
 
-struct ClearTokens;
+/// Every integration's, or one's.
+struct ClearTokens(Option<String>);
 
 impl WriteOp for ClearTokens {
     type Output = u64;
@@ -112,10 +119,11 @@ impl WriteOp for ClearTokens {
             // token in a free page.
             for sql in [
                 "PRAGMA secure_delete = ON",
-                "DELETE FROM verification_tokens",
+                "DELETE FROM verification_tokens WHERE ?1 IS NULL OR integration = ?1",
                 "PRAGMA secure_delete = OFF",
             ] {
                 let done = sqlx::query(sql)
+                    .bind(self.0.as_deref())
                     .execute(&mut cx.conn)
                     .await
                     .map_err(|e| cx.err(e))?;
@@ -129,33 +137,41 @@ impl WriteOp for ClearTokens {
 }
 
 impl Store {
-    /// Stores a verification token as pending, unless it is already pending or
-    /// [`MAX_VERIFICATION_TOKENS`] are. The store never uses it as a signing key.
+    /// Stores a verification token that arrived on `integration`'s endpoint as pending,
+    /// unless it is already pending or [`MAX_VERIFICATION_TOKENS`] (of all integrations)
+    /// are. The store never uses it as a signing key.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn record_verification_token(
         &self,
+        integration: &str,
         token: &str,
         origin: &TokenOrigin,
     ) -> Result<TokenRecorded, StoreError> {
         self.write(RecordToken {
+            integration: integration.to_owned(),
             token: token.to_owned(),
             origin: origin.clone(),
         })
         .await
     }
 
-    /// Deletes every pending verification token (once a secret is configured, or on
-    /// `webhook tokens --clear`); returns how many there were.
+    /// Deletes the pending verification tokens of `integration`, or of every integration
+    /// (once a secret is configured, or on `webhook tokens --clear`); returns how many
+    /// there were.
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    pub async fn clear_verification_tokens(&self) -> Result<u64, StoreError> {
-        self.write(ClearTokens).await
+    pub async fn clear_verification_tokens(
+        &self,
+        integration: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        self.write(ClearTokens(integration.map(str::to_owned)))
+            .await
     }
 
     /// Every pending verification token, oldest first.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn verification_tokens(&self) -> Result<Vec<VerificationToken>, StoreError> {
         let rows = sqlx::query(
-            "SELECT token, received_at, peer, forwarded_for FROM verification_tokens \
+            "SELECT token, received_at, peer, forwarded_for, integration FROM verification_tokens \
              ORDER BY received_at, token",
         )
         .fetch_all(self.readers())
@@ -171,6 +187,7 @@ impl Store {
                         peer: r.get(2),
                         forwarded_for: r.get(3),
                     },
+                    integration: r.get(4),
                 })
             })
             .collect()
@@ -187,6 +204,7 @@ mod tests {
             token: "secret_abcdefghijklmnop".to_owned(),
             received_at: DateTime::from_timestamp(0, 0).unwrap(),
             origin: TokenOrigin::default(),
+            integration: "default".into(),
         };
         let shown = format!("{t:?}");
         assert!(!shown.contains("abcdefghijklmnop"), "{shown}");

@@ -34,32 +34,63 @@ impl Doc {
         }
     }
 
-    /// Applies `NOTION_SYNC_<SECTION>__<KEY>=value` overrides; the values are typed when
-    /// the key is read.
+    /// Applies `NOTION_SYNC_<SECTION>__<KEY>=value` overrides (nested tables by more
+    /// `__`: `NOTION_SYNC_SOURCES__ENG__TASKS__TIMEZONE`); the values are typed when the
+    /// key is read.
     pub(crate) fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
         for (var, raw) in env {
             let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
-            let Some((section, key)) = rest.split_once("__") else {
+            let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            let [tables @ .., key] = parts.as_slice() else {
                 continue;
             };
-            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
-            let entry = self
-                .table
-                .entry(section.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            let Some(section_table) = entry.as_table_mut() else {
-                return Err(ConfigError::Env {
-                    var: var.clone(),
-                    reason: format!("config section `{section}` is not a table in the file"),
-                });
-            };
-            section_table.insert(key.clone(), toml::Value::String(raw.clone()));
+            if tables.is_empty() {
+                continue;
+            }
+            let mut table = &mut self.table;
+            for (depth, name) in tables.iter().enumerate() {
+                let entry = table
+                    .entry(name.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                let Some(inner) = entry.as_table_mut() else {
+                    return Err(ConfigError::Env {
+                        var: var.clone(),
+                        reason: format!(
+                            "config section `{}` is not a table in the file",
+                            tables[..=depth].join(".")
+                        ),
+                    });
+                };
+                table = inner;
+            }
+            table.insert(key.clone(), toml::Value::String(raw.clone()));
             self.from_env
-                .insert(format!("{section}.{key}"), var.clone());
+                .insert(format!("{}.{key}", tables.join(".")), var.clone());
         }
         Ok(())
+    }
+
+    /// The table called `name`, taken out of the document to be read entry by entry
+    /// (`[sources.<name>]`); `None` when absent.
+    pub(crate) fn take_table(&mut self, name: &str) -> Result<Option<toml::Table>, ConfigError> {
+        match self.table.remove(name) {
+            None => Ok(None),
+            Some(toml::Value::Table(t)) => Ok(Some(t)),
+            Some(_) => Err(self.parse_error(format!("`{name}` must be a table ([{name}.<name>])"))),
+        }
+    }
+
+    /// Reads `table` as the section at `path` (e.g. `sources.eng`); its keys are not part
+    /// of the documented defaults.
+    pub(crate) fn nested(&mut self, path: String, table: toml::Table) -> Section<'_> {
+        Section {
+            doc: self,
+            name: path,
+            table,
+            documented: false,
+        }
     }
 
     /// The section called `name` (empty when the document has none).
@@ -71,8 +102,9 @@ impl Doc {
         };
         Ok(Section {
             doc: self,
-            name,
+            name: name.to_owned(),
             table,
+            documented: true,
         })
     }
 
@@ -113,8 +145,10 @@ impl Doc {
 /// One `[section]` being read.
 pub(crate) struct Section<'d> {
     doc: &'d mut Doc,
-    name: &'static str,
+    name: String,
     table: toml::Table,
+    /// Its keys go into the documented defaults (a top-level section's do).
+    documented: bool,
 }
 
 /// How one key's text becomes its value, and what to say when it does not.
@@ -133,11 +167,16 @@ impl Section<'_> {
         rule: Rule<'_, T>,
     ) -> Result<T, ConfigError> {
         let path = format!("{}.{key}", self.name);
-        self.doc.keys.push((path.clone(), (rule.render)(&default)));
         let Some(value) = self.table.remove(key) else {
-            self.doc.defaulted.push(path);
+            if self.documented {
+                self.doc.keys.push((path.clone(), (rule.render)(&default)));
+                self.doc.defaulted.push(path);
+            }
             return Ok(default);
         };
+        if self.documented {
+            self.doc.keys.push((path.clone(), (rule.render)(&default)));
+        }
         // Environment values arrive as text; non-text keys read them as TOML.
         let value = match (&value, self.doc.from_env.contains_key(&path)) {
             (toml::Value::String(raw), true) if !(rule.render)(&default).is_str() => {
@@ -285,11 +324,27 @@ impl Section<'_> {
         )
     }
 
+    /// The sub-table `key` (`[sources.eng.tasks]`), taken out to be read on its own.
+    pub(crate) fn take_table(&mut self, key: &str) -> Result<Option<toml::Table>, ConfigError> {
+        match self.table.remove(key) {
+            None => Ok(None),
+            Some(toml::Value::Table(t)) => Ok(Some(t)),
+            Some(_) => Err(self
+                .doc
+                .parse_error(format!("`{}.{key}` must be a table", self.name))),
+        }
+    }
+
+    /// The section's path (`tasks`, `sources.eng`).
+    pub(crate) fn path(&self) -> &str {
+        &self.name
+    }
+
     /// Every key of the section was read: anything left is unknown.
     pub(crate) fn finish(self) -> Result<(), ConfigError> {
         match self.table.keys().next() {
             None => Ok(()),
-            Some(key) => Err(self.doc.unknown(key, Some(self.name))),
+            Some(key) => Err(self.doc.unknown(key, Some(&self.name))),
         }
     }
 }

@@ -5,7 +5,9 @@
 
 mod doc;
 mod error;
+mod fields;
 mod secrets;
+mod sources;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,14 +15,14 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use notion_api::NotionId;
 use sync_engine::{ReconcileConfig, Source, TaskConfig, WorkerConfig};
 use sync_store::{StoreConfig, Synchronous};
 
 pub use doc::ENV_PREFIX;
 use doc::{Doc, Section};
 pub use error::ConfigError;
-pub use secrets::{Secrets, mask};
+pub use secrets::{IntegrationSecrets, Secrets, mask, secret_var};
+pub use sources::{IntegrationConfig, MAX_NAME_LEN, SourceConfig, valid_name};
 
 use crate::telemetry::LogFormat;
 
@@ -37,6 +39,10 @@ pub struct Config {
     pub reconcile: ReconcileConfig,
     pub tasks: TaskConfig,
     pub log: LogConfig,
+    /// `[integrations.<name>]` as written (see [`Config::integrations`] for all in use).
+    pub integrations: Vec<IntegrationConfig>,
+    /// `[sources.<name>]` as written (see [`Config::sources`] for the single-source one).
+    pub sources: Vec<SourceConfig>,
 }
 
 /// `[server]`: the HTTP surface.
@@ -167,7 +173,7 @@ impl Config {
         };
         s.finish()?;
         let reconcile = parse_reconcile(doc.section("reconcile")?, d.reconcile)?;
-        let tasks = parse_tasks(doc.section("tasks")?, d.tasks)?;
+        let tasks = fields::tasks(doc.section("tasks")?, d.tasks)?;
         let mut s = doc.section("log")?;
         let log = LogConfig {
             format: s.text(
@@ -189,8 +195,21 @@ impl Config {
             )?,
         };
         s.finish()?;
+        let (integrations, sources) = sources::parse(doc, notion.requests_per_second, &tasks)?;
+        if let (Some(first), Some(_)) = (sources.first(), notion.source) {
+            return Err(ConfigError::Invalid {
+                key: "notion.data_source_id".into(),
+                value: "(set)".into(),
+                allowed: format!(
+                    "with [sources.*] (such as sources.{}) each source names its own data source: leave notion.data_source_id and notion.database_id empty",
+                    first.name
+                ),
+            });
+        }
         doc.finish()?;
         Ok(Config {
+            integrations,
+            sources,
             server,
             store,
             notion,
@@ -199,6 +218,55 @@ impl Config {
             tasks,
             log,
         })
+    }
+}
+
+impl Config {
+    /// Every source: the `[sources.*]`, or else the one `[notion]` and `[tasks]` describe,
+    /// named `default` (none while no data source is set).
+    pub fn sources(&self) -> Vec<SourceConfig> {
+        if !self.sources.is_empty() {
+            return self.sources.clone();
+        }
+        self.notion
+            .source
+            .map(|source| SourceConfig {
+                name: sync_store::DEFAULT_SOURCE.to_owned(),
+                integration: sync_store::DEFAULT_SOURCE.to_owned(),
+                source,
+                tasks: self.tasks.clone(),
+            })
+            .into_iter()
+            .collect()
+    }
+
+    /// Every integration a source reads through, in order of first use, with its
+    /// settings (`[integrations.<name>]`, else `notion.requests_per_second` and a
+    /// workspace of its own). The single-source configuration has one, `default`.
+    pub fn integrations(&self) -> Vec<IntegrationConfig> {
+        let mut out: Vec<IntegrationConfig> = Vec::new();
+        let names = self.sources().into_iter().map(|s| s.integration);
+        let names: Vec<String> = match self.sources.is_empty() {
+            true => vec![sync_store::DEFAULT_SOURCE.to_owned()],
+            false => names.collect(),
+        };
+        for name in names {
+            if out.iter().any(|i| i.name == name) {
+                continue;
+            }
+            out.push(
+                self.integrations
+                    .iter()
+                    .find(|i| i.name == name)
+                    .cloned()
+                    .unwrap_or(IntegrationConfig {
+                        name,
+                        requests_per_second: self.notion.requests_per_second,
+                        workspace: None,
+                    }),
+            );
+        }
+        out
     }
 }
 
@@ -298,32 +366,7 @@ fn parse_notion(mut s: Section<'_>, d: NotionConfig) -> Result<NotionConfig, Con
         "must be an http(s) URL such as \"https://api.notion.com\"",
         |v| v.starts_with("http://") || v.starts_with("https://"),
     )?;
-    let id = |s: &mut Section<'_>, key: &str| {
-        s.text(
-            key,
-            None,
-            "must be a Notion id (32 hex digits, dashes optional)",
-            |v| match v.trim() {
-                "" => Some(None),
-                v => NotionId::parse(v).ok().map(Some),
-            },
-            |v: &Option<NotionId>| v.map(|id| id.to_string()).unwrap_or_default(),
-        )
-    };
-    let data_source = id(&mut s, "data_source_id")?;
-    let database = id(&mut s, "database_id")?;
-    let source = match (data_source, database) {
-        (Some(ds), Some(_)) => {
-            return Err(ConfigError::Invalid {
-                key: "notion.data_source_id".into(),
-                value: format!("{:?}", ds.to_string()),
-                allowed: "set either notion.data_source_id or notion.database_id, not both".into(),
-            });
-        }
-        (Some(ds), None) => Some(Source::DataSource(ds)),
-        (None, Some(db)) => Some(Source::Database(db)),
-        (None, None) => None,
-    };
+    let source = fields::source_ids(&mut s)?;
     let notion = NotionConfig {
         api_url,
         source,
@@ -373,52 +416,6 @@ fn parse_reconcile(mut s: Section<'_>, d: ReconcileConfig) -> Result<ReconcileCo
     };
     s.finish()?;
     Ok(reconcile)
-}
-
-fn parse_tasks(mut s: Section<'_>, d: TaskConfig) -> Result<TaskConfig, ConfigError> {
-    let named = |v: &str| !v.trim().is_empty();
-    let status_property = s.string(
-        "status_property",
-        d.status_property,
-        "must not be empty",
-        named,
-    )?;
-    let due_property = s.string("due_property", d.due_property, "must not be empty", named)?;
-    let open_statuses = s.strings(
-        "open_statuses",
-        d.open_statuses,
-        "must be a list of status names",
-        |_| true,
-    )?;
-    let overdue_status = s.string(
-        "overdue_status",
-        d.overdue_status,
-        "must not be empty",
-        named,
-    )?;
-    if open_statuses.contains(&overdue_status) {
-        return Err(ConfigError::Invalid {
-            key: "tasks.open_statuses".into(),
-            value: format!("{open_statuses:?}"),
-            allowed: "must not contain tasks.overdue_status".into(),
-        });
-    }
-    let tasks = TaskConfig {
-        status_property,
-        due_property,
-        open_statuses,
-        overdue_status,
-        timezone: s.text(
-            "timezone",
-            d.timezone,
-            "must be an IANA time zone such as \"UTC\" or \"Europe/Berlin\"",
-            |v| v.parse::<chrono_tz::Tz>().ok(),
-            |tz| tz.name().to_owned(),
-        )?,
-        mark_overdue: s.boolean("mark_overdue", d.mark_overdue)?,
-    };
-    s.finish()?;
-    Ok(tasks)
 }
 
 fn one_line(s: &str) -> String {

@@ -1,5 +1,7 @@
 //! Secrets: only from the environment or a `<NAME>_FILE`, held as `SecretString`, never
-//! shown (`Debug` and `mask` print a recognisable prefix and stars).
+//! shown (`Debug` and `mask` print a recognisable prefix and stars). The `default`
+//! integration's are `NOTION_TOKEN` and `NOTION_WEBHOOK_SECRET`; integration `acme`'s are
+//! `NOTION_TOKEN_ACME` and `NOTION_WEBHOOK_SECRET_ACME` (`-` becomes `_`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,9 +13,33 @@ use super::error::ConfigError;
 /// Secrets come only from the environment (or `<NAME>_FILE`). `Debug` never shows them.
 #[derive(Clone, Default)]
 pub struct Secrets {
+    /// The `default` integration's token.
     pub notion_token: Option<SecretString>,
+    /// The `default` integration's webhook secret.
     pub webhook_secret: Option<SecretString>,
     pub slack_webhook_url: Option<SecretString>,
+    /// Every other integration's, by name.
+    pub integrations: BTreeMap<String, IntegrationSecrets>,
+}
+
+/// One named integration's secrets.
+#[derive(Clone, Default)]
+pub struct IntegrationSecrets {
+    pub token: Option<SecretString>,
+    pub webhook_secret: Option<SecretString>,
+}
+
+/// The environment variable holding `integration`'s `base` secret (`NOTION_TOKEN`,
+/// `NOTION_WEBHOOK_SECRET`): the base itself for `default`, else `<BASE>_<NAME>`.
+pub fn secret_var(base: &str, integration: &str) -> String {
+    if integration == sync_store::DEFAULT_SOURCE {
+        base.to_owned()
+    } else {
+        format!(
+            "{base}_{}",
+            integration.to_ascii_uppercase().replace('-', "_")
+        )
+    }
 }
 
 impl fmt::Debug for Secrets {
@@ -23,6 +49,10 @@ impl fmt::Debug for Secrets {
             .field("notion_token", &mask(&self.notion_token))
             .field("webhook_secret", &mask(&self.webhook_secret))
             .field("slack_webhook_url", &mask(&self.slack_webhook_url))
+            .field(
+                "integrations",
+                &self.integrations.keys().collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -30,11 +60,53 @@ impl fmt::Debug for Secrets {
 impl Secrets {
     /// Reads `NOTION_TOKEN`, `NOTION_WEBHOOK_SECRET`, `NOTION_SYNC_SLACK_WEBHOOK_URL` (or their `_FILE`).
     pub fn from_env(env: &BTreeMap<String, String>) -> Result<Secrets, ConfigError> {
+        Self::for_integrations(env, &[])
+    }
+
+    /// [`from_env`](Self::from_env), and the token and webhook secret of each named
+    /// integration besides `default` ([`secret_var`]).
+    pub fn for_integrations(
+        env: &BTreeMap<String, String>,
+        integrations: &[String],
+    ) -> Result<Secrets, ConfigError> {
+        let mut named = BTreeMap::new();
+        for name in integrations {
+            if name == sync_store::DEFAULT_SOURCE {
+                continue;
+            }
+            named.insert(
+                name.clone(),
+                IntegrationSecrets {
+                    token: secret_from_env(env, &secret_var("NOTION_TOKEN", name))?,
+                    webhook_secret: secret_from_env(
+                        env,
+                        &secret_var("NOTION_WEBHOOK_SECRET", name),
+                    )?,
+                },
+            );
+        }
         Ok(Secrets {
             notion_token: secret_from_env(env, "NOTION_TOKEN")?,
             webhook_secret: secret_from_env(env, "NOTION_WEBHOOK_SECRET")?,
             slack_webhook_url: secret_from_env(env, "NOTION_SYNC_SLACK_WEBHOOK_URL")?,
+            integrations: named,
         })
+    }
+
+    /// `integration`'s token.
+    pub fn token(&self, integration: &str) -> Option<&SecretString> {
+        match integration {
+            sync_store::DEFAULT_SOURCE => self.notion_token.as_ref(),
+            name => self.integrations.get(name)?.token.as_ref(),
+        }
+    }
+
+    /// `integration`'s webhook secret.
+    pub fn webhook_secret(&self, integration: &str) -> Option<&SecretString> {
+        match integration {
+            sync_store::DEFAULT_SOURCE => self.webhook_secret.as_ref(),
+            name => self.integrations.get(name)?.webhook_secret.as_ref(),
+        }
     }
 }
 

@@ -84,10 +84,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         notion_token: Some(SecretString::from(sim.token().to_owned())),
         webhook_secret: None,
         slack_webhook_url: None,
+        ..Secrets::default()
     };
     let app = Application::build(&config, &secrets).await?;
     let addr = app.local_addr();
     let engine = app.engine().clone();
+    let sources = app.sources().clone();
     let secret_slot = app.webhook_secret_slot();
     let shutdown = CancellationToken::new();
     crate::signals::spawn_handler(shutdown.clone());
@@ -101,7 +103,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .context("subscribing the daemon's webhook endpoint")?;
     secret_slot.set(SecretString::from(token));
     // As the operator's restart with the secret would: no pending token stays in the file.
-    engine.store().clear_verification_tokens().await?;
+    engine.store().clear_verification_tokens(None).await?;
 
     println!(
         "notion-sync demo: {} tasks in a simulated workspace at {}; daemon on http://{addr} (/healthz, /metrics); mirror {}",
@@ -123,7 +125,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let Watched {
         initial_done,
         freshness,
-    } = watch(&engine, &sim, &shutdown, deadline, terminal, demo_start).await;
+    } = watch(&sources, &sim, &shutdown, deadline, terminal, demo_start).await;
     editing.cancel();
     editor.await.ok();
     if !shutdown.is_cancelled() {
@@ -135,7 +137,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let since = initial_done.map_or(demo_start, |d| d.1);
     let check = MirrorCheck::take(&engine, &sim, since).await;
-    let final_status = Snapshot::take(&engine, &sim, check).await;
+    let final_status = Snapshot::take(&sources, &sim, check).await;
     shutdown.cancel();
     let result = daemon.await.context("daemon task")?;
     if terminal {
@@ -164,7 +166,7 @@ struct Watched {
 
 /// Samples and shows the status until `shutdown` or `deadline`.
 async fn watch(
-    engine: &sync_engine::Engine,
+    sources: &sync_engine::Sources,
     sim: &SimHandle,
     shutdown: &CancellationToken,
     deadline: Option<tokio::time::Instant>,
@@ -191,7 +193,7 @@ async fn watch(
             } => break,
             _ = tick.tick() => {
                 let since = initial_done.map_or(demo_start, |d| d.1);
-                let check = MirrorCheck::take(engine, sim, since).await;
+                let check = MirrorCheck::take(sources.first(), sim, since).await;
                 freshness.observe(&check.unsynced);
                 if initial_done.is_none() && check.initial_sync_done() {
                     freshness.start(&check.unsynced);
@@ -210,7 +212,7 @@ async fn watch(
                     continue;
                 }
                 shown = Some(now);
-                let mut status = Snapshot::take(engine, sim, check).await;
+                let mut status = Snapshot::take(sources, sim, check).await;
                 window.push_back((now, status.requests));
                 while window.len() > 2 && now - window[0].0 > Duration::from_secs(5) {
                     window.pop_front();

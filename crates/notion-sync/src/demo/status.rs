@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use notion_sim::SimHandle;
-use sync_engine::Engine;
+use sync_engine::{Engine, Sources};
 
 use super::budget::DAEMON_RATE;
 
@@ -121,7 +121,8 @@ impl MirrorCheck {
 
 impl Snapshot {
     /// Reads the rest of the daemon beside a mirror check (for the screen).
-    pub(super) async fn take(engine: &Engine, sim: &SimHandle, mirror: MirrorCheck) -> Snapshot {
+    pub(super) async fn take(sources: &Sources, sim: &SimHandle, mirror: MirrorCheck) -> Snapshot {
+        let engine = sources.first();
         let store = engine.store();
         let stats = store.queue_stats().await.ok();
         let rec = engine.status().reconcile();
@@ -133,7 +134,12 @@ impl Snapshot {
             ),
             (None, None) => "no pass yet".into(),
         };
-        let health = crate::health::collect(engine, true, true).await;
+        let secrets: Vec<(String, bool)> = sources
+            .all()
+            .iter()
+            .map(|e| (e.config().integration.clone(), true))
+            .collect();
+        let health = crate::health::collect(sources, &secrets, true).await;
         Snapshot {
             mirror,
             queued: stats

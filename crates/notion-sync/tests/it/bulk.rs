@@ -39,12 +39,12 @@ async fn synced_app_with(sim: notion_sim::SimConfig) -> TestApp {
     app
 }
 
-/// `sync_pages_read_total{via="query"}` as the daemon exports it.
+/// `sync_pages_read_total{via="query",source="default"}` as the daemon exports it.
 async fn pages_read_by_query(app: &TestApp) -> f64 {
     metrics_text(&app.http, app.addr)
         .await
         .lines()
-        .find(|l| l.starts_with("sync_pages_read_total{via=\"query\"}"))
+        .find(|l| l.starts_with("sync_pages_read_total{via=\"query\","))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(0.0)

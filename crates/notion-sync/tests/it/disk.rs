@@ -197,10 +197,13 @@ async fn a_read_only_store_answers_503_records_nothing_and_the_file_serves_again
     let store = Store::open_read_only(StoreConfig::for_path(&db), Arc::new(SystemClock))
         .await
         .unwrap();
-    let (engine, _) = notion_sync::app::build_engine(&config, &secrets, store.clone()).unwrap();
+    let (sources, _) = notion_sync::app::build_sources(&config, &secrets, store.clone()).unwrap();
     let state = notion_sync::state::AppState::new(
-        engine.clone(),
-        notion_sync::state::SecretSlot::new(Some(SecretString::from(SECRET))),
+        sources,
+        vec![notion_sync::state::Endpoint {
+            integration: "default".into(),
+            secret: notion_sync::state::SecretSlot::new(Some(SecretString::from(SECRET))),
+        }],
         notion_sync::telemetry::metrics_handle(),
         &config.server,
         config.store.event_retention,

@@ -561,7 +561,7 @@ async fn unauthenticated_floods_write_a_bounded_number_of_log_lines() {
     assert_eq!(count("without X-Notion-Signature"), 1);
     assert_eq!(count("handshake refused"), 1);
     assert!(
-        metrics.contains(r#"webhook_deliveries_total{type="unknown",outcome="bad_signature"} 100"#),
+        metrics.contains(r#"webhook_deliveries_total{type="unknown",outcome="bad_signature",integration="default"} 100"#),
         "{metrics}"
     );
     sim.shutdown().await;
@@ -608,7 +608,10 @@ async fn signed_events_older_than_the_replay_window_are_refused() {
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(app.store.event_count().await.unwrap(), 1);
     let metrics = metrics_text(&http, app.addr).await;
-    assert!(metrics.contains(r#"outcome="replay"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"outcome="replay",integration="default"} 1"#),
+        "{metrics}"
+    );
     app.stop().await.unwrap();
     sim.shutdown().await;
 }

@@ -124,12 +124,13 @@ impl Reconciler {
             }
         });
         let outcome = if result.is_ok() { "ok" } else { "error" };
-        metrics::counter!("reconcile_runs_total", "kind" => kind.as_str(), "outcome" => outcome)
+        metrics::counter!("reconcile_runs_total", "kind" => kind.as_str(), "outcome" => outcome, "source" => self.ctx.source())
             .increment(1);
         if let Ok(summary) = &result {
             // Pages a pass found changed: edits are happening (alerting compares it with
             // webhook traffic).
-            metrics::counter!("reconcile_pages_updated_total").increment(summary.pages_updated);
+            metrics::counter!("reconcile_pages_updated_total", "source" => self.ctx.source())
+                .increment(summary.pages_updated);
         }
         if let Some(message) = self.notifier.flush() {
             tracing::info!(summary = %message, "overdue summary");
@@ -359,7 +360,8 @@ impl Reconciler {
         summary.query_requests += overdue_queries;
         let w = next_watermark(pass_start, ctx.config.reconcile.backstep);
         summary.watermark = Some(watermark::advance(&ctx.store, &ds, w).await?);
-        metrics::gauge!("reconcile_watermark_timestamp_seconds").set(w.timestamp() as f64);
+        metrics::gauge!("reconcile_watermark_timestamp_seconds", "source" => self.ctx.source())
+            .set(w.timestamp() as f64);
         Ok(())
     }
 }

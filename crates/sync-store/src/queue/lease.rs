@@ -185,6 +185,8 @@ impl WriteOp for Reap {
 }
 
 pub(crate) struct Claim {
+    /// Only this source's jobs.
+    pub(crate) source: String,
     pub(crate) n: usize,
     pub(crate) worker: String,
     pub(crate) lease_ms: i64,
@@ -203,6 +205,7 @@ enum Pick<'a> {
 /// follow-ups whose key is running.
 async fn claim_one(
     cx: &mut WriteCx,
+    source: &str,
     pick: Pick<'_>,
     now: i64,
     lease_until: i64,
@@ -217,7 +220,7 @@ async fn claim_one(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = ?1, \
              lease_until = ?2, worker = ?3, updated_at = ?4 \
          WHERE id = (SELECT j.id FROM jobs j \
-                     WHERE j.state = 'queued' AND j.run_at <= ?4 \
+                     WHERE j.state = 'queued' AND j.source = ?7 AND j.run_at <= ?4 \
                        AND (?5 IS NULL OR j.lane = ?5) \
                        AND (?6 IS NULL OR (j.batch = ?6 AND j.attempts = 0)) \
                        AND NOT EXISTS (SELECT 1 FROM jobs r \
@@ -232,6 +235,7 @@ async fn claim_one(
     .bind(now)
     .bind(lane)
     .bind(batch)
+    .bind(source)
     .fetch_optional(&mut cx.conn)
     .await
     .map_err(|e| cx.err(e))?;
@@ -278,11 +282,19 @@ impl WriteOp for Claim {
                 } else {
                     Lane::Interactive
                 };
-                let mut job =
-                    claim_one(cx, Pick::Lane(preferred), now, lease_until, &self.worker).await?;
+                let mut job = claim_one(
+                    cx,
+                    &self.source,
+                    Pick::Lane(preferred),
+                    now,
+                    lease_until,
+                    &self.worker,
+                )
+                .await?;
                 if job.is_none() {
                     let other = Pick::Lane(preferred.other());
-                    job = claim_one(cx, other, now, lease_until, &self.worker).await?;
+                    job =
+                        claim_one(cx, &self.source, other, now, lease_until, &self.worker).await?;
                 }
                 let Some(job) = job else { break };
                 cx.interactive_streak = match job.lane {
@@ -297,6 +309,7 @@ impl WriteOp for Claim {
 }
 
 pub(crate) struct ClaimBatch {
+    pub(crate) source: String,
     pub(crate) batch: String,
     pub(crate) n: usize,
     pub(crate) worker: String,
@@ -313,7 +326,7 @@ impl WriteOp for ClaimBatch {
             let mut out = Vec::new();
             while out.len() < self.n {
                 let pick = Pick::Batch(&self.batch);
-                match claim_one(cx, pick, now, lease_until, &self.worker).await? {
+                match claim_one(cx, &self.source, pick, now, lease_until, &self.worker).await? {
                     Some(job) => out.push(job),
                     None => break,
                 }

@@ -10,7 +10,7 @@ use super::types::{EnqueueOutcome, Lane, PreparedJob, attempts_u32, corrupt};
 use crate::error::StoreError;
 use crate::writer::WriteCx;
 
-/// Rows per multi-row statement (13 bound values per job row: far below SQLite's
+/// Rows per multi-row statement (14 bound values per job row: far below SQLite's
 /// 32766-variable limit).
 const ROWS_PER_STATEMENT: usize = 256;
 
@@ -39,6 +39,8 @@ pub(crate) struct Request {
     pub(crate) interactive_since: Option<i64>,
     /// The batch one read may answer the job with, if any.
     pub(crate) batch: Option<String>,
+    /// The source whose workers claim the job.
+    pub(crate) source: String,
 }
 
 impl Request {
@@ -55,6 +57,7 @@ impl Request {
             last_error: None,
             interactive_since: (job.lane == Lane::Interactive).then_some(now),
             batch: job.batch.clone(),
+            source: job.source.clone(),
         }
     }
 
@@ -66,7 +69,8 @@ impl Request {
     /// the higher lane; the oldest `first_enqueued_at`, `interactive_since` and the
     /// newest `enqueued_at`; the most attempts; the older's error, else the newer's;
     /// a batch where either has one (the greater of two: the batch's reader completes
-    /// only what its read answered, so any batch is safe).
+    /// only what its read answered, so any batch is safe); the newer's source (a page
+    /// moved to another source's data source is claimed by that source).
     pub(crate) fn absorb(self, newer: Request) -> Request {
         Request {
             payload: join_payloads(Some(&self.payload), &newer.payload),
@@ -82,6 +86,7 @@ impl Request {
                 (a, b) => a.or(b),
             },
             batch: self.batch.max(newer.batch),
+            source: newer.source,
         }
     }
 }
@@ -140,7 +145,7 @@ fn join_values(old: serde_json::Value, new: serde_json::Value) -> serde_json::Va
 macro_rules! request_columns {
     () => {
         "kind, payload, lane, run_at, attempts, enqueued_at, first_enqueued_at, last_error, \
-         interactive_since, batch"
+         interactive_since, batch, source"
     };
 }
 
@@ -196,6 +201,7 @@ pub(crate) fn request_from_row(
         last_error: r.get(at + 7),
         interactive_since: r.get(at + 8),
         batch: r.get(at + 9),
+        source: r.get(at + 10),
     })
 }
 
@@ -211,7 +217,7 @@ pub(crate) async fn write_queued(
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO jobs (key, kind, payload, lane, run_at, attempts, enqueued_at, \
-             first_enqueued_at, last_error, interactive_since, batch, updated_at, state) ",
+             first_enqueued_at, last_error, interactive_since, batch, source, updated_at, state) ",
         );
         qb.push_values(chunk, |mut row, (key, job)| {
             row.push_bind(key.to_string())
@@ -225,6 +231,7 @@ pub(crate) async fn write_queued(
                 .push_bind(job.last_error.clone())
                 .push_bind(job.interactive_since)
                 .push_bind(job.batch.clone())
+                .push_bind(job.source.clone())
                 .push_bind(now)
                 .push("'queued'");
         });
@@ -236,6 +243,7 @@ pub(crate) async fn write_queued(
                  first_enqueued_at = excluded.first_enqueued_at, \
                  last_error = excluded.last_error, \
                  interactive_since = excluded.interactive_since, batch = excluded.batch, \
+                 source = excluded.source, \
                  updated_at = excluded.updated_at \
              RETURNING key, id",
         );
@@ -354,6 +362,7 @@ mod tests {
             last_error: None,
             interactive_since: (lane == Lane::Interactive).then_some(at),
             batch: None,
+            source: "default".into(),
         }
     }
 

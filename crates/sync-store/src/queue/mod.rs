@@ -68,6 +68,7 @@ fn job_row(store: &Store, r: &SqliteRow) -> Result<JobRow, StoreError> {
             r.try_get("first_enqueued_at").map_err(|e| store.err(e))?,
         )?,
         lease_until: lease_until.map(|ms| from_ms(path, ms)).transpose()?,
+        source: r.try_get("source").map_err(|e| store.err(e))?,
     })
 }
 
@@ -79,7 +80,9 @@ impl Store {
     /// requests coalesce into that follow-up). Otherwise → `Inserted`.
     #[tracing::instrument(skip_all, fields(job.key = %job.key, job.kind = %job.kind, job.lane = %job.lane), err(level = "debug"))]
     pub async fn enqueue(&self, job: NewJob) -> Result<EnqueueOutcome, StoreError> {
-        let mut out = self.write(Enqueue(vec![PreparedJob::new(job)])).await?;
+        let mut out = self
+            .write(Enqueue(vec![PreparedJob::new(job, self.source())]))
+            .await?;
         out.pop().ok_or(StoreError::Closed)
     }
 
@@ -92,7 +95,10 @@ impl Store {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let jobs = jobs.into_iter().map(PreparedJob::new).collect();
+        let jobs = jobs
+            .into_iter()
+            .map(|j| PreparedJob::new(j, self.source()))
+            .collect();
         self.write(Enqueue(jobs)).await
     }
 
@@ -110,6 +116,7 @@ impl Store {
             return Ok(Vec::new());
         }
         self.write(Claim {
+            source: self.source().to_owned(),
             n,
             worker: worker.to_owned(),
             lease_ms: duration_ms(lease),
@@ -169,7 +176,7 @@ impl Store {
         self.fenced(job, Fenced::Release).await.map(|_| ())
     }
 
-    /// The batches with claimable first attempts (queued, due, key not running), and how
+    /// This source's batches with claimable first attempts (queued, due, key not running), and how
     /// many each holds: what a batch reader looks at to decide whether one read pays.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn batch_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
@@ -177,11 +184,12 @@ impl Store {
         let rows = sqlx::query(
             "SELECT j.batch, COUNT(*) FROM jobs j \
              WHERE j.state = 'queued' AND j.batch IS NOT NULL AND j.attempts = 0 \
-               AND j.run_at <= ?1 \
+               AND j.run_at <= ?1 AND j.source = ?2 \
                AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.key = j.key AND r.state = 'running') \
              GROUP BY j.batch",
         )
         .bind(now)
+        .bind(self.source())
         .fetch_all(self.readers())
         .await
         .map_err(|e| self.err(e))?;
@@ -206,6 +214,7 @@ impl Store {
             return Ok(Vec::new());
         }
         self.write(ClaimBatch {
+            source: self.source().to_owned(),
             batch: batch.to_owned(),
             n,
             worker: worker.to_owned(),
@@ -291,20 +300,34 @@ impl Store {
         self.write(Reap(Some(worker_prefix.to_owned()))).await
     }
 
-    /// Counts per state and lane, oldest queued age, expired-lease total.
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    /// Counts per state and lane, oldest queued age, expired-lease total: every source's.
     pub async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
+        self.queue_stats_of(None).await
+    }
+
+    /// [`queue_stats`](Self::queue_stats) of this handle's source only (the expired-lease
+    /// total stays the store's).
+    pub async fn source_queue_stats(&self) -> Result<QueueStats, StoreError> {
+        self.queue_stats_of(Some(self.source())).await
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn queue_stats_of(&self, source: Option<&str>) -> Result<QueueStats, StoreError> {
         // Separate subqueries so each count is answered from its partial index.
         let row = sqlx::query(
             "SELECT \
-                 (SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND lane = 'interactive'), \
-                 (SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND lane = 'bulk'), \
-                 (SELECT COUNT(*) FROM jobs WHERE state = 'running'), \
-                 (SELECT COUNT(*) FROM jobs WHERE state = 'dead'), \
-                 (SELECT MIN(first_enqueued_at) FROM jobs WHERE state = 'queued'), \
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND lane = 'interactive' \
+                      AND (?2 IS NULL OR source = ?2)), \
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND lane = 'bulk' \
+                      AND (?2 IS NULL OR source = ?2)), \
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'running' AND (?2 IS NULL OR source = ?2)), \
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'dead' AND (?2 IS NULL OR source = ?2)), \
+                 (SELECT MIN(first_enqueued_at) FROM jobs WHERE state = 'queued' \
+                      AND (?2 IS NULL OR source = ?2)), \
                  (SELECT value FROM store_counters WHERE name = ?1)",
         )
         .bind(LEASES_EXPIRED)
+        .bind(source)
         .fetch_one(self.readers())
         .await
         .map_err(|e| self.err(e))?;
@@ -333,14 +356,16 @@ impl Store {
         };
         let rows = sqlx::query(
             "SELECT id, key, kind, state, lane, attempts, run_at, last_error, enqueued_at, \
-                    updated_at, worker, first_enqueued_at, lease_until \
+                    updated_at, worker, first_enqueued_at, lease_until, source \
              FROM jobs \
              WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR key = ?2) \
+               AND (?4 IS NULL OR source = ?4) \
              ORDER BY id LIMIT ?3",
         )
         .bind(filter.state.map(JobState::as_str))
         .bind(filter.key)
         .bind(limit)
+        .bind(filter.source)
         .fetch_all(self.readers())
         .await
         .map_err(|e| self.err(e))?;
@@ -367,7 +392,7 @@ impl Store {
     }
 
     /// The earliest moment a `claim` could return something: the earliest `run_at` of a
-    /// claimable queued job (follow-ups of running keys excluded), or the earliest lease
+    /// claimable queued job of this source (follow-ups of running keys excluded), or the earliest lease
     /// expiry of a running job (claim reaps it). `None` when neither exists. The time may be
     /// in the past (work is due now).
     #[tracing::instrument(skip_all, err(level = "debug"))]
@@ -375,11 +400,12 @@ impl Store {
         let next: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(t) FROM ( \
                  SELECT MIN(j.run_at) AS t FROM jobs j \
-                 WHERE j.state = 'queued' AND NOT EXISTS \
+                 WHERE j.state = 'queued' AND j.source = ?1 AND NOT EXISTS \
                      (SELECT 1 FROM jobs r WHERE r.key = j.key AND r.state = 'running') \
                  UNION ALL \
                  SELECT MIN(lease_until) FROM jobs WHERE state = 'running')",
         )
+        .bind(self.source())
         .fetch_one(self.readers())
         .await
         .map_err(|e| self.err(e))?;

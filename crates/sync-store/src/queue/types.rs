@@ -289,6 +289,8 @@ pub struct JobRow {
     pub first_enqueued_at: DateTime<Utc>,
     /// Set while running.
     pub lease_until: Option<DateTime<Utc>>,
+    /// The source whose workers claim it.
+    pub source: String,
 }
 
 /// Which jobs [`Store::list_jobs`] returns (ordered by id).
@@ -299,6 +301,8 @@ pub struct JobFilter {
     pub key: Option<String>,
     /// At most this many rows; 0 = no limit.
     pub limit: u32,
+    /// Only this source's jobs.
+    pub source: Option<String>,
 }
 
 /// Queue health figures.
@@ -323,11 +327,14 @@ pub(crate) struct PreparedJob {
     pub(crate) lane: Lane,
     pub(crate) run_at: Option<i64>,
     pub(crate) batch: Option<String>,
+    /// The source whose workers claim it (the enqueuing store's scope).
+    pub(crate) source: String,
 }
 
 impl PreparedJob {
-    pub(crate) fn new(job: NewJob) -> Self {
+    pub(crate) fn new(job: NewJob, source: &str) -> Self {
         Self {
+            source: source.to_owned(),
             payload: job.payload.to_string(),
             run_at: job.run_at.map(to_ms),
             key: job.key,

@@ -231,7 +231,7 @@ async fn verification_tokens_are_kept_pending_deduplicated_and_masked_in_debug()
         peer: Some("127.0.0.1:40000".into()),
         forwarded_for: None,
     };
-    let record = |token: &'static str| s.record_verification_token(token, &origin);
+    let record = |token: &'static str| s.record_verification_token("default", token, &origin);
     assert_eq!(
         record("secret_first0123456789").await.unwrap(),
         TokenRecorded::Stored
@@ -258,7 +258,7 @@ async fn verification_tokens_are_kept_pending_deduplicated_and_masked_in_debug()
         !shown.contains("first0123456789") && !shown.contains("second0123456789"),
         "{shown}"
     );
-    assert_eq!(s.clear_verification_tokens().await.unwrap(), 2);
+    assert_eq!(s.clear_verification_tokens(None).await.unwrap(), 2);
     assert!(s.verification_tokens().await.unwrap().is_empty());
 }
 
@@ -271,7 +271,11 @@ async fn the_first_verification_tokens_are_kept_and_the_rest_refused() {
     let mut refused = 0;
     for i in 0..n {
         let outcome = s
-            .record_verification_token(&format!("secret_flood{i:04}"), &TokenOrigin::default())
+            .record_verification_token(
+                "default",
+                &format!("secret_flood{i:04}"),
+                &TokenOrigin::default(),
+            )
             .await
             .unwrap();
         refused += usize::from(outcome == TokenRecorded::Full);

@@ -10,4 +10,5 @@ mod mirror;
 mod open;
 mod queue;
 mod queue_model;
+mod sources;
 mod state;

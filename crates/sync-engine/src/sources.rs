@@ -1,0 +1,173 @@
+//! The configured sources of one daemon, side by side: which source a verified webhook
+//! of an integration belongs to (by the data source it names, else by the mirror row of
+//! its page, else the integration's first source, which hands the page on once read), and
+//! the hand-off between sources of one integration (`context::Handoff`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use notion_api::{NotionId, WebhookEvent};
+use sync_store::{IncomingEvent, NewJob, Store, StoreError};
+
+use crate::context::Handoff;
+use crate::engine::Engine;
+
+/// Every source's engine, in configuration order. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Sources {
+    engines: Arc<Vec<Engine>>,
+}
+
+/// Where a verified delivery goes.
+#[derive(Debug)]
+pub enum Routed {
+    /// This source's engine commits it (its jobs are this source's).
+    To(Engine, IncomingEvent),
+    /// No source of the integration mirrors what it names: recorded (for dedup), not queued.
+    Unclaimed(IncomingEvent),
+}
+
+impl Sources {
+    /// The sources, each wired to hand pages to its siblings.
+    pub fn new(engines: Vec<Engine>) -> Sources {
+        let sources = Sources {
+            engines: Arc::new(engines),
+        };
+        let handoff: Arc<dyn Handoff> = Arc::new(sources.clone());
+        for e in sources.engines.iter() {
+            e.set_handoff(handoff.clone());
+        }
+        sources
+    }
+
+    /// Every engine, in configuration order.
+    pub fn all(&self) -> &[Engine] {
+        &self.engines
+    }
+
+    /// The first source's engine (the store, clock and defaults every source shares).
+    pub fn first(&self) -> &Engine {
+        &self.engines[0]
+    }
+
+    /// The source called `name`.
+    pub fn get(&self, name: &str) -> Option<&Engine> {
+        self.engines.iter().find(|e| e.config().name == name)
+    }
+
+    /// The sources reading through `integration`.
+    pub fn of_integration<'a>(&'a self, integration: &'a str) -> impl Iterator<Item = &'a Engine> {
+        self.engines
+            .iter()
+            .filter(move |e| e.config().integration == integration)
+    }
+
+    /// The store, for store-wide work (any source's handle).
+    pub fn store(&self) -> &Store {
+        self.first().store()
+    }
+
+    /// The source of `integration` a verified event belongs to, with the record and jobs
+    /// to commit for it. Reads the mirror (never Notion) when the event does not say.
+    pub async fn route(
+        &self,
+        integration: &str,
+        event: &WebhookEvent,
+    ) -> Result<Routed, StoreError> {
+        let candidates: Vec<&Engine> = self.of_integration(integration).collect();
+        let (engine, guessed) = match candidates.as_slice() {
+            [] => return Ok(Routed::Unclaimed(unclaimed(self.first(), event))),
+            // One source: its own routing filters what it does not mirror.
+            [only] => ((*only).clone(), false),
+            many => match self.owner_named(many, event).await? {
+                Owner::Source(e) => (e, false),
+                Owner::Nobody => return Ok(Routed::Unclaimed(unclaimed(many[0], event))),
+                Owner::Unknown => (many[0].clone(), true),
+            },
+        };
+        let mut incoming = engine.accept(event);
+        if guessed {
+            // Not known to be this source's data source: read on its own, not by a query.
+            for job in &mut incoming.jobs {
+                job.batch = None;
+            }
+        }
+        Ok(Routed::To(engine, incoming))
+    }
+
+    async fn owner_named(
+        &self,
+        many: &[&Engine],
+        event: &WebhookEvent,
+    ) -> Result<Owner, StoreError> {
+        let named = match event.entity.kind.as_str() {
+            "data_source" => Some(event.entity.id),
+            _ => event.data.parent.as_ref().and_then(|p| p.data_source()),
+        };
+        if let Some(ds) = named {
+            return Ok(match many.iter().find(|e| e.data_sources().contains(&ds)) {
+                Some(e) => Owner::Source((*e).clone()),
+                // A database source not yet resolved may hold it: let it decide.
+                None => match many.iter().find(|e| e.data_sources().is_empty()) {
+                    Some(e) => Owner::Source((*e).clone()),
+                    None => Owner::Nobody,
+                },
+            });
+        }
+        // The page's mirror row knows its source (a comment names its page as parent).
+        let page = match event.entity.kind.as_str() {
+            "page" => Some(event.entity.id),
+            _ => event
+                .data
+                .parent
+                .as_ref()
+                .filter(|p| p.kind == "page")
+                .map(|p| p.id),
+        };
+        if let Some(page) = page
+            && let Some(row) = self.store().get_page(&page).await?
+            && let Some(e) = many.iter().find(|e| e.config().name == row.source)
+        {
+            return Ok(Owner::Source((*e).clone()));
+        }
+        Ok(Owner::Unknown)
+    }
+}
+
+enum Owner {
+    Source(Engine),
+    Nobody,
+    Unknown,
+}
+
+/// The event's record without its jobs.
+fn unclaimed(engine: &Engine, event: &WebhookEvent) -> IncomingEvent {
+    let mut incoming = engine.accept(event);
+    incoming.jobs.clear();
+    incoming
+}
+
+impl Handoff for Sources {
+    fn hand_off<'a>(
+        &'a self,
+        from: &'a str,
+        data_source: NotionId,
+        job: NewJob,
+    ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(integration) = self.get(from).map(|e| e.config().integration.clone()) else {
+                return Ok(false);
+            };
+            let Some(owner) = self
+                .of_integration(&integration)
+                .find(|e| e.config().name != from && e.data_sources().contains(&data_source))
+            else {
+                return Ok(false);
+            };
+            owner.store().enqueue(job).await?;
+            owner.wake_workers();
+            Ok(true)
+        })
+    }
+}
