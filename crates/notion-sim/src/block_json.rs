@@ -256,7 +256,7 @@ mod tests {
     use serde_json::json;
 
     fn world() -> World {
-        crate::generate::workspace(7, 3, chrono::Utc::now())
+        crate::generate::workspace(7, 3, 0, chrono::Utc::now())
     }
 
     #[test]

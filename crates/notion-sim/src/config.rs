@@ -14,10 +14,17 @@ pub struct SimConfig {
     pub listen: SocketAddr,
     /// The bearer token the API accepts. Default `"secret_sim_token"`.
     pub token: String,
+    /// More integrations of the same workspace, one token each (integration 1, 2, …;
+    /// `token` is integration 0). Each has its own per-integration bucket (`rate_limit`)
+    /// and shares the workspace bucket; each sees every page. Default none.
+    pub extra_tokens: Vec<String>,
     /// Seed of the workspace generator (ids, titles, bodies). Default 1.
     pub seed: u64,
     /// Number of generated tasks in the "Tasks" data source. Default 50.
     pub pages: usize,
+    /// More task databases ("Tasks 2", …: the same schema, `pages` tasks each), for
+    /// several sources in one workspace. Default 0.
+    pub extra_task_databases: usize,
     /// Per-integration token bucket. Default `Some(3.0/s, burst 10)`; `None` disables it.
     pub rate_limit: Option<RateLimit>,
     /// Optional workspace-wide bucket with longer `Retry-After`. Default `None`.
@@ -42,8 +49,10 @@ impl Default for SimConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             token: "secret_sim_token".to_owned(),
+            extra_tokens: Vec::new(),
             seed: 1,
             pages: 50,
+            extra_task_databases: 0,
             rate_limit: Some(RateLimit::default()),
             workspace_limit: None,
             visibility_delay: Duration::ZERO,

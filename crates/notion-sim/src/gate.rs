@@ -33,8 +33,9 @@ struct ReqInfo {
     started: Instant,
 }
 
-fn record(s: &Shared, info: ReqInfo, status: u16) {
+fn record(s: &Shared, info: ReqInfo, status: u16, integration: Option<usize>) {
     crate::lock(&s.log).push(RequestRecord {
+        integration,
         method: info.method.to_string(),
         path: info.path,
         route: info.route,
@@ -77,16 +78,16 @@ pub(crate) async fn api_middleware(State(s): St, req: Request, next: Next) -> Re
             .map(str::to_owned),
         started: Instant::now(),
     };
-    let authorized = req
+    let integration = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t == s.token);
-    let mut response = match gate(&s, authorized, &info).await {
+        .and_then(|t| s.integration_of(t));
+    let mut response = match gate(&s, integration, &info).await {
         Gate::Answer(r) => r,
         Gate::Drop => {
-            record(&s, info, 0);
+            record(&s, info, 0, integration);
             return dropped_connection();
         }
         Gate::Proceed => shape_for_version(next.run(req).await, info.version.as_deref()).await,
@@ -95,7 +96,7 @@ pub(crate) async fn api_middleware(State(s): St, req: Request, next: Next) -> Re
         response.headers_mut().insert(header::DATE, v);
     }
     let status = response.status().as_u16();
-    record(&s, info, status);
+    record(&s, info, status, integration);
     response
 }
 
@@ -138,11 +139,11 @@ enum Gate {
 }
 
 /// Everything that happens before a handler runs, in Notion's order.
-async fn gate(s: &Shared, authorized: bool, info: &ReqInfo) -> Gate {
+async fn gate(s: &Shared, integration: Option<usize>, info: &ReqInfo) -> Gate {
     let version = info.version.as_deref();
-    if !authorized {
+    let Some(integration) = integration else {
         return Gate::Answer(ApiError::unauthorized().into_response());
-    }
+    };
     match version {
         None => {
             return Gate::Answer(
@@ -170,10 +171,10 @@ async fn gate(s: &Shared, authorized: bool, info: &ReqInfo) -> Gate {
         if let Some(e) = limits.take_refusal(info.method.as_str(), &info.route) {
             return Gate::Answer(e.into_response());
         }
-        if let Some(e) = limits.take_forced() {
+        if let Some(e) = limits.take_forced(integration) {
             return Gate::Answer(e.into_response());
         }
-        if let Err(e) = limits.admit(Instant::now()) {
+        if let Err(e) = limits.admit(integration, Instant::now()) {
             return Gate::Answer(e.into_response());
         }
         limits.roll_faults()

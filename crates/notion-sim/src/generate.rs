@@ -112,8 +112,10 @@ fn option(w: &mut World, name: &str, color: &str) -> SelectOption {
     }
 }
 
-/// Creates the workspace: users, the Tasks and Other databases, `pages` generated tasks.
-pub(crate) fn workspace(seed: u64, pages: usize, now: DateTime<Utc>) -> World {
+/// Creates the workspace: users, the Tasks and Other databases, `pages` generated tasks;
+/// then `extra_tasks` more task databases ("Tasks 2", …, same schema) of `pages` tasks
+/// each (made last, so the rest of a seed's workspace is the same with or without them).
+pub(crate) fn workspace(seed: u64, pages: usize, extra_tasks: usize, now: DateTime<Utc>) -> World {
     let mut w = World {
         rng: StdRng::seed_from_u64(seed),
         workspace_id: String::new(),
@@ -135,6 +137,7 @@ pub(crate) fn workspace(seed: u64, pages: usize, now: DateTime<Utc>) -> World {
         cursor_order: VecDeque::new(),
         schema_gen: 0,
         tasks_data_source_id: String::new(),
+        extra_task_data_source_ids: Vec::new(),
         other_data_source_id: String::new(),
         comments: Vec::new(),
         trashed_blocks: HashMap::new(),
@@ -306,6 +309,32 @@ pub(crate) fn workspace(seed: u64, pages: usize, now: DateTime<Utc>) -> World {
             body,
         };
         insert(&mut w, &other_ds, d);
+    }
+    let template = w.tasks().clone();
+    for n in 2..2 + extra_tasks {
+        let db = w.new_id();
+        let ds = w.new_id();
+        w.databases.push(Database {
+            id: db.clone(),
+            title: format!("Tasks {n}"),
+            data_source_id: ds.clone(),
+            created_time: db_created,
+            last_edited_time: db_created,
+        });
+        w.data_sources.push(DataSource {
+            id: ds.clone(),
+            database_id: db,
+            title: format!("Tasks {n}"),
+            ..template.clone()
+        });
+        w.extra_task_data_source_ids.push(ds.clone());
+        let mut drafts: Vec<Draft> = (0..pages)
+            .map(|i| task(&mut w, i, now, &opts, &priority, &tags))
+            .collect();
+        drafts.sort_by_key(|d| d.created);
+        for d in drafts {
+            insert(&mut w, &ds, d);
+        }
     }
     w
 }

@@ -61,6 +61,11 @@ impl SimHandle {
         self.inner.ids.data_source_id.clone()
     }
 
+    /// Every task data source: "Tasks", then "Tasks 2", … (`extra_task_databases`).
+    pub fn task_data_source_ids(&self) -> Vec<String> {
+        self.inner.ids.task_data_source_ids.clone()
+    }
+
     /// The "Other" data source (pages that are not tasks).
     pub fn other_data_source_id(&self) -> String {
         self.inner.ids.other_data_source_id.clone()
@@ -479,15 +484,61 @@ impl SimHandle {
             return;
         }
         crate::lock(&self.inner.limits).forced.push_back(Forced {
+            integration: None,
             status,
             remaining: count,
             retry_after,
         });
     }
 
-    /// Replaces the per-integration bucket (full); `None` disables rate limiting.
+    /// [`force_errors`](Self::force_errors) for integration `integration`'s requests only
+    /// (0: the main token; `n`: `extra_tokens[n - 1]`).
+    pub fn force_errors_for(
+        &self,
+        integration: usize,
+        status: u16,
+        count: u32,
+        retry_after: Option<u32>,
+    ) {
+        if count == 0 {
+            return;
+        }
+        crate::lock(&self.inner.limits).forced.push_back(Forced {
+            integration: Some(integration),
+            status,
+            remaining: count,
+            retry_after,
+        });
+    }
+
+    /// Drops every forced error still waiting (the storm ends).
+    pub fn clear_forced_errors(&self) {
+        crate::lock(&self.inner.limits).forced.clear();
+    }
+
+    /// Replaces every integration's bucket (full); `None` disables rate limiting.
     pub fn set_rate_limit(&self, r: Option<RateLimit>) {
-        crate::lock(&self.inner.limits).integration = r.map(Bucket::new);
+        for b in &mut crate::lock(&self.inner.limits).integrations {
+            *b = r.map(Bucket::new);
+        }
+    }
+
+    /// Replaces integration `integration`'s bucket (full); `None` disables it.
+    pub fn set_integration_rate_limit(&self, integration: usize, r: Option<RateLimit>) {
+        if let Some(b) = crate::lock(&self.inner.limits)
+            .integrations
+            .get_mut(integration)
+        {
+            *b = r.map(Bucket::new);
+        }
+    }
+
+    /// The token of integration `integration` (0: the main one).
+    pub fn integration_token(&self, integration: usize) -> Option<&str> {
+        match integration {
+            0 => Some(&self.inner.token),
+            n => self.inner.extra_tokens.get(n - 1).map(String::as_str),
+        }
     }
 
     /// Replaces the workspace-wide bucket (full); `None` disables it.
@@ -542,11 +593,15 @@ impl SimHandle {
         sim_page(&w, page)
     }
 
-    /// Every page of the Tasks data source (trashed and unshared included), oldest first.
+    /// Every page of the task data sources ("Tasks", then "Tasks 2", …; trashed and
+    /// unshared included), each oldest first.
     pub fn pages(&self) -> Vec<SimPage> {
         let w = crate::lock(&self.inner.world);
-        w.pages_of(&self.inner.ids.data_source_id)
-            .into_iter()
+        self.inner
+            .ids
+            .task_data_source_ids
+            .iter()
+            .flat_map(|ds| w.pages_of(ds))
             .filter_map(|p| sim_page(&w, p))
             .collect()
     }

@@ -75,6 +75,8 @@ pub(crate) fn rate_limited(retry_after: u32, reason: &str) -> ApiError {
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Forced {
+    /// Only this integration's requests (`None`: every integration's).
+    pub integration: Option<usize>,
     pub status: u16,
     pub remaining: u32,
     pub retry_after: Option<u32>,
@@ -106,7 +108,8 @@ pub(crate) enum FaultDecision {
 /// Mutable limits and faults, behind one mutex in the shared state.
 #[derive(Debug)]
 pub(crate) struct Limits {
-    pub integration: Option<Bucket>,
+    /// One bucket per integration (index 0: the main token).
+    pub integrations: Vec<Option<Bucket>>,
     pub workspace: Option<Bucket>,
     pub faults: Faults,
     pub forced: VecDeque<Forced>,
@@ -116,12 +119,15 @@ pub(crate) struct Limits {
 
 impl Limits {
     pub(crate) fn new(
+        integrations: usize,
         integration: Option<RateLimit>,
         workspace: Option<RateLimit>,
         seed: u64,
     ) -> Self {
         Self {
-            integration: integration.map(Bucket::new),
+            integrations: (0..integrations.max(1))
+                .map(|_| integration.map(Bucket::new))
+                .collect(),
             workspace: workspace.map(Bucket::new),
             faults: Faults::default(),
             forced: VecDeque::new(),
@@ -146,19 +152,27 @@ impl Limits {
         Some(err)
     }
 
-    pub(crate) fn take_forced(&mut self) -> Option<ApiError> {
-        let front = self.forced.front_mut()?;
-        let err = ApiError::for_status(front.status, front.retry_after);
+    /// The first forced error that applies to `integration`'s request (counted down).
+    pub(crate) fn take_forced(&mut self, integration: usize) -> Option<ApiError> {
+        let i = self
+            .forced
+            .iter()
+            .position(|f| f.integration.is_none_or(|only| only == integration))?;
+        let front = &mut self.forced[i];
+        let mut err = ApiError::for_status(front.status, front.retry_after);
+        if front.status == 429 {
+            err.additional_data = Some(json!({"rate_limit_reason": "integration_rate_limit"}));
+        }
         front.remaining = front.remaining.saturating_sub(1);
         if front.remaining == 0 {
-            self.forced.pop_front();
+            self.forced.remove(i);
         }
         Some(err)
     }
 
-    /// Applies the integration bucket, then the workspace bucket.
-    pub(crate) fn admit(&mut self, now: Instant) -> Result<(), ApiError> {
-        if let Some(b) = &mut self.integration
+    /// Applies `integration`'s bucket, then the workspace bucket.
+    pub(crate) fn admit(&mut self, integration: usize, now: Instant) -> Result<(), ApiError> {
+        if let Some(Some(b)) = self.integrations.get_mut(integration)
             && let Err((next, _)) = b.try_take(now)
         {
             return Err(rate_limited(
@@ -170,7 +184,7 @@ impl Limits {
             && let Err((_, full)) = b.try_take(now)
         {
             // A rejected request costs nothing.
-            if let Some(i) = &mut self.integration {
+            if let Some(Some(i)) = self.integrations.get_mut(integration) {
                 i.refund();
             }
             // The workspace limit is shared by every integration: back off until it refills.
@@ -226,6 +240,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_workspace_rejection_does_not_spend_the_integration_budget() {
         let mut l = Limits::new(
+            2,
             Some(RateLimit {
                 per_second: 1.0,
                 burst: 2,
@@ -237,8 +252,9 @@ mod tests {
             1,
         );
         let t0 = Instant::now();
-        assert!(l.admit(t0).is_ok());
-        let e = l.admit(t0).unwrap_err();
+        assert!(l.admit(0, t0).is_ok());
+        // The workspace bucket is shared: integration 1 meets it empty too.
+        let e = l.admit(1, t0).unwrap_err();
         assert_eq!(
             e.additional_data.unwrap()["rate_limit_reason"],
             "workspace_rate_limit"
@@ -246,26 +262,39 @@ mod tests {
         assert_eq!(e.retry_after, Some(10));
         l.workspace = None;
         assert!(
-            l.admit(t0).is_ok(),
+            l.admit(0, t0).is_ok(),
             "the integration bucket still holds its second token"
         );
-        assert!(l.admit(t0).is_err());
+        assert!(l.admit(0, t0).is_err());
+        assert!(
+            l.admit(1, t0).is_ok(),
+            "integration 1 has a budget of its own"
+        );
     }
 
     #[test]
     fn forced_errors_are_consumed_in_order() {
-        let mut l = Limits::new(None, None, 1);
+        let mut l = Limits::new(2, None, None, 1);
         l.forced.push_back(Forced {
+            integration: Some(1),
+            status: 429,
+            remaining: 1,
+            retry_after: Some(3),
+        });
+        l.forced.push_back(Forced {
+            integration: None,
             status: 529,
             remaining: 2,
             retry_after: Some(7),
         });
-        let e = l.take_forced().unwrap();
+        let e = l.take_forced(0).unwrap();
         assert_eq!(
             (e.status.as_u16(), e.code, e.retry_after),
             (529, "service_overload", Some(7))
         );
-        assert!(l.take_forced().is_some());
-        assert!(l.take_forced().is_none());
+        let e = l.take_forced(1).unwrap();
+        assert_eq!((e.status.as_u16(), e.retry_after), (429, Some(3)));
+        assert!(l.take_forced(1).is_some());
+        assert!(l.take_forced(0).is_none());
     }
 }

@@ -19,6 +19,10 @@ struct Args {
     /// Bearer token the API accepts.
     #[arg(long, default_value = "secret_sim_token")]
     token: String,
+    /// Another integration of the workspace, by its token (repeat for more); each has
+    /// its own rate budget.
+    #[arg(long = "extra-token", value_name = "TOKEN")]
+    extra_tokens: Vec<String>,
     /// Number of generated tasks.
     #[arg(long, default_value_t = 50)]
     pages: usize,
@@ -84,6 +88,8 @@ async fn main() -> std::io::Result<()> {
     let config = SimConfig {
         listen: SocketAddr::new(args.host, args.port),
         token: args.token,
+        extra_tokens: args.extra_tokens,
+        extra_task_databases: 0,
         seed: args.seed,
         pages: args.pages,
         rate_limit: (!args.no_rate_limit).then_some(RateLimit {

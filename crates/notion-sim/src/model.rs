@@ -500,6 +500,8 @@ pub(crate) struct World {
     /// Bumped by every schema change, invalidating cached page JSON.
     pub schema_gen: u64,
     pub tasks_data_source_id: String,
+    /// "Tasks 2", "Tasks 3", … (`SimConfig::extra_task_databases`).
+    pub extra_task_data_source_ids: Vec<String>,
     pub other_data_source_id: String,
     /// Every comment, oldest first.
     pub comments: Vec<Comment>,

@@ -21,7 +21,12 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let clock = SimClock::new(config.start_time);
-    let world = crate::generate::workspace(config.seed, config.pages, clock.now());
+    let world = crate::generate::workspace(
+        config.seed,
+        config.pages,
+        config.extra_task_databases,
+        clock.now(),
+    );
     let mut accessible_by: Vec<Value> = world
         .people
         .iter()
@@ -37,6 +42,10 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
     let ids = Ids {
         database_id: world.tasks().database_id.clone(),
         data_source_id: world.tasks_data_source_id.clone(),
+        task_data_source_ids: std::iter::once(&world.tasks_data_source_id)
+            .chain(&world.extra_task_data_source_ids)
+            .cloned()
+            .collect(),
         other_data_source_id: world.other_data_source_id.clone(),
         other_page_ids: world
             .pages_of(&world.other_data_source_id)
@@ -59,11 +68,13 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
     ));
     let shared = Arc::new(Shared {
         token: config.token.clone(),
+        extra_tokens: config.extra_tokens.clone(),
         addr,
         clock,
         started: Instant::now(),
         world: Mutex::new(world),
         limits: Mutex::new(Limits::new(
+            1 + config.extra_tokens.len(),
             config.rate_limit,
             config.workspace_limit,
             config.seed,

@@ -30,6 +30,8 @@ pub(crate) struct Settings {
 pub(crate) struct Ids {
     pub database_id: String,
     pub data_source_id: String,
+    /// "Tasks" first, then the extra task databases'.
+    pub task_data_source_ids: Vec<String>,
     pub other_data_source_id: String,
     pub other_page_ids: Vec<String>,
     pub bot_user_id: String,
@@ -39,7 +41,10 @@ pub(crate) struct Ids {
 /// State shared by the HTTP server, the webhook sender and every `SimHandle` clone.
 /// Deliberately not `Debug`: it holds the token.
 pub(crate) struct Shared {
+    /// Integration 0's token.
     pub token: String,
+    /// Integrations 1, 2, …'s tokens.
+    pub extra_tokens: Vec<String>,
     pub addr: SocketAddr,
     pub clock: SimClock,
     pub started: Instant,
@@ -54,6 +59,17 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The integration a bearer token belongs to (0 for `token`).
+    pub(crate) fn integration_of(&self, bearer: &str) -> Option<usize> {
+        if bearer == self.token {
+            return Some(0);
+        }
+        self.extra_tokens
+            .iter()
+            .position(|t| t == bearer)
+            .map(|i| i + 1)
+    }
+
     pub(crate) fn bot(&self) -> Author {
         Author {
             id: self.ids.bot_user_id.clone(),

@@ -108,6 +108,8 @@ pub struct SimPage {
 /// One API request as the simulator saw it. Durations serialize as milliseconds.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RequestRecord {
+    /// The integration whose token it carried (0: the main one), `None` if none matched.
+    pub integration: Option<usize>,
     /// HTTP method.
     pub method: String,
     /// Request path (no query string).

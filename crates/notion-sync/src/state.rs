@@ -26,7 +26,7 @@ pub struct Endpoint {
 pub struct AppState {
     /// Every source's engine.
     pub sources: Sources,
-    /// One per integration, in configuration order.
+    /// One per integration, in the configuration's order (sources and integrations by name).
     pub endpoints: Arc<Vec<Endpoint>>,
     /// The first source's engine (the store and clock every source shares).
     pub engine: Engine,

@@ -13,7 +13,7 @@ use sync_store::{IncomingEvent, NewJob, Store, StoreError};
 use crate::context::Handoff;
 use crate::engine::Engine;
 
-/// Every source's engine, in configuration order. Cheap to clone.
+/// Every source's engine, in the configuration's order (sources and integrations by name). Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Sources {
     engines: Arc<Vec<Engine>>,
@@ -41,7 +41,7 @@ impl Sources {
         sources
     }
 
-    /// Every engine, in configuration order.
+    /// Every engine, in the configuration's order (sources and integrations by name).
     pub fn all(&self) -> &[Engine] {
         &self.engines
     }
@@ -76,15 +76,16 @@ impl Sources {
         event: &WebhookEvent,
     ) -> Result<Routed, StoreError> {
         let candidates: Vec<&Engine> = self.of_integration(integration).collect();
-        let (engine, guessed) = match candidates.as_slice() {
-            [] => return Ok(Routed::Unclaimed(unclaimed(self.first(), event))),
-            // One source: its own routing filters what it does not mirror.
-            [only] => ((*only).clone(), false),
-            many => match self.owner_named(many, event).await? {
-                Owner::Source(e) => (e, false),
-                Owner::Nobody => return Ok(Routed::Unclaimed(unclaimed(many[0], event))),
-                Owner::Unknown => (many[0].clone(), true),
-            },
+        let Some(home) = candidates.first() else {
+            return Ok(Routed::Unclaimed(unclaimed(self.first(), event)));
+        };
+        // With one source, an event that does not say its data source is that source's
+        // (no mirror read on the webhook path).
+        let several = candidates.len() > 1;
+        let (engine, guessed) = match self.owner(&candidates, event, several).await? {
+            Owner::Source(e) => (e, false),
+            Owner::Nobody => return Ok(Routed::Unclaimed(unclaimed(home, event))),
+            Owner::Unknown => ((*home).clone(), several),
         };
         let mut incoming = engine.accept(event);
         if guessed {
@@ -96,10 +97,13 @@ impl Sources {
         Ok(Routed::To(engine, incoming))
     }
 
-    async fn owner_named(
+    /// The source of `many` that mirrors what the event names; with `look_up`, the
+    /// source of its page's mirror row when it names no data source.
+    async fn owner(
         &self,
         many: &[&Engine],
         event: &WebhookEvent,
+        look_up: bool,
     ) -> Result<Owner, StoreError> {
         let named = match event.entity.kind.as_str() {
             "data_source" => Some(event.entity.id),
@@ -114,6 +118,9 @@ impl Sources {
                     None => Owner::Nobody,
                 },
             });
+        }
+        if !look_up {
+            return Ok(Owner::Unknown);
         }
         // The page's mirror row knows its source (a comment names its page as parent).
         let page = match event.entity.kind.as_str() {

@@ -68,6 +68,61 @@ async fn workspace_limit_has_longer_retry_after_and_a_reason() {
 }
 
 #[tokio::test]
+async fn integrations_of_one_workspace_have_their_own_budgets_and_share_the_workspace_limit() {
+    let sim = sim(SimConfig {
+        extra_tokens: vec!["secret_second_integration".into()],
+        rate_limit: Some(RateLimit {
+            per_second: 0.5,
+            burst: 1,
+        }),
+        ..fast_config()
+    })
+    .await;
+    let first = Api::new(&sim);
+    let second = Api {
+        token: sim.integration_token(1).unwrap().to_owned(),
+        ..Api::new(&sim)
+    };
+    assert_eq!(first.get("/v1/users/me").await.status, 200);
+    assert_error(&first.get("/v1/users/me").await, 429, "rate_limited");
+    // The first integration's budget is spent; the second's is its own.
+    assert_eq!(second.get("/v1/users/me").await.status, 200);
+    let unknown = Api {
+        token: "secret_nobody".into(),
+        ..Api::new(&sim)
+    };
+    assert_error(&unknown.get("/v1/users/me").await, 401, "unauthorized");
+    let log = sim.request_log();
+    assert_eq!(
+        log.iter().map(|r| r.integration).collect::<Vec<_>>(),
+        vec![Some(0), Some(0), Some(1), None]
+    );
+
+    // Forced errors for one integration leave the other alone.
+    sim.set_rate_limit(None);
+    sim.force_errors_for(1, 429, 1, Some(1));
+    assert_eq!(first.get("/v1/users/me").await.status, 200);
+    let limited = second.get("/v1/users/me").await;
+    assert_error(&limited, 429, "rate_limited");
+    assert_eq!(
+        limited.body["additional_data"]["rate_limit_reason"],
+        "integration_rate_limit"
+    );
+
+    // The workspace limit is one bucket for both.
+    sim.set_workspace_limit(Some(RateLimit {
+        per_second: 0.1,
+        burst: 1,
+    }));
+    assert_eq!(first.get("/v1/users/me").await.status, 200);
+    let limited = second.get("/v1/users/me").await;
+    assert_eq!(
+        limited.body["additional_data"]["rate_limit_reason"],
+        "workspace_rate_limit"
+    );
+}
+
+#[tokio::test]
 async fn forced_errors_answer_in_order_then_recover() {
     let sim = sim(fast_config()).await;
     let api = Api::new(&sim);

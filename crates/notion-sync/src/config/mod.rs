@@ -240,7 +240,8 @@ impl Config {
             .collect()
     }
 
-    /// Every integration a source reads through, in order of first use, with its
+    /// Every integration a source reads through, in order of first use (sources are
+    /// read in name order), with its
     /// settings (`[integrations.<name>]`, else `notion.requests_per_second` and a
     /// workspace of its own). The single-source configuration has one, `default`.
     pub fn integrations(&self) -> Vec<IntegrationConfig> {
@@ -563,6 +564,142 @@ mod tests {
                 Source::Database(_) => unreachable!(),
             }),
             Some("248104cd-477e-80af-bc30-000bd28de8f9".to_string())
+        );
+    }
+
+    #[test]
+    fn the_sources_example_reads_as_three_sources_over_two_integrations() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/sources.example.toml");
+        let c = Config::load(
+            Some(&path),
+            &env(&[(
+                "NOTION_SYNC_SOURCES__CLIENT-B__TASKS__MARK_OVERDUE",
+                "false",
+            )]),
+        )
+        .unwrap();
+        let sources = c.sources();
+        let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["client-b", "design", "engineering"]);
+        let design = &sources[1];
+        assert_eq!(design.integration, "agency");
+        assert!(matches!(design.source, Source::Database(_)));
+        // Overridden keys, and the rest from [tasks].
+        assert_eq!(design.tasks.overdue_status, "Late");
+        assert_eq!(design.tasks.open_statuses, ["Backlog", "Doing"]);
+        assert_eq!(design.tasks.status_property, "Status");
+        let client = &sources[0];
+        assert_eq!(client.tasks.due_property, "Deadline");
+        assert_eq!(client.tasks.timezone, chrono_tz::America::New_York);
+        assert!(!client.tasks.mark_overdue, "set from the environment");
+        let integrations = c.integrations();
+        let names: Vec<&str> = integrations.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["client-b", "agency"]);
+        assert_eq!(integrations[1].workspace.as_deref(), Some("agency"));
+    }
+
+    #[test]
+    fn a_single_source_config_is_the_default_source_and_integration() {
+        let c = load_str(
+            "[notion]\ndata_source_id = \"248104cd477e80afbc30000bd28de8f9\"\nrequests_per_second = 2.0\n",
+            &[],
+        )
+        .unwrap();
+        let sources = c.sources();
+        assert_eq!(sources.len(), 1);
+        assert_eq!(
+            (sources[0].name.as_str(), sources[0].integration.as_str()),
+            ("default", "default")
+        );
+        assert_eq!(sources[0].tasks, c.tasks);
+        let integrations = c.integrations();
+        assert_eq!(integrations.len(), 1);
+        assert_eq!(integrations[0].name, "default");
+        assert_eq!(integrations[0].requests_per_second, 2.0);
+        assert_eq!(integrations[0].workspace, None);
+        // No data source yet: no source, still the default integration (check says so).
+        assert!(Config::default().sources().is_empty());
+        assert_eq!(Config::default().integrations().len(), 1);
+    }
+
+    #[test]
+    fn source_errors_name_the_source_and_the_key() {
+        let check = |toml_text: &str, expected: &str| {
+            let e = load_str(toml_text, &[]).unwrap_err().to_string();
+            assert_eq!(e, expected);
+        };
+        const DS: &str = "248104cd-477e-80af-bc30-000bd28de8f9";
+        check(
+            &format!(
+                "[sources.a]\ndata_source_id = \"{DS}\"\n[sources.b]\ndata_source_id = \"{DS}\"\n"
+            ),
+            &format!(
+                "config key `sources.b.data_source_id` = \"{DS}\": source `a` already mirrors it: each data source belongs to one source"
+            ),
+        );
+        check(
+            "[sources.a]\nintegration = \"x\"\n",
+            "config key `sources.a.data_source_id` = \"\": every source needs data_source_id or database_id",
+        );
+        check(
+            &format!("[integrations.unused]\n[sources.a]\ndata_source_id = \"{DS}\"\n"),
+            "config key `integrations.unused` = \"unused\": no source names this integration (set sources.<name>.integration)",
+        );
+        check(
+            &format!("[sources.Team_A]\ndata_source_id = \"{DS}\"\n"),
+            "config key `sources.Team_A` = \"Team_A\": names are 1 to 32 characters of a-z, 0-9, '_' and '-', starting with a letter or digit",
+        );
+        check(
+            &format!(
+                "[sources.a]\ndata_source_id = \"{DS}\"\n[sources.a.tasks]\ntimezone = \"Mars\"\n"
+            ),
+            "config key `sources.a.tasks.timezone` = \"Mars\": must be an IANA time zone such as \"UTC\" or \"Europe/Berlin\"",
+        );
+        check(
+            &format!(
+                "[notion]\ndata_source_id = \"{DS}\"\n[sources.a]\ndata_source_id = \"{DS}\"\n"
+            ),
+            "config key `notion.data_source_id` = (set): with [sources.*] (such as sources.a) each source names its own data source: leave notion.data_source_id and notion.database_id empty",
+        );
+        let e = load_str(
+            &format!("[sources.a]\ndata_source_id = \"{DS}\"\nintegraton = \"x\"\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("unknown field `integraton` in [sources.a]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn named_integrations_read_their_own_secrets() {
+        let s = Secrets::for_integrations(
+            &env(&[
+                ("NOTION_TOKEN", "ntn_default"),
+                ("NOTION_TOKEN_CLIENT_B", "ntn_clientb"),
+                ("NOTION_WEBHOOK_SECRET_CLIENT_B", "secret_b"),
+            ]),
+            &["default".into(), "client-b".into()],
+        )
+        .unwrap();
+        assert_eq!(s.token("default").unwrap().expose_secret(), "ntn_default");
+        assert_eq!(s.token("client-b").unwrap().expose_secret(), "ntn_clientb");
+        assert_eq!(
+            s.webhook_secret("client-b").unwrap().expose_secret(),
+            "secret_b"
+        );
+        assert!(s.webhook_secret("default").is_none());
+        assert!(s.token("other").is_none());
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("clientb") && !shown.contains("secret_b"),
+            "{shown}"
+        );
+        assert_eq!(
+            secret_var("NOTION_TOKEN", "client-b"),
+            "NOTION_TOKEN_CLIENT_B"
         );
     }
 

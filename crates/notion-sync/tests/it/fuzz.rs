@@ -245,7 +245,8 @@ struct Shape {
     /// `data.parent` names the mirrored data source.
     parented: bool,
     /// The daemon's answer to the unmutated event: `queued` (a page of ours, or one
-    /// without a parent hint) or `recorded` (nothing to fetch).
+    /// without a parent hint), `recorded` (nothing to fetch) or `unclaimed` (a data
+    /// source no source mirrors).
     outcome: &'static str,
 }
 
@@ -285,7 +286,7 @@ fn shape() -> impl Strategy<Value = Shape> {
             "data_source.content_updated",
             "data_source",
             false,
-            "recorded"
+            "unclaimed"
         )),
         Just(Shape::other(
             "comment.created",
@@ -423,7 +424,7 @@ fn check(
     }
     if status == 200 {
         match said.as_str() {
-            "queued" | "recorded" => {
+            "queued" | "recorded" | "unclaimed" => {
                 prop_assert!(sig.is_valid(), "accepted with signature {sig:?}");
                 prop_assert!(could_be_event(body), "accepted a non-event");
                 prop_assert_eq!(after.events, before.events + 1);

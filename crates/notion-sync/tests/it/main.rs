@@ -12,5 +12,6 @@ mod observability;
 mod pacing;
 mod recovery;
 mod ship;
+mod sources;
 mod support;
 mod webhooks;

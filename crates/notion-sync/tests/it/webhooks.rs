@@ -133,8 +133,9 @@ async fn duplicates_unknown_types_and_foreign_pages_cost_nothing() {
         "page",
         Some(&other_ds),
     );
+    // A data source no source mirrors: acknowledged and counted, not queued.
     let r: serde_json::Value = app.post_webhook(&foreign, None).await.json().await.unwrap();
-    assert_eq!(r["outcome"], "recorded");
+    assert_eq!(r["outcome"], "unclaimed");
     // Without a parent hint the page is fetched once and dropped.
     let unhinted = event_json(
         "0f0f0f0f-0000-4000-8000-0000000000ad",
