@@ -78,6 +78,16 @@ pub struct DaemonConfig {
     pub workers: usize,
     /// `workers.bulk_read_threshold` (0: one GET per property change).
     pub bulk_read_threshold: usize,
+    /// 1: the single-source configuration (`notion.data_source_id`, `NOTION_TOKEN`);
+    /// n > 1: sources `s0`…, source `si` reading the sim's task data source i through
+    /// integration `si` (the sim's integration i: its own token and budget), each at
+    /// `requests_per_second`.
+    pub sources: usize,
+}
+
+/// The name of source (and integration) `i` of a several-source daemon.
+pub fn source_name(i: usize) -> String {
+    format!("s{i}")
 }
 
 impl DaemonConfig {
@@ -92,6 +102,7 @@ impl DaemonConfig {
             mark_overdue: false,
             workers: 4,
             bulk_read_threshold: 40,
+            sources: 1,
         }
     }
 }
@@ -146,20 +157,52 @@ impl Daemon {
         let port = free_port()?;
         let db = db.map_or_else(|| dir.join("mirror.db"), Path::to_path_buf);
         let config = dir.join("notion-sync.toml");
+        let mut env = vec![
+            ("NOTION_TOKEN".to_owned(), sim.token().to_owned()),
+            (
+                "NOTION_WEBHOOK_SECRET".to_owned(),
+                WEBHOOK_SECRET.to_owned(),
+            ),
+        ];
+        let (data_source, sources) = if cfg.sources > 1 {
+            let mut text = String::new();
+            for (i, ds) in sim
+                .task_data_source_ids()
+                .iter()
+                .take(cfg.sources)
+                .enumerate()
+            {
+                let name = source_name(i);
+                text.push_str(&format!(
+                    "[integrations.{name}]\n[sources.{name}]\nintegration = \"{name}\"\ndata_source_id = \"{ds}\"\n"
+                ));
+                let token = sim
+                    .integration_token(i)
+                    .with_context(|| format!("the sim has no integration {i}"))?;
+                let upper = name.to_ascii_uppercase();
+                env.push((format!("NOTION_TOKEN_{upper}"), token.to_owned()));
+                env.push((
+                    format!("NOTION_WEBHOOK_SECRET_{upper}"),
+                    WEBHOOK_SECRET.to_owned(),
+                ));
+            }
+            (String::new(), text)
+        } else {
+            (sim.data_source_id(), String::new())
+        };
         std::fs::write(
             &config,
             format!(
                 "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace_seconds = 2\n\
                  [store]\nurl = \"sqlite://{db}\"\nsynchronous = \"{sync}\"\n\
-                 [notion]\napi_url = \"{api}\"\ndata_source_id = \"{ds}\"\nrequests_per_second = {rps:.3}\ntimeout_seconds = 10\n\
+                 [notion]\napi_url = \"{api}\"\ndata_source_id = \"{data_source}\"\nrequests_per_second = {rps:.3}\ntimeout_seconds = 10\n\
                  [workers]\nconcurrency = {workers}\nbulk_read_threshold = {bulk}\n\
                  [reconcile]\nschedule = \"{schedule}\"\nfull_schedule = \"\"\non_start = {on_start}\n\
                  [tasks]\nmark_overdue = {mark}\n\
-                 [log]\nformat = \"json\"\nlevel = \"{level}\"\n",
+                 [log]\nformat = \"json\"\nlevel = \"{level}\"\n{sources}",
                 db = db.display(),
                 sync = cfg.synchronous,
                 api = sim.base_url(),
-                ds = sim.data_source_id(),
                 rps = cfg.requests_per_second,
                 workers = cfg.workers,
                 bulk = cfg.bulk_read_threshold,
@@ -182,8 +225,7 @@ impl Daemon {
             .args(["serve", "--config"])
             .arg(&config)
             .env_clear()
-            .env("NOTION_TOKEN", sim.token())
-            .env("NOTION_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .envs(env)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)

@@ -10,6 +10,7 @@ mod freshness;
 mod ingest;
 mod reconciler;
 mod report;
+mod sources;
 mod stats;
 mod support;
 
@@ -57,6 +58,7 @@ enum Scenario {
     Reconciler,
     Baseline,
     Footprint,
+    Sources,
 }
 
 /// Every size and duration of a run.
@@ -70,6 +72,7 @@ struct Plan {
     reconciler: reconciler::ReconcilerParams,
     baseline: baseline::BaselineParams,
     footprint: footprint::FootprintParams,
+    sources: sources::SourcesParams,
 }
 
 impl Plan {
@@ -144,6 +147,13 @@ impl Plan {
                 sim_pages: pages,
                 changes: 10,
             },
+            sources: sources::SourcesParams {
+                sources: pick(10, 3),
+                pages: pick(500, 50),
+                rate: 3.0,
+                changes: pick(10, 4),
+                gap: secs(2.0, 1.0),
+            },
         }
     }
 }
@@ -210,6 +220,7 @@ async fn run_scenarios(args: &Args, bin: &std::path::Path) -> anyhow::Result<Rep
         footprint: None,
         baseline: None,
         bulk: None,
+        sources: None,
         targets: Vec::new(),
     };
     eprintln!(
@@ -261,6 +272,17 @@ async fn run_scenarios(args: &Args, bin: &std::path::Path) -> anyhow::Result<Rep
             reconciler::run(bin, &plan.reconciler)
                 .await
                 .context("reconciler")?,
+        );
+    }
+    if wanted(Scenario::Sources) {
+        step(&format!(
+            "{} sources × {} pages on one daemon, beside one source",
+            plan.sources.sources, plan.sources.pages
+        ));
+        report.sources = Some(
+            sources::run(bin, &plan.sources)
+                .await
+                .context("several sources")?,
         );
     }
     // The baseline sleeps 350 ms between requests and the footprint's mirror population

@@ -66,6 +66,17 @@ impl SimHandle {
         self.inner.ids.task_data_source_ids.clone()
     }
 
+    /// The database of each task data source, in the same order.
+    pub fn task_database_ids(&self) -> Vec<String> {
+        let w = crate::lock(&self.inner.world);
+        self.inner
+            .ids
+            .task_data_source_ids
+            .iter()
+            .filter_map(|ds| w.data_source(ds).map(|d| d.database_id.clone()))
+            .collect()
+    }
+
     /// The "Other" data source (pages that are not tasks).
     pub fn other_data_source_id(&self) -> String {
         self.inner.ids.other_data_source_id.clone()
@@ -410,7 +421,11 @@ impl SimHandle {
     /// matter (Notion verifies by the pasted token); fails (and subscribes nothing) only
     /// when the URL cannot be reached.
     pub async fn subscribe(&self, url: &str) -> Result<String, SimError> {
-        self.inner.hub.subscribe(url, None).await.map(|(t, _)| t)
+        self.inner
+            .hub
+            .subscribe(url, None, None)
+            .await
+            .map(|(t, _)| t)
     }
 
     /// Like [`SimHandle::subscribe`] with a verification token chosen by the caller, so a
@@ -422,7 +437,27 @@ impl SimHandle {
     ) -> Result<String, SimError> {
         self.inner
             .hub
-            .subscribe(url, Some(verification_token.to_owned()))
+            .subscribe(url, Some(verification_token.to_owned()), None)
+            .await
+            .map(|(t, _)| t)
+    }
+
+    /// Like [`SimHandle::subscribe_with_token`] for an integration that only the
+    /// databases `databases` are shared with: the subscription gets only their pages' and
+    /// data sources' events.
+    pub async fn subscribe_scoped(
+        &self,
+        url: &str,
+        verification_token: &str,
+        databases: &[String],
+    ) -> Result<String, SimError> {
+        self.inner
+            .hub
+            .subscribe(
+                url,
+                Some(verification_token.to_owned()),
+                Some(databases.to_vec()),
+            )
             .await
             .map(|(t, _)| t)
     }

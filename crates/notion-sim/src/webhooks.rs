@@ -111,6 +111,23 @@ struct Subscription {
     id: String,
     url: String,
     token: String,
+    /// Only events of these databases (their pages and data sources): an integration
+    /// that only these databases are shared with. `None`: every event.
+    databases: Option<Vec<String>>,
+}
+
+impl Subscription {
+    fn wants(&self, ev: &EventSpec) -> bool {
+        match &self.databases {
+            None => true,
+            Some(dbs) => {
+                ev.parent["type"] == "database"
+                    && ev.parent["id"]
+                        .as_str()
+                        .is_some_and(|id| dbs.iter().any(|d| d == id))
+            }
+        }
+    }
 }
 
 type AggKey = (String, &'static str, String);
@@ -205,6 +222,7 @@ impl Hub {
         &self,
         url: &str,
         token: Option<String>,
+        databases: Option<Vec<String>>,
     ) -> Result<(String, String), SimError> {
         let token = token.unwrap_or_else(|| {
             let mut rng = crate::lock(&self.rng);
@@ -251,6 +269,7 @@ impl Hub {
             id: id.clone(),
             url: url.to_owned(),
             token: token.clone(),
+            databases,
         });
         tracing::debug!(webhook.subscription_id = %id, "webhook subscription created");
         Ok((token, id))
@@ -260,7 +279,7 @@ impl Hub {
     pub(crate) fn emit(self: &Arc<Self>, events: Vec<EventSpec>) {
         let subs = crate::lock(&self.subs).clone();
         for sub in subs {
-            for ev in &events {
+            for ev in events.iter().filter(|ev| sub.wants(ev)) {
                 let ev = ev.clone();
                 if ev.aggregated() {
                     let key: AggKey = (sub.id.clone(), ev.kind, ev.entity_id.clone());

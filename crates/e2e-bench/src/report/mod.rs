@@ -10,14 +10,17 @@ use crate::footprint::FootprintResult;
 use crate::freshness::FreshnessResult;
 use crate::ingest::IngestResult;
 use crate::reconciler::ReconcilerResult;
+use crate::sources::SourcesResult;
 use crate::stats::{Summary, ratio};
 
 mod bulk;
 mod format;
+mod sources;
 
 use bulk::{bulk_rows, bulk_targets};
 pub use format::TargetCheck;
 use format::{f0, f1, lat, pct, secs, times, yes};
+use sources::{sources_rows, sources_targets};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
@@ -125,6 +128,7 @@ pub struct Report {
     pub footprint: Option<FootprintResult>,
     pub baseline: Option<BaselineResult>,
     pub bulk: Option<BulkResult>,
+    pub sources: Option<SourcesResult>,
     pub targets: Vec<TargetCheck>,
 }
 
@@ -197,6 +201,9 @@ impl Report {
         }
         if let Some(b) = &self.bulk {
             t.extend(bulk_targets(b));
+        }
+        if let Some(s) = &self.sources {
+            t.extend(sources_targets(s));
         }
         // `--quick` writes a smaller mirror: no verdict on the 100,000-page target.
         if let Some(fp) = self
@@ -521,6 +528,9 @@ impl Report {
 
         if let Some(b) = &self.bulk {
             bulk_rows(&mut rows, b);
+        }
+        if let Some(s) = &self.sources {
+            sources_rows(&mut rows, s);
         }
 
         let header = [

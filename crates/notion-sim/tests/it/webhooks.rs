@@ -356,3 +356,53 @@ async fn events_have_the_documented_shapes() {
         assert!(chrono::DateTime::parse_from_rfc3339(ts).is_ok() && ts.ends_with('Z'));
     }
 }
+
+/// An integration only some databases are shared with hears only their events.
+#[tokio::test]
+async fn a_scoped_subscription_gets_only_its_databases_events() {
+    let sim = sim(notion_sim::SimConfig {
+        extra_task_databases: 1,
+        pages: 3,
+        ..fast_config()
+    })
+    .await;
+    let all = Receiver::start().await;
+    let second = Receiver::start().await;
+    sim.subscribe(&all.url).await.unwrap();
+    let dbs = sim.task_database_ids();
+    sim.subscribe_scoped(&second.url, "secret_scoped_subscription_token", &dbs[1..])
+        .await
+        .unwrap();
+    let ds = sim.task_data_source_ids();
+    let in_first = sim
+        .pages()
+        .into_iter()
+        .find(|p| p.data_source_id == ds[0])
+        .unwrap();
+    let in_second = sim
+        .pages()
+        .into_iter()
+        .find(|p| p.data_source_id == ds[1])
+        .unwrap();
+    sim.set_title(&in_first.id, "first").unwrap();
+    sim.set_title(&in_second.id, "second").unwrap();
+    sim.webhooks_idle().await;
+    // Page events, and the data source events beside them.
+    let entities = |rx: &Receiver| -> Vec<String> {
+        rx.events()
+            .iter()
+            .filter(|e| e["entity"]["type"] == "page")
+            .map(|e| e["entity"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(entities(&all), [in_first.id.clone(), in_second.id.clone()]);
+    assert_eq!(entities(&second), [in_second.id]);
+    assert!(
+        second
+            .events()
+            .iter()
+            .all(|e| e["data"]["parent"]["id"] == dbs[1].as_str()),
+        "{:?}",
+        second.events()
+    );
+}
