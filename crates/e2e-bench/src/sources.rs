@@ -195,7 +195,7 @@ async fn subscribe(sim: &SimHandle, daemon: &Daemon, sources: usize) -> anyhow::
     }
     for (i, db) in sim.task_database_ids().iter().take(sources).enumerate() {
         let url = daemon.url(&format!("/webhooks/notion/{}", source_name(i)));
-        sim.subscribe_scoped(&url, WEBHOOK_SECRET, std::slice::from_ref(db))
+        sim.subscribe_scoped(&url, Some(WEBHOOK_SECRET), std::slice::from_ref(db))
             .await
             .map_err(|e| anyhow::anyhow!("webhook handshake with {url} failed: {e}"))?;
     }

@@ -338,8 +338,15 @@ impl SimHandle {
     }
 
     /// Applies `n` realistic random edits (status, due, title, body, create, trash, restore)
-    /// from `rng_seed`; returns the touched page ids in order.
+    /// from `rng_seed` to the "Tasks" data source; returns the touched page ids in order.
     pub fn random_edits(&self, rng_seed: u64, n: usize) -> Vec<String> {
+        self.random_edits_in(&self.inner.ids.data_source_id.clone(), rng_seed, n)
+    }
+
+    /// [`random_edits`](Self::random_edits) in the task data source `data_source` (in
+    /// another than "Tasks", a creation is a title edit instead).
+    pub fn random_edits_in(&self, data_source: &str, rng_seed: u64, n: usize) -> Vec<String> {
+        let creates = data_source == self.inner.ids.data_source_id;
         let mut rng = StdRng::seed_from_u64(rng_seed);
         let mut touched = Vec::with_capacity(n);
         for i in 0..n {
@@ -347,7 +354,7 @@ impl SimHandle {
                 let w = crate::lock(&self.inner.world);
                 let mut live = Vec::new();
                 let mut trashed = Vec::new();
-                for p in w.pages_of(&self.inner.ids.data_source_id) {
+                for p in w.pages_of(data_source) {
                     if p.latest().in_trash {
                         trashed.push(p.id.clone());
                     } else {
@@ -359,6 +366,10 @@ impl SimHandle {
             let roll = rng.random_range(0..100);
             let target = live.choose(&mut rng).cloned();
             let result = match (roll, target) {
+                (80..90, Some(id)) if !creates => self
+                    .set_title(&id, &format!("Renamed task {rng_seed}-{i}"))
+                    .map(|()| id),
+                (_, None) if !creates => continue,
                 (80..90, _) | (_, None) => self.try_create_task(NewTask {
                     title: format!("Follow-up {rng_seed}-{i}"),
                     due: Some(
@@ -442,20 +453,20 @@ impl SimHandle {
             .map(|(t, _)| t)
     }
 
-    /// Like [`SimHandle::subscribe_with_token`] for an integration that only the
-    /// databases `databases` are shared with: the subscription gets only their pages' and
-    /// data sources' events.
+    /// Like [`SimHandle::subscribe`] (with the caller's verification token when given) for
+    /// an integration that only the databases `databases` are shared with: the
+    /// subscription gets only their pages' and data sources' events.
     pub async fn subscribe_scoped(
         &self,
         url: &str,
-        verification_token: &str,
+        verification_token: Option<&str>,
         databases: &[String],
     ) -> Result<String, SimError> {
         self.inner
             .hub
             .subscribe(
                 url,
-                Some(verification_token.to_owned()),
+                verification_token.map(str::to_owned),
                 Some(databases.to_vec()),
             )
             .await

@@ -155,7 +155,7 @@ pub fn build_sources(
                 engine_config(config, s),
                 store.clone(),
                 clients[&s.integration].clone(),
-                notifier.clone(),
+                notifier.for_source(&s.name),
             )
         })
         .collect();
@@ -285,6 +285,7 @@ impl Application {
                 return Err(e);
             }
         };
+        warn_unconfigured_sources(&sources).await;
         // Not fatal: a store failing now is reported by health; the claim window frees
         // these intents later anyway.
         for engine in sources.all() {
@@ -525,6 +526,23 @@ fn spawn_work(
         ("store probe", Ok(()))
     });
     work
+}
+
+/// Jobs of a source the configuration no longer has (renamed or removed) are never
+/// claimed: say so at start, with what to do.
+async fn warn_unconfigured_sources(sources: &Sources) {
+    let Ok(counts) = sources.store().job_sources().await else {
+        return;
+    };
+    for (source, jobs) in counts {
+        if sources.get(&source).is_none() {
+            tracing::warn!(
+                source = %source,
+                jobs,
+                "jobs of a source that is not configured will not run (it was renamed or removed): configure it again, or let the next passes of the configured sources read its pages anew; see `notion-sync jobs list --source {source}`"
+            );
+        }
+    }
 }
 
 /// Writes a small state row at start and every [`STORE_PROBE_EVERY`]: storage that

@@ -1,5 +1,6 @@
-//! Slack summaries of tasks marked overdue: one message per pass, sent by a task of
-//! its own outside the Notion budget, retried, never blocking the pass.
+//! Slack summaries of tasks marked overdue: one message per pass of each source (naming
+//! the source when there are several), sent by a task of its own outside the Notion
+//! budget, retried, never blocking the pass.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,6 +18,8 @@ const ATTEMPTS: u32 = 5;
 pub struct Notifier {
     marked: Arc<Mutex<Vec<String>>>,
     tx: Option<mpsc::UnboundedSender<String>>,
+    /// The source its summaries name (`None`: the single-source daemon's).
+    source: Option<String>,
 }
 
 /// The sender half; its owner runs [`NotifierTask::run`] and awaits it.
@@ -33,6 +36,17 @@ impl Notifier {
         Notifier {
             marked: Arc::default(),
             tx: None,
+            source: None,
+        }
+    }
+
+    /// A notifier of its own for source `name` (its own batch, the same sender): its
+    /// summaries say "in `name`" unless `name` is the single-source `default`.
+    pub fn for_source(&self, name: &str) -> Notifier {
+        Notifier {
+            marked: Arc::default(),
+            tx: self.tx.clone(),
+            source: (name != sync_store::DEFAULT_SOURCE).then(|| name.to_owned()),
         }
     }
 
@@ -47,6 +61,7 @@ impl Notifier {
             Notifier {
                 marked: Arc::default(),
                 tx: Some(tx),
+                source: None,
             },
             NotifierTask {
                 rx,
@@ -65,7 +80,7 @@ impl Notifier {
     /// Returns the message (also when Slack is not configured).
     pub fn flush(&self) -> Option<String> {
         let titles = std::mem::take(&mut *self.marked.lock().expect("lock"));
-        let message = summary(&titles)?;
+        let message = summary(self.source.as_deref(), &titles)?;
         if let Some(tx) = &self.tx {
             let _ = tx.send(message.clone());
         }
@@ -123,15 +138,17 @@ impl NotifierTask {
     }
 }
 
-/// "notion-sync marked N tasks overdue:" with up to ten titles and "and N more".
-pub fn summary(titles: &[String]) -> Option<String> {
+/// "notion-sync marked N tasks overdue:" (with " in `source`" for a named source) with
+/// up to ten titles and "and N more".
+pub fn summary(source: Option<&str>, titles: &[String]) -> Option<String> {
     if titles.is_empty() {
         return None;
     }
     let n = titles.len();
     let mut out = format!(
-        "notion-sync marked {n} task{} overdue:",
-        if n == 1 { "" } else { "s" }
+        "notion-sync marked {n} task{} overdue{}:",
+        if n == 1 { "" } else { "s" },
+        source.map(|s| format!(" in {s}")).unwrap_or_default()
     );
     for t in titles.iter().take(MAX_TITLES) {
         out.push_str("\n• ");
@@ -149,16 +166,33 @@ mod tests {
 
     #[test]
     fn summary_lists_ten_and_counts_the_rest() {
-        assert_eq!(summary(&[]), None);
+        assert_eq!(summary(None, &[]), None);
         assert_eq!(
-            summary(&["A".into()]).unwrap(),
+            summary(None, &["A".into()]).unwrap(),
             "notion-sync marked 1 task overdue:\n• A"
         );
         let titles: Vec<String> = (1..=13).map(|i| format!("T{i}")).collect();
-        let s = summary(&titles).unwrap();
+        let s = summary(None, &titles).unwrap();
         assert!(s.starts_with("notion-sync marked 13 tasks overdue:\n• T1\n"));
         assert!(s.contains("• T10\nand 3 more"));
         assert!(!s.contains("T11"));
+    }
+
+    #[test]
+    fn each_source_batches_and_names_its_own() {
+        let n = Notifier::disabled();
+        let (a, b) = (n.for_source("eng"), n.for_source("default"));
+        a.record_marked("A".into());
+        b.record_marked("B".into());
+        assert_eq!(
+            a.flush().unwrap(),
+            "notion-sync marked 1 task overdue in eng:\n• A"
+        );
+        assert_eq!(
+            b.flush().unwrap(),
+            "notion-sync marked 1 task overdue:\n• B"
+        );
+        assert_eq!(a.flush(), None);
     }
 
     #[test]

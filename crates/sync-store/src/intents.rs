@@ -197,7 +197,8 @@ impl WriteOp for ReleaseStatusWrite {
     }
 }
 
-struct ReclaimStatusWrites(String);
+/// (claimant prefix, the source whose pages' intents are freed).
+struct ReclaimStatusWrites(String, String);
 
 impl WriteOp for ReclaimStatusWrites {
     type Output = Vec<NotionId>;
@@ -207,9 +208,12 @@ impl WriteOp for ReclaimStatusWrites {
             let pages: Vec<String> = sqlx::query_scalar(
                 "UPDATE status_writes SET created_at = '1970-01-01T00:00:00.000Z' \
                  WHERE state = 'pending' AND substr(claimed_by, 1, length(?1)) = ?1 \
+                   AND (page_id IN (SELECT id FROM pages WHERE source = ?2) \
+                        OR page_id NOT IN (SELECT id FROM pages)) \
                  RETURNING page_id",
             )
             .bind(&self.0)
+            .bind(&self.1)
             .fetch_all(&mut cx.conn)
             .await
             .map_err(|e| cx.err(e))?;
@@ -263,10 +267,10 @@ impl Store {
         .await
     }
 
-    /// Crash recovery at start: frees every pending intent whose claimant starts with
-    /// `claimant_prefix` (as [`release_status_write`](Self::release_status_write) does), so
-    /// the next attempt confirms against Notion and finishes it. Returns the pages, each
-    /// once. Only for a caller that knows those claimants are gone (it holds the instance
+    /// Crash recovery at start: frees every pending intent of this source's pages (and of
+    /// pages no source mirrors yet) whose claimant starts with `claimant_prefix` (as
+    /// [`release_status_write`](Self::release_status_write) does), so the next attempt
+    /// confirms against Notion and finishes it. Returns the pages, each once. Only for a caller that knows those claimants are gone (it holds the instance
     /// lock); an empty prefix frees nothing.
     #[tracing::instrument(skip_all, fields(claimant_prefix = %claimant_prefix), err(level = "debug"))]
     pub async fn reclaim_status_writes(
@@ -276,8 +280,11 @@ impl Store {
         if claimant_prefix.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(ReclaimStatusWrites(claimant_prefix.to_owned()))
-            .await
+        self.write(ReclaimStatusWrites(
+            claimant_prefix.to_owned(),
+            self.source().to_owned(),
+        ))
+        .await
     }
 
     /// In one transaction: marks the intent done (creating it if needed), records the

@@ -299,6 +299,8 @@ impl WriteOp for SetBody {
 struct MarkTrashed {
     id: String,
     observed_at: DateTime<Utc>,
+    /// Only a row this source mirrors.
+    source: String,
 }
 
 impl WriteOp for MarkTrashed {
@@ -306,7 +308,7 @@ impl WriteOp for MarkTrashed {
 
     fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let row = sqlx::query("SELECT in_trash, observed_at FROM pages WHERE id = ?1")
+            let row = sqlx::query("SELECT in_trash, observed_at, source FROM pages WHERE id = ?1")
                 .bind(&self.id)
                 .fetch_optional(&mut cx.conn)
                 .await
@@ -314,7 +316,9 @@ impl WriteOp for MarkTrashed {
             let Some(row) = row else { return Ok(false) };
             let in_trash: bool = row.get(0);
             let stored: String = row.get(1);
-            if in_trash || from_iso(&cx.path, &stored)? > self.observed_at {
+            let source: String = row.get(2);
+            if in_trash || source != self.source || from_iso(&cx.path, &stored)? > self.observed_at
+            {
                 return Ok(false);
             }
             sqlx::query(
@@ -457,7 +461,9 @@ impl Store {
     }
 
     /// Marks a page as in the trash. True if this call changed it; false if the page is
-    /// unknown, already trashed, or the mirror holds a newer observation.
+    /// unknown, another source's (a source only trashes what it mirrors: a page out of
+    /// its scope may be another's), already trashed, or the mirror holds a newer
+    /// observation.
     #[tracing::instrument(skip_all, fields(page.id = %id), err(level = "debug"))]
     pub async fn mark_trashed(
         &self,
@@ -467,6 +473,7 @@ impl Store {
         self.write(MarkTrashed {
             id: id.to_string(),
             observed_at: truncate_ms(observed_at),
+            source: self.source().to_owned(),
         })
         .await
     }

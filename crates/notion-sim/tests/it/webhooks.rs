@@ -370,7 +370,7 @@ async fn a_scoped_subscription_gets_only_its_databases_events() {
     let second = Receiver::start().await;
     sim.subscribe(&all.url).await.unwrap();
     let dbs = sim.task_database_ids();
-    sim.subscribe_scoped(&second.url, "secret_scoped_subscription_token", &dbs[1..])
+    sim.subscribe_scoped(&second.url, None, &dbs[1..])
         .await
         .unwrap();
     let ds = sim.task_data_source_ids();

@@ -1,16 +1,21 @@
 //! `notion-sync demo`: the real daemon against an in-process notion-sim workspace
 //! that keeps being edited like people would (silent body edits and dropped
 //! webhooks included), with a live one-screen status (`status.rs`) and a summary a
-//! newcomer can read at the end (`summary.rs`).
+//! newcomer can read at the end (`summary.rs`). Two task databases are mirrored as two
+//! sources through two integrations (each its own token, webhook subscription and
+//! budget); one of them meets a 429 storm now and then (`storm.rs`), so the screen shows
+//! it paused while the other stays fresh.
 
 mod budget;
 mod status;
+mod storm;
 mod summary;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -20,9 +25,9 @@ use sync_engine::PassKind;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Application;
-use crate::config::{Config, Secrets};
+use crate::config::{Config, IntegrationSecrets, Secrets};
 use crate::telemetry::{self, LogFormat};
-use budget::{DAEMON_RATE, SIM_RATE};
+use budget::{DAEMON_RATE, SIM_RATE, SOURCES};
 use status::{Freshness, MirrorCheck, Snapshot};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -36,7 +41,7 @@ pub struct DemoArgs {
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<u64>,
-    /// Tasks in the generated workspace.
+    /// Tasks in the generated workspace (half in each of its two task databases).
     #[arg(long, default_value_t = 300)]
     pub pages: usize,
     /// Seed of the generated workspace and of the simulated edits.
@@ -50,6 +55,9 @@ pub struct DemoArgs {
 /// Webhooks the simulated Notion drops, so the reconciler has work to show.
 const DEMO_DROP_RATE: f64 = 0.1;
 
+/// The token of the simulated workspace's second integration.
+const CLIENT_TOKEN: &str = "secret_demo_client_integration_token";
+
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let terminal = std::io::stdout().is_terminal();
     // On a terminal the status screen is the output; logs only for warnings.
@@ -59,7 +67,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let sim = notion_sim::start(SimConfig {
         seed: args.seed,
-        pages: args.pages,
+        pages: args.pages.div_ceil(2),
+        extra_task_databases: 1,
+        extra_tokens: vec![CLIENT_TOKEN.to_owned()],
         rate_limit: Some(RateLimit {
             per_second: SIM_RATE,
             burst: 3,
@@ -80,35 +90,61 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| tmp.path().join("notion-sync-demo.db"));
     let config = demo_config(&args, &sim, &db)?;
+    let mut integrations = BTreeMap::new();
+    for (name, index) in SOURCES {
+        let token = sim
+            .integration_token(index)
+            .context("the simulated workspace lacks an integration")?;
+        integrations.insert(
+            name.to_owned(),
+            IntegrationSecrets {
+                token: Some(SecretString::from(token.to_owned())),
+                webhook_secret: None,
+            },
+        );
+    }
     let secrets = Secrets {
-        notion_token: Some(SecretString::from(sim.token().to_owned())),
-        webhook_secret: None,
-        slack_webhook_url: None,
+        integrations,
         ..Secrets::default()
     };
     let app = Application::build(&config, &secrets).await?;
     let addr = app.local_addr();
     let engine = app.engine().clone();
     let sources = app.sources().clone();
-    let secret_slot = app.webhook_secret_slot();
+    let slots: Vec<_> = SOURCES
+        .iter()
+        .filter_map(|(name, _)| app.integration_secret_slot(name))
+        .collect();
     let shutdown = CancellationToken::new();
     crate::signals::spawn_handler(shutdown.clone());
     let daemon = tokio::spawn(app.run_until_stopped(shutdown.clone()));
 
-    // Subscribing sends the unsigned verification handshake, which the daemon stores
-    // as a pending token; the operator's step (set NOTION_WEBHOOK_SECRET) is done here.
-    let token = sim
-        .subscribe(&format!("http://{addr}/webhooks/notion"))
-        .await
-        .context("subscribing the daemon's webhook endpoint")?;
-    secret_slot.set(SecretString::from(token));
+    // Each integration's subscription (only its own database is shared with it) sends
+    // the unsigned verification handshake, which the daemon stores as a pending token;
+    // the operator's step (set NOTION_WEBHOOK_SECRET_<INTEGRATION>) is done here.
+    let databases = sim.task_database_ids();
+    for ((name, _), (slot, db)) in SOURCES.iter().zip(slots.iter().zip(&databases)) {
+        let token = sim
+            .subscribe_scoped(
+                &format!("http://{addr}/webhooks/notion/{name}"),
+                None,
+                std::slice::from_ref(db),
+            )
+            .await
+            .context("subscribing the daemon's webhook endpoint")?;
+        slot.set(SecretString::from(token));
+    }
     // As the operator's restart with the secret would: no pending token stays in the file.
     engine.store().clear_verification_tokens(None).await?;
 
     println!(
-        "notion-sync demo: {} tasks in a simulated workspace at {}; daemon on http://{addr} (/healthz, /metrics); mirror {}",
-        args.pages,
+        "notion-sync demo: {} tasks in two databases of a simulated workspace at {}, mirrored as two sources through two integrations ({}: a 429 storm of {} s every {} s from t={} s); daemon on http://{addr} (/healthz, /metrics); mirror {}",
+        args.pages.div_ceil(2) * 2,
         sim.base_url(),
+        SOURCES[1].0,
+        storm::LENGTH.as_secs(),
+        storm::EVERY.as_secs(),
+        storm::FIRST.as_secs(),
         db.display()
     );
     if args.db.is_none() {
@@ -118,6 +154,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let demo_start = sim.now();
     let editing = shutdown.child_token();
     let editor = tokio::spawn(edit_like_people(sim.clone(), args.clone(), editing.clone()));
+    let storm_state = Arc::new(storm::StormState::default());
+    let storming = tokio::spawn(storm::run(
+        sim.clone(),
+        SOURCES[1].1,
+        storm_state.clone(),
+        editing.clone(),
+    ));
     let deadline = args
         .duration
         .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
@@ -125,19 +168,33 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let Watched {
         initial_done,
         freshness,
-    } = watch(&sources, &sim, &shutdown, deadline, terminal, demo_start).await;
+        by_source,
+    } = watch(
+        &sources,
+        &sim,
+        &storm_state,
+        &shutdown,
+        deadline,
+        terminal,
+        demo_start,
+    )
+    .await;
     editing.cancel();
     editor.await.ok();
+    storming.await.ok();
     if !shutdown.is_cancelled() {
-        // Scripted end: one last incremental pass catches what dropped webhooks missed.
-        let pass = engine.reconcile(PassKind::Incremental, &shutdown);
-        if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(15), pass).await {
-            tracing::info!(error = %e, "final reconcile pass skipped");
+        // Scripted end: one last incremental pass per source catches what dropped
+        // webhooks missed.
+        for engine in sources.all() {
+            let pass = engine.reconcile(PassKind::Incremental, &shutdown);
+            if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(15), pass).await {
+                tracing::info!(error = %e, source = engine.name(), "final reconcile pass skipped");
+            }
         }
     }
     let since = initial_done.map_or(demo_start, |d| d.1);
-    let check = MirrorCheck::take(&engine, &sim, since).await;
-    let final_status = Snapshot::take(&sources, &sim, check).await;
+    let check = MirrorCheck::take(&sources, &sim, since).await;
+    let final_status = Snapshot::take(&sources, &sim, &storm_state, check).await;
     shutdown.cancel();
     let result = daemon.await.context("daemon task")?;
     if terminal {
@@ -147,6 +204,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         status: &final_status,
         initial_sync: initial_done.map(|(took, _, requests)| (took, requests)),
         freshness: &freshness,
+        by_source: &by_source,
+        storms: storm_state
+            .storms
+            .load(std::sync::atomic::Ordering::Relaxed),
         requests: &sim.request_log(),
         db: &db,
         temporary: args.db.is_none(),
@@ -162,12 +223,15 @@ struct Watched {
     /// (time from the start, Notion's clock then, requests by then).
     initial_done: Option<(Duration, chrono::DateTime<chrono::Utc>, usize)>,
     freshness: Freshness,
+    /// Each source's own freshness samples, by source name.
+    by_source: BTreeMap<String, Freshness>,
 }
 
 /// Samples and shows the status until `shutdown` or `deadline`.
 async fn watch(
     sources: &sync_engine::Sources,
     sim: &SimHandle,
+    storm: &storm::StormState,
     shutdown: &CancellationToken,
     deadline: Option<tokio::time::Instant>,
     terminal: bool,
@@ -178,6 +242,11 @@ async fn watch(
     let show_every = Duration::from_secs(if terminal { 1 } else { 5 });
     let mut shown: Option<tokio::time::Instant> = None;
     let mut freshness = Freshness::default();
+    let mut by_source: BTreeMap<String, Freshness> = sources
+        .all()
+        .iter()
+        .map(|e| (e.name().to_owned(), Freshness::default()))
+        .collect();
     // Requests/s over the last few seconds (one-second windows jitter around the budget).
     let mut window: std::collections::VecDeque<(tokio::time::Instant, usize)> = Default::default();
     // When the first sync had read every task and body (changes before it are backlog).
@@ -193,10 +262,18 @@ async fn watch(
             } => break,
             _ = tick.tick() => {
                 let since = initial_done.map_or(demo_start, |d| d.1);
-                let check = MirrorCheck::take(sources.first(), sim, since).await;
+                let check = MirrorCheck::take(sources, sim, since).await;
                 freshness.observe(&check.unsynced);
+                let none = Vec::new();
+                let unsynced_of = |name: &str| check.unsynced_by_source.get(name).unwrap_or(&none);
+                for (name, f) in &mut by_source {
+                    f.observe(unsynced_of(name));
+                }
                 if initial_done.is_none() && check.initial_sync_done() {
                     freshness.start(&check.unsynced);
+                    for (name, f) in &mut by_source {
+                        f.start(unsynced_of(name));
+                    }
                     let requests = sim.request_log().len();
                     initial_done = Some((started.elapsed(), sim.now(), requests));
                     if !terminal {
@@ -212,7 +289,7 @@ async fn watch(
                     continue;
                 }
                 shown = Some(now);
-                let mut status = Snapshot::take(sources, sim, check).await;
+                let mut status = Snapshot::take(sources, sim, storm, check).await;
                 window.push_back((now, status.requests));
                 while window.len() > 2 && now - window[0].0 > Duration::from_secs(5) {
                     window.pop_front();
@@ -220,13 +297,14 @@ async fn watch(
                 let (t0, r0) = window[0];
                 let span = (now - t0).as_secs_f64();
                 status.rate = if span > 0.0 { (status.requests - r0) as f64 / span } else { 0.0 };
-                status.print(terminal, started.elapsed(), &freshness);
+                status.print(terminal, started.elapsed(), &freshness, &by_source);
             }
         }
     }
     Watched {
         initial_done,
         freshness,
+        by_source,
     }
 }
 
@@ -238,7 +316,14 @@ fn demo_config(args: &DemoArgs, sim: &SimHandle, db: &std::path::Path) -> anyhow
     set("SERVER__LISTEN", args.listen.clone());
     set("STORE__URL", format!("sqlite://{}", db.display()));
     set("NOTION__API_URL", sim.base_url());
-    set("NOTION__DATA_SOURCE_ID", sim.data_source_id());
+    for ((name, _), ds) in SOURCES.iter().zip(sim.task_data_source_ids()) {
+        let upper = name.to_ascii_uppercase();
+        set(
+            &format!("SOURCES__{upper}__INTEGRATION"),
+            (*name).to_owned(),
+        );
+        set(&format!("SOURCES__{upper}__DATA_SOURCE_ID"), ds);
+    }
     set("NOTION__REQUESTS_PER_SECOND", DAEMON_RATE.to_string());
     set("NOTION__TIMEOUT_SECONDS", "10".into());
     // Frequent passes so the reconciler's catches show within a minute.
@@ -249,8 +334,8 @@ fn demo_config(args: &DemoArgs, sim: &SimHandle, db: &std::path::Path) -> anyhow
     Config::load(None, &env).context("demo configuration")
 }
 
-/// A person-like stream of edits: statuses, due dates, titles, bodies (some silent),
-/// new tasks, trash; the simulated Notion drops some of their webhooks.
+/// A person-like stream of edits in both databases: statuses, due dates, titles, bodies
+/// (some silent), new tasks, trash; the simulated Notion drops some of their webhooks.
 async fn edit_like_people(sim: SimHandle, args: DemoArgs, stop: CancellationToken) {
     if args.edits_per_second <= 0.0 {
         return;
@@ -258,13 +343,16 @@ async fn edit_like_people(sim: SimHandle, args: DemoArgs, stop: CancellationToke
     let period = Duration::from_secs_f64(1.0 / args.edits_per_second);
     let mut tick = tokio::time::interval(period);
     tick.tick().await;
+    let databases = sim.task_data_source_ids();
     let mut n: u64 = 0;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {
                 n += 1;
-                sim.random_edits(args.seed.wrapping_mul(1_000_003).wrapping_add(n), 1);
+                // The edits alternate between the two databases.
+                let ds = &databases[(n as usize) % databases.len()];
+                sim.random_edits_in(ds, args.seed.wrapping_mul(1_000_003).wrapping_add(n), 1);
             }
         }
     }

@@ -1,14 +1,17 @@
 //! The demo's numbers and its screen: the initial sync shown as what it is (progress
 //! and an ETA at the rate limit, with the reason it takes that long), then steady-state
-//! freshness.
+//! freshness, for the whole mirror and for each source (one of them under a 429 storm).
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use notion_sim::SimHandle;
-use sync_engine::{Engine, Sources};
+use sync_engine::{Source, Sources};
 
-use super::budget::DAEMON_RATE;
+use super::budget::{DAEMON_RATE, SOURCES};
+use super::storm::StormState;
 
 /// The mirror against the simulated workspace: cheap enough to take every [`SAMPLE`]
 /// (one mirror read per live task, one queue count).
@@ -27,8 +30,23 @@ pub(super) struct MirrorCheck {
     pub unsynced: Vec<String>,
     /// Bulk jobs queued (the first sync's body reads, reconcile re-checks).
     pub queued_bulk: u64,
-    /// Whether a reconcile pass has completed (the first one reads every task).
+    /// Whether every source's reconcile pass has completed (the first reads every task).
     pub first_pass_done: bool,
+    /// Each source's tasks that differ (its part of `unsynced`), by source name.
+    pub unsynced_by_source: BTreeMap<String, Vec<String>>,
+    /// Each source's live tasks and those identical to Notion, by source name.
+    pub per_source: BTreeMap<String, (usize, usize)>,
+}
+
+/// One source's line on the screen.
+pub(super) struct SourceLine {
+    pub name: String,
+    pub integration: String,
+    /// Requests its integration sent.
+    pub requests: usize,
+    pub rate_limited: u64,
+    /// Its integration's pacer is paused (a 429 said so).
+    pub paused: bool,
 }
 
 /// One status screen's worth of numbers: the mirror check and the rest of the daemon.
@@ -45,17 +63,30 @@ pub(super) struct Snapshot {
     pub overdue_marked: usize,
     pub reconcile: String,
     pub health: String,
+    pub sources: Vec<SourceLine>,
+    /// A 429 storm is raging on the second integration now.
+    pub storm: bool,
 }
 
 impl MirrorCheck {
     /// Compares every live task with its mirror row. Unmirrored changes count from
     /// `since` at the earliest (before it, a change is initial-sync backlog).
     pub(super) async fn take(
-        engine: &Engine,
+        sources: &Sources,
         sim: &SimHandle,
         since: chrono::DateTime<chrono::Utc>,
     ) -> MirrorCheck {
-        let store = engine.store();
+        let store = sources.store();
+        let owner: BTreeMap<String, String> = sources
+            .all()
+            .iter()
+            .filter_map(|e| match e.config().source {
+                Source::DataSource(ds) => Some((ds.to_string(), e.name().to_owned())),
+                Source::Database(_) => None,
+            })
+            .collect();
+        let mut unsynced_by_source: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut per_source: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         let pages = sim.pages();
         let now = sim.now();
         let (mut in_sync, mut present, mut bodies_read) = (0, 0, 0);
@@ -79,10 +110,18 @@ impl MirrorCheck {
                     && row.status == p.status
                     && row.body_markdown.as_deref() == Some(p.markdown.as_str())
             });
+            let source = owner.get(&p.data_source_id).cloned().unwrap_or_default();
+            let counts = per_source.entry(source.clone()).or_default();
+            counts.0 += 1;
             if synced {
                 in_sync += 1;
+                counts.1 += 1;
             } else {
                 unsynced.push(p.id.clone());
+                unsynced_by_source
+                    .entry(source)
+                    .or_default()
+                    .push(p.id.clone());
                 let age = (now - p.last_edited_time.max(since)).num_seconds().max(0);
                 oldest = Some(oldest.map_or(age, |o: i64| o.max(age)));
             }
@@ -95,7 +134,12 @@ impl MirrorCheck {
             oldest_unsynced_s: oldest,
             unsynced,
             queued_bulk: store.queue_stats().await.map_or(0, |s| s.queued_bulk),
-            first_pass_done: engine.status().reconcile().last_summary.is_some(),
+            first_pass_done: sources
+                .all()
+                .iter()
+                .all(|e| e.status().reconcile().last_summary.is_some()),
+            unsynced_by_source,
+            per_source,
         }
     }
 
@@ -107,33 +151,76 @@ impl MirrorCheck {
     }
 
     /// Requests the first sync still needs (a query returns 100 pages; a body is one
-    /// request) and the time they take at the daemon's rate.
+    /// request) and the time they take at the daemon's rate, every integration reading
+    /// its own source at once.
     fn eta(&self) -> (usize, Duration) {
         let pages = self.sim_pages.saturating_sub(self.present).div_ceil(100);
         let bodies = self.sim_pages.saturating_sub(self.bodies_read);
         let requests = pages + bodies;
         (
             requests,
-            Duration::from_secs_f64(requests as f64 / DAEMON_RATE),
+            Duration::from_secs_f64(requests as f64 / self.budget()),
         )
+    }
+
+    /// Requests/s of all integrations together.
+    fn budget(&self) -> f64 {
+        DAEMON_RATE * self.per_source.len().max(1) as f64
     }
 }
 
 impl Snapshot {
     /// Reads the rest of the daemon beside a mirror check (for the screen).
-    pub(super) async fn take(sources: &Sources, sim: &SimHandle, mirror: MirrorCheck) -> Snapshot {
+    pub(super) async fn take(
+        sources: &Sources,
+        sim: &SimHandle,
+        storm: &StormState,
+        mirror: MirrorCheck,
+    ) -> Snapshot {
         let engine = sources.first();
         let store = engine.store();
         let stats = store.queue_stats().await.ok();
-        let rec = engine.status().reconcile();
-        let reconcile = match (&rec.running, &rec.last_summary) {
-            (Some(p), _) => format!("{} pass running: {} pages seen", p.kind, p.pages_seen),
-            (None, Some(s)) => format!(
-                "last {} pass: {} pages, {} bodies, {} overdue marked",
-                s.kind, s.pages_seen, s.bodies_queued, s.overdue_marked
-            ),
-            (None, None) => "no pass yet".into(),
-        };
+        let reconcile = sources
+            .all()
+            .iter()
+            .map(|e| {
+                let rec = e.status().reconcile();
+                let what = match (&rec.running, &rec.last_summary) {
+                    (Some(p), _) => {
+                        format!("{} pass running: {} pages seen", p.kind, p.pages_seen)
+                    }
+                    (None, Some(s)) => format!(
+                        "last {} pass: {} pages, {} bodies, {} overdue marked",
+                        s.kind, s.pages_seen, s.bodies_queued, s.overdue_marked
+                    ),
+                    (None, None) => "no pass yet".into(),
+                };
+                format!("{}: {what}", e.name())
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let log = sim.request_log();
+        let lines: Vec<SourceLine> = sources
+            .all()
+            .iter()
+            .map(|e| {
+                let index = SOURCES
+                    .iter()
+                    .find(|(name, _)| *name == e.config().integration)
+                    .map(|(_, i)| *i);
+                let client = e.client();
+                SourceLine {
+                    name: e.name().to_owned(),
+                    integration: e.config().integration.clone(),
+                    requests: log
+                        .iter()
+                        .filter(|r| index.is_some() && r.integration == index)
+                        .count(),
+                    rate_limited: client.stats().rate_limited_total,
+                    paused: client.pacer().snapshot().paused_for.is_some(),
+                }
+            })
+            .collect();
         let secrets: Vec<(String, bool)> = sources
             .all()
             .iter()
@@ -147,14 +234,48 @@ impl Snapshot {
                 .map_or(0, |s| s.queued_interactive + s.queued_bulk),
             running: stats.as_ref().map_or(0, |s| s.running),
             dead: stats.as_ref().map_or(0, |s| s.dead),
-            requests: sim.request_log().len(),
+            requests: log.len(),
             rate: 0.0,
-            rate_limited: engine.client().stats().rate_limited_total,
+            rate_limited: lines.iter().map(|l| l.rate_limited).sum(),
             mirror_pages: store.page_count().await.unwrap_or(0),
             overdue_marked: store.transitions(None).await.map(|t| t.len()).unwrap_or(0),
             reconcile,
             health: format!("{:?}", health.status).to_lowercase(),
+            sources: lines,
+            storm: storm.raging.load(Ordering::Relaxed),
         }
+    }
+
+    /// One line per source: its tasks, freshness, requests and whether its integration is
+    /// paused by a 429.
+    fn source_lines(&self, by_source: &BTreeMap<String, Freshness>) -> Vec<String> {
+        self.sources
+            .iter()
+            .map(|s| {
+                let (live, same) = self
+                    .mirror
+                    .per_source
+                    .get(&s.name)
+                    .copied()
+                    .unwrap_or_default();
+                let fresh = by_source
+                    .get(&s.name)
+                    .and_then(|f| f.quantile(0.5).map(|p50| (p50, f.count())))
+                    .map_or_else(
+                        || "no change measured yet".to_owned(),
+                        |(p50, n)| format!("edit → mirror p50 {} ({n} changes)", show(p50.as_secs_f64())),
+                    );
+                let state = match (s.paused, self.storm && s.integration == SOURCES[1].0) {
+                    (true, _) => "PAUSED: Notion answered 429, waiting for Retry-After",
+                    (false, true) => "429 storm raging on this integration",
+                    (false, false) => "pacing normally",
+                };
+                format!(
+                    "source {:<7} {same}/{live} identical; {fresh}; integration {}: {} requests, {} rate-limited, {state}",
+                    s.name, s.integration, s.requests, s.rate_limited
+                )
+            })
+            .collect()
     }
 
     /// The lines about the mirror: progress during the first sync, freshness after it.
@@ -177,9 +298,10 @@ impl Snapshot {
                     eta.as_secs()
                 ),
                 format!(
-                    "              why: Notion allows about 3 requests/s per integration; the first sync reads all {} bodies once ({} s at {DAEMON_RATE:.1} req/s), then each change costs about one request",
+                    "              why: Notion allows about 3 requests/s per integration; the first sync reads all {} bodies once ({} s: {} integrations at {DAEMON_RATE:.1} req/s each), then each change costs about one request",
                     m.sim_pages,
-                    (m.sim_pages as f64 / DAEMON_RATE).round()
+                    (m.sim_pages as f64 / m.budget()).round(),
+                    m.per_source.len().max(1)
                 ),
             ]
         } else {
@@ -197,8 +319,15 @@ impl Snapshot {
         }
     }
 
-    pub(super) fn print(&self, terminal: bool, elapsed: Duration, freshness: &Freshness) {
+    pub(super) fn print(
+        &self,
+        terminal: bool,
+        elapsed: Duration,
+        freshness: &Freshness,
+        by_source: &BTreeMap<String, Freshness>,
+    ) {
         let lines = self.progress_lines(freshness);
+        let sources = self.source_lines(by_source);
         if terminal {
             let mut out = std::io::stdout().lock();
             let _ = write!(
@@ -207,13 +336,13 @@ impl Snapshot {
                 elapsed.as_secs(),
                 self.health
             );
-            for line in &lines {
+            for line in lines.iter().chain(&sources) {
                 let _ = writeln!(out, "  {line}");
             }
             let _ = write!(
                 out,
                 "  queue         {} queued, {} running, {} dead\n\
-                 \x20 Notion        {:.1} req/s of {DAEMON_RATE:.1} budget, {} requests, {} rate-limited\n\
+                 \x20 Notion        {:.1} req/s (budget {DAEMON_RATE:.1} per integration), {} requests, {} rate-limited\n\
                  \x20 overdue       {} tasks marked\n\
                  \x20 reconciler    {}\n",
                 self.queued,
@@ -227,6 +356,9 @@ impl Snapshot {
             );
             let _ = out.flush();
         } else {
+            for line in &sources {
+                println!("t={}s {line}", elapsed.as_secs());
+            }
             println!(
                 "t={}s health={} {} queue={}/{}/{} req_rate={:.1}/s requests={} rate_limited={} overdue_marked={} reconcile=\"{}\"",
                 elapsed.as_secs(),

@@ -15,6 +15,10 @@ pub(super) struct Summary<'a> {
     /// How long the first sync took and the requests made by then.
     pub initial_sync: Option<(Duration, usize)>,
     pub freshness: &'a Freshness,
+    /// Each source's freshness, by name.
+    pub by_source: &'a BTreeMap<String, Freshness>,
+    /// 429 storms the second integration met.
+    pub storms: u32,
     pub requests: &'a [RequestRecord],
     pub db: &'a Path,
     pub temporary: bool,
@@ -42,7 +46,7 @@ pub(super) fn lines(s: &Summary<'_>) -> Vec<String> {
     )];
     out.push(match s.initial_sync {
         Some((took, requests)) => format!(
-            "  initial sync: every task and body read once in {} s ({requests} requests at {DAEMON_RATE:.1}/s: Notion allows about 3 per integration)",
+            "  initial sync: every task and body read once in {} s ({requests} requests at {DAEMON_RATE:.1}/s per integration: Notion allows about 3 per integration)",
             took.as_secs()
         ),
         None => format!(
@@ -60,6 +64,27 @@ pub(super) fn lines(s: &Summary<'_>) -> Vec<String> {
             Some(age) => format!("at the end the oldest unmirrored change was {age} s old"),
         }
     ));
+    for src in &st.sources {
+        let (live, same) = m.per_source.get(&src.name).copied().unwrap_or_default();
+        out.push(format!(
+            "  source {}: {same}/{live} identical to Notion, freshness {}; integration {}: {} requests, {} rate-limited{}",
+            src.name,
+            s.by_source
+                .get(&src.name)
+                .map_or_else(|| "not measured".to_owned(), Freshness::describe),
+            src.integration,
+            src.requests,
+            src.rate_limited,
+            if src.rate_limited > 0 {
+                format!(
+                    " ({} simulated 429 storm(s): this integration paused, the other's budget and freshness untouched)",
+                    s.storms
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
     let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
     for r in s.requests {
         *by_kind.entry(kind(r)).or_default() += 1;

@@ -346,6 +346,23 @@ impl Store {
         })
     }
 
+    /// How many queued or running jobs each source has (every source's, by name): a
+    /// source no longer configured shows here with jobs nobody will claim.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn job_sources(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source, COUNT(*) FROM jobs WHERE state IN ('queued', 'running') \
+             GROUP BY source ORDER BY source",
+        )
+        .fetch_all(self.readers())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1).max(0) as u64))
+            .collect())
+    }
+
     /// Jobs matching `filter`, by id.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn list_jobs(&self, filter: JobFilter) -> Result<Vec<JobRow>, StoreError> {

@@ -56,6 +56,10 @@ async fn each_source_claims_only_its_own_jobs() {
     assert!(t.store.claim(10, "w", LEASE).await.unwrap().is_empty());
 
     // Per-source figures, and the store's total.
+    assert_eq!(
+        t.store.job_sources().await.unwrap(),
+        vec![("a".to_owned(), 3), ("b".to_owned(), 1)]
+    );
     assert_eq!(a.source_queue_stats().await.unwrap().running, 3);
     assert_eq!(b.source_queue_stats().await.unwrap().running, 1);
     assert_eq!(t.store.queue_stats().await.unwrap().running, 4);
@@ -126,4 +130,20 @@ async fn pages_say_their_source_and_list_by_it() {
         .unwrap()
         .unwrap();
     assert_eq!(one.source, "b");
+}
+
+#[tokio::test]
+async fn a_source_trashes_only_its_own_rows() {
+    // A page out of one source's scope may be another's: only the source that mirrors it
+    // marks it gone.
+    let t = open().await;
+    let a = t.store.for_source("a");
+    let b = t.store.for_source("b");
+    let p = page(3, t.now());
+    b.upsert_page(&p).await.unwrap();
+    t.advance(1);
+    assert!(!a.mark_trashed(&p.id, t.now()).await.unwrap());
+    assert!(!t.store.get_page(&p.id).await.unwrap().unwrap().in_trash);
+    assert!(b.mark_trashed(&p.id, t.now()).await.unwrap());
+    assert!(t.store.get_page(&p.id).await.unwrap().unwrap().in_trash);
 }
