@@ -106,9 +106,19 @@ pub fn integration_client(
 
 /// One source's engine configuration, as configured.
 pub fn engine_config(config: &Config, source: &SourceConfig) -> EngineConfig {
+    let excluded_data_sources = config
+        .sources()
+        .iter()
+        .filter(|s| s.name != source.name)
+        .filter_map(|s| match s.source {
+            sync_engine::Source::DataSource(id) => Some(id),
+            sync_engine::Source::Database(_) => None,
+        })
+        .collect();
     EngineConfig {
         name: source.name.clone(),
         integration: source.integration.clone(),
+        excluded_data_sources,
         tasks: source.tasks.clone(),
         reconcile: config.reconcile.clone(),
         workers: config.workers.clone(),
@@ -285,7 +295,7 @@ impl Application {
                 return Err(e);
             }
         };
-        warn_unconfigured_sources(&sources).await;
+        adopt_unconfigured_jobs(&sources).await;
         // Not fatal: a store failing now is reported by health; the claim window frees
         // these intents later anyway.
         for engine in sources.all() {
@@ -323,6 +333,7 @@ impl Application {
             &config.server,
             config.store.event_retention,
         );
+        forget_unconfigured_tokens(&state).await;
         for endpoint in state.endpoints.iter() {
             if !state.handshakes.closed(endpoint.secret.is_set()) {
                 continue;
@@ -528,19 +539,63 @@ fn spawn_work(
     work
 }
 
-/// Jobs of a source the configuration no longer has (renamed or removed) are never
-/// claimed: say so at start, with what to do.
-async fn warn_unconfigured_sources(sources: &Sources) {
-    let Ok(counts) = sources.store().job_sources().await else {
+/// Pending verification tokens (HMAC keys) of an integration no longer configured are
+/// of no use: they do not stay in the file.
+async fn forget_unconfigured_tokens(state: &AppState) {
+    let Ok(tokens) = state.engine.store().verification_tokens().await else {
         return;
     };
-    for (source, jobs) in counts {
-        if sources.get(&source).is_none() {
-            tracing::warn!(
-                source = %source,
+    let mut gone: Vec<String> = tokens
+        .into_iter()
+        .map(|t| t.integration)
+        .filter(|i| state.endpoint(Some(i)).is_none())
+        .collect();
+    gone.sort_unstable();
+    gone.dedup();
+    for integration in gone {
+        match state
+            .engine
+            .store()
+            .clear_verification_tokens(Some(&integration))
+            .await
+        {
+            Ok(n) => tracing::info!(
+                tokens = n,
+                integration = %integration,
+                "pending verification tokens of an integration no longer configured deleted"
+            ),
+            Err(e) => tracing::error!(error = %e, "deleting pending verification tokens failed"),
+        }
+    }
+}
+
+/// Jobs of a source the configuration no longer has (renamed, or the single-source
+/// `default` given a name) would never be claimed: at start the first source takes them
+/// (a page of another source is handed to it once read). Their mirror rows are adopted
+/// by the source of their data source when it starts (`Engine::initialize`).
+async fn adopt_unconfigured_jobs(sources: &Sources) {
+    let counts = match sources.store().job_sources().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "listing the queue's sources failed");
+            return;
+        }
+    };
+    let first = sources.first();
+    for (source, _) in counts {
+        if sources.get(&source).is_some() {
+            continue;
+        }
+        match first.store().adopt_jobs(&source).await {
+            Ok(jobs) => tracing::warn!(
+                from = %source,
+                to = first.name(),
                 jobs,
-                "jobs of a source that is not configured will not run (it was renamed or removed): configure it again, or let the next passes of the configured sources read its pages anew; see `notion-sync jobs list --source {source}`"
-            );
+                "queued jobs of a source that is no longer configured moved to the first source"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, from = %source, "moving jobs of an unconfigured source failed")
+            }
         }
     }
 }

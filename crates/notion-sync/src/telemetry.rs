@@ -98,14 +98,14 @@ pub fn describe_metrics() {
     );
     describe_gauge!(
         "notion_pacer_rate",
-        "Current request rate of the global pacer (requests/s)"
+        "Current request rate of an integration's pacer (requests/s), by integration"
     );
     describe_counter!(
         "webhook_deliveries_total",
-        "Webhook deliveries by event type and outcome"
+        "Webhook deliveries by event type, outcome and integration"
     );
     describe_histogram!("webhook_ack_seconds", "Time from request to webhook answer");
-    describe_gauge!("queue_jobs", "Jobs by state and lane");
+    describe_gauge!("queue_jobs", "Jobs by state, lane and source");
     describe_gauge!(
         "queue_oldest_queued_age_seconds",
         "Age of the oldest queued job"
@@ -118,13 +118,24 @@ pub fn describe_metrics() {
     );
     describe_counter!(
         "sync_bodies_fetched_total",
-        "Page bodies fetched, by source (markdown or blocks)"
+        "Page bodies fetched, by how (via: markdown or blocks) and source"
     );
     describe_counter!(
         "sync_echo_skipped_total",
         "Echoes of our own writes that cost no request"
     );
-    describe_gauge!("mirror_pages", "Pages in the mirror (not trashed)");
+    describe_gauge!(
+        "mirror_pages",
+        "Pages in the mirror (not trashed), by source"
+    );
+    describe_counter!(
+        "webhook_unclaimed_total",
+        "Verified events for a data source no source of the integration mirrors (acknowledged, not queued)"
+    );
+    describe_counter!(
+        "sync_pages_handed_off_total",
+        "Pages one source read that belong to another source, handed to it"
+    );
     describe_counter!(
         "reconcile_runs_total",
         "Reconcile passes by kind and outcome"
@@ -156,6 +167,6 @@ pub fn describe_metrics() {
     );
     describe_gauge!(
         "schema_ok",
-        "1 when the data source schema fits the task rule"
+        "1 when the data source schema fits the task rule, by source"
     );
 }

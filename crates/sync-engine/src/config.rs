@@ -107,6 +107,9 @@ pub struct EngineConfig {
     /// The integration it reads through (sources of one integration share its budget).
     pub integration: String,
     pub source: Source,
+    /// Data sources other sources mirror by name: a database source leaves them out of
+    /// its own (each data source belongs to one source).
+    pub excluded_data_sources: Vec<NotionId>,
     pub tasks: TaskConfig,
     pub reconcile: ReconcileConfig,
     pub workers: WorkerConfig,
@@ -121,6 +124,7 @@ impl EngineConfig {
             name: sync_store::DEFAULT_SOURCE.to_owned(),
             integration: sync_store::DEFAULT_SOURCE.to_owned(),
             source,
+            excluded_data_sources: Vec::new(),
             tasks: TaskConfig::default(),
             reconcile: ReconcileConfig::default(),
             workers: WorkerConfig::default(),

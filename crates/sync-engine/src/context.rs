@@ -18,15 +18,16 @@ use crate::recent::RecentReads;
 use crate::rules::TaskView;
 use crate::status::EngineStatus;
 
-/// Where a page read by one source goes when it belongs to another source of the same
-/// integration (a webhook that did not say its data source reached the wrong one).
+/// Where a page read by one source goes when it belongs to another source (a webhook
+/// that did not say its data source reached the wrong one, or a job that moved).
 pub trait Handoff: Send + Sync {
-    /// Queues `job` for the source, other than `from`, of `from`'s integration that
-    /// mirrors `data_source`, and wakes its workers; false when none does.
+    /// Queues `job` for the source, other than `from`, that mirrors `data_source` (or
+    /// the whole `database`), and wakes its workers; false when none does.
     fn hand_off<'a>(
         &'a self,
         from: &'a str,
         data_source: NotionId,
+        database: Option<NotionId>,
         job: NewJob,
     ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>>;
 }

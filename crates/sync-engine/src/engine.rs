@@ -132,6 +132,17 @@ impl Engine {
             .await?;
         for ds in self.inner.scope.data_sources().await? {
             self.inner.schema.check(ds, PaceLane::Interactive).await?;
+            // Rows of our data source read under another source name (renamed, or the
+            // single-source `default` given a name) are ours now.
+            match self.store().adopt_pages(&ds).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(source = self.name(), data_source.id = %ds, pages = n, "mirror rows of this data source now say this source")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "adopting mirror rows failed; the next start retries")
+                }
+            }
         }
         Ok(())
     }
@@ -170,6 +181,12 @@ impl Engine {
         match Job::decode(job).map_err(|e| JobError::Permanent(e.to_string()))? {
             Job::PageSync { page, work } => self.inner.page_sync.run_job(job, page, &work).await,
             Job::SchemaCheck { data_source } => {
+                let ours = self.data_sources();
+                if !ours.is_empty() && !ours.contains(&data_source) {
+                    // A check queued for another (or a removed) source's data source.
+                    tracing::info!(data_source.id = %data_source, "schema check for a data source this source does not mirror: skipped");
+                    return Ok(());
+                }
                 self.inner
                     .schema
                     .check(data_source, PaceLane::Interactive)

@@ -136,8 +136,8 @@ impl PageSync {
         Ok(())
     }
 
-    /// A page of another source of our integration goes to that source (it reads the page
-    /// by its own rules); true if one took it.
+    /// A page of another source goes to that source (it reads the page through its own
+    /// integration, by its own rules); true if one took it.
     async fn hand_off(
         &self,
         page: &Page,
@@ -152,7 +152,14 @@ impl PageSync {
             work: work.clone(),
         }
         .to_new_job(lane);
-        let taken = handoff.hand_off(&self.ctx.config.name, ds, job).await?;
+        let database = match page.parent {
+            notion_api::Parent::DataSource { database_id, .. } => database_id,
+            notion_api::Parent::Database { database_id } => Some(database_id),
+            _ => None,
+        };
+        let taken = handoff
+            .hand_off(&self.ctx.config.name, ds, database, job)
+            .await?;
         if taken {
             metrics::counter!("sync_pages_handed_off_total", "source" => self.ctx.source())
                 .increment(1);

@@ -58,7 +58,16 @@ impl Scope {
         let database = self
             .ctx
             .observe(self.ctx.client().retrieve_database(db).await)?;
-        let ids: Vec<NotionId> = database.value.data_sources.iter().map(|d| d.id).collect();
+        let excluded = &self.ctx.config.excluded_data_sources;
+        let (ids, others): (Vec<NotionId>, Vec<NotionId>) = database
+            .value
+            .data_sources
+            .iter()
+            .map(|d| d.id)
+            .partition(|id| !excluded.contains(id));
+        if !others.is_empty() {
+            tracing::warn!(database.id = %db, data_sources = ?others.iter().map(ToString::to_string).collect::<Vec<_>>(), "data sources of this database that another source names are left to that source");
+        }
         tracing::info!(database.id = %db, data_sources = ?ids.iter().map(ToString::to_string).collect::<Vec<_>>(), "discovered data sources");
         self.route.write().expect("route lock").data_sources = ids.clone();
         Ok(ids)
@@ -71,7 +80,10 @@ impl Scope {
             Err(_) => self.route_context().data_sources,
         };
         match (page.data_source_id(), &page.parent) {
-            (Some(ds), _) => sources.is_empty() || sources.contains(&ds),
+            (Some(ds), _) => {
+                !self.ctx.config.excluded_data_sources.contains(&ds)
+                    && (sources.is_empty() || sources.contains(&ds))
+            }
             (None, Parent::Database { database_id }) => {
                 self.ctx.config.source == Source::Database(*database_id)
             }

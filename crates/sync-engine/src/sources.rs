@@ -1,7 +1,7 @@
 //! The configured sources of one daemon, side by side: which source a verified webhook
 //! of an integration belongs to (by the data source it names, else by the mirror row of
 //! its page, else the integration's first source, which hands the page on once read), and
-//! the hand-off between sources of one integration (`context::Handoff`).
+//! the hand-off of a page to the source that mirrors it (`context::Handoff`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,6 +10,7 @@ use std::sync::Arc;
 use notion_api::{NotionId, WebhookEvent};
 use sync_store::{IncomingEvent, NewJob, Store, StoreError};
 
+use crate::config::Source;
 use crate::context::Handoff;
 use crate::engine::Engine;
 
@@ -29,12 +30,13 @@ pub enum Routed {
 }
 
 impl Sources {
-    /// The sources, each wired to hand pages to its siblings.
+    /// The sources, each wired to hand pages to its siblings (through a weak link: the
+    /// engines do not keep one another alive).
     pub fn new(engines: Vec<Engine>) -> Sources {
         let sources = Sources {
             engines: Arc::new(engines),
         };
-        let handoff: Arc<dyn Handoff> = Arc::new(sources.clone());
+        let handoff: Arc<dyn Handoff> = Arc::new(Siblings(Arc::downgrade(&sources.engines)));
         for e in sources.engines.iter() {
             e.set_handoff(handoff.clone());
         }
@@ -155,21 +157,33 @@ fn unclaimed(engine: &Engine, event: &WebhookEvent) -> IncomingEvent {
     incoming
 }
 
-impl Handoff for Sources {
+/// The hand-off's view of every source.
+struct Siblings(std::sync::Weak<Vec<Engine>>);
+
+impl Handoff for Siblings {
     fn hand_off<'a>(
         &'a self,
         from: &'a str,
         data_source: NotionId,
+        database: Option<NotionId>,
         job: NewJob,
     ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>> {
         Box::pin(async move {
-            let Some(integration) = self.get(from).map(|e| e.config().integration.clone()) else {
+            let Some(engines) = self.0.upgrade() else {
                 return Ok(false);
             };
-            let Some(owner) = self
-                .of_integration(&integration)
-                .find(|e| e.config().name != from && e.data_sources().contains(&data_source))
-            else {
+            // Any source, of any integration (it reads the page through its own): the one
+            // that mirrors the data source, else one mirroring its whole database (whose
+            // data sources may not be known yet).
+            let others = || engines.iter().filter(|e| e.config().name != from);
+            let owner = others()
+                .find(|e| e.data_sources().contains(&data_source))
+                .or_else(|| {
+                    others().find(|e| {
+                        database.is_some_and(|db| e.config().source == Source::Database(db))
+                    })
+                });
+            let Some(owner) = owner else {
                 return Ok(false);
             };
             owner.store().enqueue(job).await?;

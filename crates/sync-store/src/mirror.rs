@@ -229,6 +229,29 @@ pub(crate) async fn upsert_one(
     Ok(UpsertOutcome::Updated)
 }
 
+struct AdoptPages {
+    data_source_id: String,
+    source: String,
+}
+
+impl WriteOp for AdoptPages {
+    type Output = u64;
+
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "UPDATE pages SET source = ?2 WHERE data_source_id = ?1 AND source <> ?2",
+            )
+            .bind(&self.data_source_id)
+            .bind(&self.source)
+            .execute(&mut cx.conn)
+            .await
+            .map_err(|e| cx.err(e))?;
+            Ok(done.rows_affected())
+        })
+    }
+}
+
 struct UpsertPages(Vec<PreparedPage>);
 
 impl WriteOp for UpsertPages {
@@ -630,6 +653,18 @@ impl Store {
             .await
             .map_err(|e| self.err(e))?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Makes this handle's source the one of every row of `data_source_id` (rows read
+    /// under another name: a source renamed, or the single-source `default` given a
+    /// name); returns how many changed. Each data source belongs to one source.
+    #[tracing::instrument(skip_all, fields(data_source.id = %data_source_id), err(level = "debug"))]
+    pub async fn adopt_pages(&self, data_source_id: &NotionId) -> Result<u64, StoreError> {
+        self.write(AdoptPages {
+            data_source_id: data_source_id.to_string(),
+            source: self.source().to_owned(),
+        })
+        .await
     }
 
     /// [`page_count`](Self::page_count) of this handle's source.

@@ -153,7 +153,7 @@ impl Store {
             path: path.clone(),
             clock: Arc::clone(&clock),
             config: config.clone(),
-            interactive_streak: 0,
+            interactive_streak: std::collections::HashMap::new(),
             stats: Arc::clone(&write_stats),
         });
         Store {

@@ -46,8 +46,9 @@ pub(crate) struct WriteCx {
     pub(crate) path: PathBuf,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: StoreConfig,
-    /// Consecutive interactive claims since the last bulk claim (bulk-lane floor).
-    pub(crate) interactive_streak: u32,
+    /// Per source: consecutive interactive claims since its last bulk claim (the
+    /// bulk-lane floor is each source's own).
+    pub(crate) interactive_streak: std::collections::HashMap<String, u32>,
     pub(crate) stats: Arc<WriterCounters>,
 }
 

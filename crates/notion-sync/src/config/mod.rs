@@ -661,6 +661,16 @@ mod tests {
             ),
             "config key `notion.data_source_id` = (set): with [sources.*] (such as sources.a) each source names its own data source: leave notion.data_source_id and notion.database_id empty",
         );
+        check(
+            &format!(
+                "[sources.a]\nintegration = \"client-b\"\ndata_source_id = \"{DS}\"\n[sources.b]\nintegration = \"client_b\"\ndatabase_id = \"{DS}\"\n"
+            ),
+            "config key `sources.b.integration` = \"client_b\": integration \"client-b\" reads the same secrets (NOTION_TOKEN_CLIENT_B): names that differ only in '-' and '_' are one integration",
+        );
+        check(
+            &format!("[sources.a]\nintegration = \"my-file\"\ndata_source_id = \"{DS}\"\n"),
+            "config key `sources.a.integration` = \"my-file\": an integration name ending in \"file\" would read NOTION_TOKEN_MY_FILE, another secret's file variable: choose another name",
+        );
         let e = load_str(
             &format!("[sources.a]\ndata_source_id = \"{DS}\"\nintegraton = \"x\"\n"),
             &[],

@@ -9,6 +9,7 @@ use sync_store::DEFAULT_SOURCE;
 use super::doc::Doc;
 use super::error::ConfigError;
 use super::fields;
+use super::secrets::secret_var;
 
 /// Longest source or integration name (names are metric labels and URL segments).
 pub const MAX_NAME_LEN: usize = 32;
@@ -136,8 +137,40 @@ pub(crate) fn parse(
     Ok((integrations, sources))
 }
 
-/// Each integration serves a source; no two sources claim one data source or database.
+/// Each integration serves a source; no two sources claim one data source or database;
+/// each integration's secrets have variables of their own.
 fn check(integrations: &[IntegrationConfig], sources: &[SourceConfig]) -> Result<(), ConfigError> {
+    let mut names: Vec<&str> = sources.iter().map(|s| s.integration.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    for (i, name) in names.iter().enumerate() {
+        // `NOTION_TOKEN_<NAME>`: `-` and `_` read alike, and a name ending in `file` would
+        // read another integration's `<VAR>_FILE`.
+        let var = secret_var("NOTION_TOKEN", name);
+        let clash = names[..i]
+            .iter()
+            .find(|other| secret_var("NOTION_TOKEN", other) == var);
+        let upper = name.to_ascii_uppercase().replace('-', "_");
+        let file = upper == "FILE" || upper.ends_with("_FILE");
+        if clash.is_some() || file {
+            let user = sources
+                .iter()
+                .find(|s| s.integration == *name)
+                .map_or_else(String::new, |s| s.name.clone());
+            return Err(ConfigError::Invalid {
+                key: format!("sources.{user}.integration"),
+                value: format!("{name:?}"),
+                allowed: match clash {
+                    Some(other) => format!(
+                        "integration {other:?} reads the same secrets ({var}): names that differ only in '-' and '_' are one integration"
+                    ),
+                    None => format!(
+                        "an integration name ending in \"file\" would read {var}, another secret's file variable: choose another name"
+                    ),
+                },
+            });
+        }
+    }
     if let Some(unused) = integrations
         .iter()
         .find(|i| !sources.iter().any(|s| s.integration == i.name))

@@ -99,15 +99,23 @@ open_statuses = ["To Do"]
     )
 }
 
-async fn spawn_two(setup: Setup) -> Two {
-    let sim = notion_sim::start(SimConfig {
+/// The workspace every test here runs against.
+async fn two_databases() -> SimHandle {
+    notion_sim::start(SimConfig {
         extra_tokens: vec![BETA_TOKEN.into()],
         extra_task_databases: 1,
         ..sim_config(30)
     })
     .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    .unwrap()
+}
+
+async fn spawn_two(setup: Setup) -> Two {
+    spawn_two_on(two_databases().await, tempfile::tempdir().unwrap(), setup).await
+}
+
+/// The daemon on `sim`, with its database in `dir` (which may hold one already).
+async fn spawn_two_on(sim: SimHandle, dir: tempfile::TempDir, setup: Setup) -> Two {
     let path = dir.path().join("config.toml");
     std::fs::write(
         &path,
@@ -609,5 +617,146 @@ async fn a_page_read_by_the_wrong_source_of_an_integration_is_handed_to_its_own(
             .any(|l| l.starts_with("sync_pages_handed_off_total") && l.ends_with(" 1")),
         "{metrics}"
     );
+    two.stop().await;
+}
+
+#[tokio::test]
+async fn one_sources_backlog_does_not_hold_another_sources_change() {
+    // Both sources share alpha's budget; tasks has a backlog of body reads when a person
+    // edits a task of ops: ops's own workers take it at once, and its request waits in
+    // the shared pacer behind at most the few tasks requests already there, not behind
+    // the backlog.
+    let two = spawn_two(Setup::OneIntegration).await;
+    let ds = two.sim.task_data_source_ids();
+    two.first_sync().await;
+    two.sim.set_faults(notion_sim::Faults {
+        latency: Duration::from_millis(150),
+        ..notion_sim::Faults::default()
+    });
+    let of = |ds: &str| -> Vec<String> {
+        two.sim
+            .pages()
+            .into_iter()
+            .filter(|p| p.data_source_id == ds && !p.in_trash)
+            .map(|p| p.id)
+            .collect()
+    };
+    let (backlog, single) = (of(&ds[0]), of(&ds[1]));
+    for p in &backlog {
+        two.sim
+            .edit_body(p, notion_sim::BodyEdit::AppendParagraph("backlog".into()))
+            .unwrap();
+    }
+    let tasks = two.sources.get("tasks").unwrap().clone();
+    poll_until("the backlog queued", 10, || async {
+        tasks
+            .store()
+            .source_queue_stats()
+            .await
+            .unwrap()
+            .queued_interactive
+            >= 15
+    })
+    .await;
+    two.sim
+        .set_title(&single[0], "Edited while tasks is busy")
+        .unwrap();
+    poll_until("ops's edit in the mirror", 10, || async {
+        two.store
+            .get_page(&id(&single[0]))
+            .await
+            .unwrap()
+            .is_some_and(|r| r.title == "Edited while tasks is busy")
+    })
+    .await;
+    let left = tasks.store().source_queue_stats().await.unwrap();
+    assert!(
+        left.queued_interactive >= 5,
+        "ops's change waited for tasks's backlog: {left:?}"
+    );
+    two.sim.set_faults(notion_sim::Faults::default());
+    two.settle().await;
+    assert_eq!(two.mismatches(&ds[0], "tasks").await, Vec::<String>::new());
+    assert_eq!(two.mismatches(&ds[1], "ops").await, Vec::<String>::new());
+    two.stop().await;
+}
+
+#[tokio::test]
+async fn a_single_source_database_given_named_sources_keeps_its_rows_and_queued_work() {
+    // The database of a single-source daemon (every row and job `default`), started with
+    // [sources.*]: the rows of each data source are adopted by its source, and the
+    // acknowledged work still queued under `default` runs.
+    let sim = two_databases().await;
+    let ds = sim.task_data_source_ids();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("notion-sync.db");
+    let pages: Vec<_> = sim
+        .pages()
+        .into_iter()
+        .filter(|p| p.data_source_id == ds[0] && !p.in_trash)
+        .take(2)
+        .collect();
+    let old = Store::open(
+        sync_store::StoreConfig::for_path(&db),
+        std::sync::Arc::new(sync_store::SystemClock),
+    )
+    .await
+    .unwrap();
+    let now = chrono::Utc::now();
+    old.upsert_page(&sync_store::PageUpsert {
+        id: id(&pages[0].id),
+        data_source_id: Some(id(&ds[0])),
+        title: pages[0].title.clone(),
+        status: pages[0].status.clone(),
+        due: None,
+        url: String::new(),
+        created_time: pages[0].created_time,
+        last_edited_time: pages[0].last_edited_time,
+        in_trash: false,
+        properties: "{}".into(),
+        observed_at: now - chrono::TimeDelta::hours(1),
+    })
+    .await
+    .unwrap();
+    // A webhook acknowledged before the restart, not yet read.
+    let work = sync_engine::PageSyncPayload {
+        props: true,
+        body: true,
+        human: true,
+        event_time: None,
+    };
+    old.enqueue(
+        sync_engine::Job::PageSync {
+            page: id(&pages[1].id),
+            work,
+        }
+        .to_new_job(sync_store::Lane::Interactive),
+    )
+    .await
+    .unwrap();
+    old.close().await;
+
+    let two = spawn_two_on(sim, dir, Setup::Apart).await;
+    poll_until(
+        "the queued read to run and the row to be adopted",
+        20,
+        || async {
+            let adopted = two
+                .store
+                .get_page(&id(&pages[0].id))
+                .await
+                .unwrap()
+                .is_some_and(|r| r.source == "tasks");
+            let read = two
+                .store
+                .get_page(&id(&pages[1].id))
+                .await
+                .unwrap()
+                .is_some_and(|r| r.source == "tasks" && r.body_markdown.is_some());
+            adopted && read
+        },
+    )
+    .await;
+    assert!(two.store.job_sources().await.unwrap().is_empty());
     two.stop().await;
 }

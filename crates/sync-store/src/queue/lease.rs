@@ -277,7 +277,12 @@ impl WriteOp for Claim {
             let floor = cx.config.bulk_floor_every;
             let mut out = Vec::new();
             while out.len() < self.n {
-                let preferred = if floor > 0 && cx.interactive_streak >= floor {
+                let streak = cx
+                    .interactive_streak
+                    .get(&self.source)
+                    .copied()
+                    .unwrap_or(0);
+                let preferred = if floor > 0 && streak >= floor {
                     Lane::Bulk
                 } else {
                     Lane::Interactive
@@ -297,10 +302,11 @@ impl WriteOp for Claim {
                         claim_one(cx, &self.source, other, now, lease_until, &self.worker).await?;
                 }
                 let Some(job) = job else { break };
-                cx.interactive_streak = match job.lane {
-                    Lane::Interactive => cx.interactive_streak.saturating_add(1),
+                let next = match job.lane {
+                    Lane::Interactive => streak.saturating_add(1),
                     Lane::Bulk => 0,
                 };
+                cx.interactive_streak.insert(self.source.clone(), next);
                 out.push(job);
             }
             Ok(out)

@@ -70,7 +70,8 @@ impl Request {
     /// newest `enqueued_at`; the most attempts; the older's error, else the newer's;
     /// a batch where either has one (the greater of two: the batch's reader completes
     /// only what its read answered, so any batch is safe); the newer's source (a page
-    /// moved to another source's data source is claimed by that source).
+    /// moved to another source's data source is claimed by that source), and then only
+    /// the newer's batch.
     pub(crate) fn absorb(self, newer: Request) -> Request {
         Request {
             payload: join_payloads(Some(&self.payload), &newer.payload),
@@ -85,7 +86,12 @@ impl Request {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             },
-            batch: self.batch.max(newer.batch),
+            // A batch is one source's read: a job moving to another source leaves it.
+            batch: if self.source == newer.source {
+                self.batch.max(newer.batch)
+            } else {
+                newer.batch
+            },
             source: newer.source,
         }
     }

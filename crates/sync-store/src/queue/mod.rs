@@ -29,6 +29,30 @@ pub use types::{
 };
 pub(crate) use types::{LEASES_EXPIRED, PreparedJob, attempts_u32};
 
+/// Queued jobs of one source handed to another.
+struct AdoptJobs {
+    from: String,
+    to: String,
+}
+
+impl WriteOp for AdoptJobs {
+    type Output = u64;
+
+    fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "UPDATE jobs SET source = ?2, batch = NULL WHERE source = ?1 AND state = 'queued'",
+            )
+            .bind(&self.from)
+            .bind(&self.to)
+            .execute(&mut cx.conn)
+            .await
+            .map_err(|e| cx.err(e))?;
+            Ok(done.rows_affected())
+        })
+    }
+}
+
 /// Requests recorded in order, each coalescing by the merge rule.
 struct Enqueue(Vec<PreparedJob>);
 
@@ -361,6 +385,18 @@ impl Store {
             .iter()
             .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1).max(0) as u64))
             .collect())
+    }
+
+    /// Moves the queued jobs of source `from` (one no longer configured) to this handle's
+    /// source, out of any batch; returns how many (a key has one queued job in all, so
+    /// nothing merges).
+    #[tracing::instrument(skip_all, fields(from = %from), err(level = "debug"))]
+    pub async fn adopt_jobs(&self, from: &str) -> Result<u64, StoreError> {
+        self.write(AdoptJobs {
+            from: from.to_owned(),
+            to: self.source().to_owned(),
+        })
+        .await
     }
 
     /// Jobs matching `filter`, by id.
