@@ -1,12 +1,22 @@
-//! Readers for the keys a source is made of, shared by the single-source sections
-//! (`[notion]`, `[tasks]`) and each `[sources.<name>]`: the data source or database id,
-//! and the task rules.
+//! Readers for the keys a source and an integration are made of, shared by the
+//! single-source sections (`[notion]`, `[tasks]`) and each `[sources.<name>]` /
+//! `[integrations.<name>]`: the data source or database id, the task rules, the rate.
 
 use notion_api::NotionId;
 use sync_engine::{Source, TaskConfig};
 
 use super::doc::Section;
 use super::error::ConfigError;
+
+/// `requests_per_second` of the section (`[notion]`, `[integrations.<name>]`).
+pub(crate) fn rate(s: &mut Section<'_>, default: f64) -> Result<f64, ConfigError> {
+    s.float(
+        "requests_per_second",
+        default,
+        |r| r.is_finite() && r > 0.0 && r <= 100.0,
+        "must be greater than 0 and at most 100 (Notion allows about 3)",
+    )
+}
 
 /// `data_source_id` or `database_id` of the section (at most one); `None` when neither.
 pub(crate) fn source_ids(s: &mut Section<'_>) -> Result<Option<Source>, ConfigError> {

@@ -371,12 +371,7 @@ fn parse_notion(mut s: Section<'_>, d: NotionConfig) -> Result<NotionConfig, Con
     let notion = NotionConfig {
         api_url,
         source,
-        requests_per_second: s.float(
-            "requests_per_second",
-            d.requests_per_second,
-            |r| r.is_finite() && r > 0.0 && r <= 100.0,
-            "must be greater than 0 and at most 100 (Notion allows about 3)",
-        )?,
+        requests_per_second: fields::rate(&mut s, d.requests_per_second)?,
         timeout: s.seconds(
             "timeout_seconds",
             d.timeout,

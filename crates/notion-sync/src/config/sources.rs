@@ -66,25 +66,9 @@ pub(crate) fn parse(
     tasks: &TaskConfig,
 ) -> Result<(Vec<IntegrationConfig>, Vec<SourceConfig>), ConfigError> {
     let mut integrations = Vec::new();
-    for (name, value) in doc.take_table("integrations")?.unwrap_or_default() {
-        let path = format!("integrations.{name}");
-        if !valid_name(&name) {
-            return Err(bad_name(path, &name));
-        }
-        let toml::Value::Table(table) = value else {
-            return Err(ConfigError::Invalid {
-                key: path,
-                value: value.to_string(),
-                allowed: "must be a table ([integrations.<name>])".into(),
-            });
-        };
+    for (name, path, table) in named_tables(doc, "integrations")? {
         let mut s = doc.nested(path, table);
-        let requests_per_second = s.float(
-            "requests_per_second",
-            default_rate,
-            |r| r.is_finite() && r > 0.0 && r <= 100.0,
-            "must be greater than 0 and at most 100 (Notion allows about 3)",
-        )?;
+        let requests_per_second = fields::rate(&mut s, default_rate)?;
         let workspace = s.string("workspace", String::new(), NAME_RULE, |v| {
             v.is_empty() || valid_name(v)
         })?;
@@ -96,18 +80,7 @@ pub(crate) fn parse(
         });
     }
     let mut sources = Vec::new();
-    for (name, value) in doc.take_table("sources")?.unwrap_or_default() {
-        let path = format!("sources.{name}");
-        if !valid_name(&name) {
-            return Err(bad_name(path, &name));
-        }
-        let toml::Value::Table(table) = value else {
-            return Err(ConfigError::Invalid {
-                key: path,
-                value: value.to_string(),
-                allowed: "must be a table ([sources.<name>])".into(),
-            });
-        };
+    for (name, path, table) in named_tables(doc, "sources")? {
         let mut s = doc.nested(path.clone(), table);
         let integration = s.string(
             "integration",
@@ -135,6 +108,29 @@ pub(crate) fn parse(
     }
     check(&integrations, &sources)?;
     Ok((integrations, sources))
+}
+
+/// The `[section.<name>]` tables, each name checked: (name, `section.name`, table).
+fn named_tables(
+    doc: &mut Doc,
+    section: &str,
+) -> Result<Vec<(String, String, toml::Table)>, ConfigError> {
+    let mut out = Vec::new();
+    for (name, value) in doc.take_table(section)?.unwrap_or_default() {
+        let path = format!("{section}.{name}");
+        if !valid_name(&name) {
+            return Err(bad_name(path, &name));
+        }
+        let toml::Value::Table(table) = value else {
+            return Err(ConfigError::Invalid {
+                key: path,
+                value: value.to_string(),
+                allowed: format!("must be a table ([{section}.<name>])"),
+            });
+        };
+        out.push((name, path, table));
+    }
+    Ok(out)
 }
 
 /// Each integration serves a source; no two sources claim one data source or database;

@@ -18,7 +18,7 @@ use sync_engine::{PassKind, Sources};
 use sync_store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{event_json, id, metrics_text, poll_until, sim_config};
+use crate::support::{event_json, id, metrics_text, poll_until, settle_store, sim_config};
 
 const BETA_TOKEN: &str = "secret_sim_token_beta";
 
@@ -194,21 +194,17 @@ impl Two {
     }
 
     async fn settle(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            self.sim.webhooks_idle().await;
-            let s = self.store.queue_stats().await.unwrap();
-            if s.queued_interactive + s.queued_bulk + s.running == 0
-                && self.sim.webhook_stats().pending == 0
-            {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "queue did not drain: {s:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        settle_store(&self.sim, &self.store, 60).await;
+    }
+
+    /// The live tasks of data source `ds`.
+    fn live_in(&self, ds: &str) -> Vec<String> {
+        self.sim
+            .pages()
+            .into_iter()
+            .filter(|p| p.data_source_id == ds && !p.in_trash)
+            .map(|p| p.id)
+            .collect()
     }
 
     /// Where the mirror differs from the workspace, for the pages of `ds` (which source
@@ -472,15 +468,7 @@ async fn a_429_storm_on_one_integration_leaves_the_others_freshness_alone() {
     let two = spawn_two(Setup::Apart).await;
     let ds = two.sim.task_data_source_ids();
     two.first_sync().await;
-    let of = |ds: &str| -> Vec<String> {
-        two.sim
-            .pages()
-            .into_iter()
-            .filter(|p| p.data_source_id == ds && !p.in_trash)
-            .map(|p| p.id)
-            .collect()
-    };
-    let (alpha_pages, beta_pages) = (of(&ds[0]), of(&ds[1]));
+    let (alpha_pages, beta_pages) = (two.live_in(&ds[0]), two.live_in(&ds[1]));
     let calm = freshness_ms(&two, &beta_pages[..5], "Done").await;
 
     // Alpha's every request is refused 429 (Retry-After 2 s) while people keep editing
@@ -572,51 +560,33 @@ async fn a_page_read_by_the_wrong_source_of_an_integration_is_handed_to_its_own(
         .into_iter()
         .find(|p| p.data_source_id == ds[0] && !p.in_trash)
         .unwrap();
-    let body = event_json(
-        "5c2a1d1e-0000-4000-8000-0000000000aa",
-        "page.created",
-        &page.id,
-        "page",
-        None,
-    );
-    // One integration: the unnamed path is its endpoint.
-    assert_eq!(
-        two.post("/webhooks/notion", &body, two.secret("alpha"))
-            .await,
-        200
-    );
-    two.settle().await;
-    let row = two.store.get_page(&id(&page.id)).await.unwrap().unwrap();
-    assert_eq!(row.source, "tasks");
-    assert_eq!(row.body_markdown.as_deref(), Some(page.markdown.as_str()));
-    let metrics = metrics_text(&two.http, two.addr).await;
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("sync_pages_handed_off_total") && l.ends_with(" 1")),
-        "{metrics}"
-    );
-    // Now mirrored, its next event goes to its own source directly.
-    let again = event_json(
-        "5c2a1d1e-0000-4000-8000-0000000000ab",
-        "page.content_updated",
-        &page.id,
-        "page",
-        None,
-    );
-    assert_eq!(
-        two.post("/webhooks/notion", &again, two.secret("alpha"))
-            .await,
-        200
-    );
-    two.settle().await;
-    let metrics = metrics_text(&two.http, two.addr).await;
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("sync_pages_handed_off_total") && l.ends_with(" 1")),
-        "{metrics}"
-    );
+    // One integration: the unnamed path is its endpoint. The first event is handed on;
+    // the page now mirrored, the next goes to its own source directly.
+    for (n, kind) in [(0xaa, "page.created"), (0xab, "page.content_updated")] {
+        let body = event_json(
+            &format!("5c2a1d1e-0000-4000-8000-0000000000{n:x}"),
+            kind,
+            &page.id,
+            "page",
+            None,
+        );
+        assert_eq!(
+            two.post("/webhooks/notion", &body, two.secret("alpha"))
+                .await,
+            200
+        );
+        two.settle().await;
+        let row = two.store.get_page(&id(&page.id)).await.unwrap().unwrap();
+        assert_eq!(row.source, "tasks");
+        assert_eq!(row.body_markdown.as_deref(), Some(page.markdown.as_str()));
+        let metrics = metrics_text(&two.http, two.addr).await;
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("sync_pages_handed_off_total") && l.ends_with(" 1")),
+            "{metrics}"
+        );
+    }
     two.stop().await;
 }
 
@@ -633,15 +603,7 @@ async fn one_sources_backlog_does_not_hold_another_sources_change() {
         latency: Duration::from_millis(150),
         ..notion_sim::Faults::default()
     });
-    let of = |ds: &str| -> Vec<String> {
-        two.sim
-            .pages()
-            .into_iter()
-            .filter(|p| p.data_source_id == ds && !p.in_trash)
-            .map(|p| p.id)
-            .collect()
-    };
-    let (backlog, single) = (of(&ds[0]), of(&ds[1]));
+    let (backlog, single) = (two.live_in(&ds[0]), two.live_in(&ds[1]));
     for p in &backlog {
         two.sim
             .edit_body(p, notion_sim::BodyEdit::AppendParagraph("backlog".into()))
