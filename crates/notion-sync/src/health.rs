@@ -414,7 +414,7 @@ async fn webhook_health(
     }
 }
 
-/// Whether each integration's webhook secret is set, in the configuration's order (sources and integrations by name).
+/// Whether each integration's webhook secret is set, in order of first use.
 pub fn secrets_configured(app: &AppState) -> Vec<(String, bool)> {
     app.endpoints
         .iter()

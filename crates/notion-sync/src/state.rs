@@ -26,7 +26,7 @@ pub struct Endpoint {
 pub struct AppState {
     /// Every source's engine.
     pub sources: Sources,
-    /// One per integration, in the configuration's order (sources and integrations by name).
+    /// One per integration, in order of first use (`Config::integrations`).
     pub endpoints: Arc<Vec<Endpoint>>,
     /// The first source's engine (the store and clock every source shares).
     pub engine: Engine,

@@ -14,7 +14,8 @@ use crate::config::Source;
 use crate::context::Handoff;
 use crate::engine::Engine;
 
-/// Every source's engine, in the configuration's order (sources and integrations by name). Cheap to clone.
+/// Every source's engine, in the configuration's order (sources by name). Cheap to
+/// clone.
 #[derive(Clone, Debug)]
 pub struct Sources {
     engines: Arc<Vec<Engine>>,
@@ -43,7 +44,7 @@ impl Sources {
         sources
     }
 
-    /// Every engine, in the configuration's order (sources and integrations by name).
+    /// Every engine, in the configuration's order (sources by name).
     pub fn all(&self) -> &[Engine] {
         &self.engines
     }
