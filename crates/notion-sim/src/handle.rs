@@ -324,12 +324,15 @@ impl SimHandle {
         })
     }
 
-    /// Adds a Status option to a group (`To-do`, `In progress`, `Complete`).
+    /// Adds a Status option to a group (`To-do`, `In progress`, `Complete`) of every task
+    /// data source.
     pub fn add_status_option(&self, name: &str, group: &str) -> Result<(), SimError> {
-        let ds = self.inner.ids.data_source_id.clone();
-        self.inner.mutate(self.inner.person(), false, |w, ctx| {
-            Ok(((), w.add_status_option(ctx, &ds, name, group)?))
-        })
+        for ds in self.inner.ids.task_data_source_ids.clone() {
+            self.inner.mutate(self.inner.person(), false, |w, ctx| {
+                Ok(((), w.add_status_option(ctx, &ds, name, group)?))
+            })?;
+        }
+        Ok(())
     }
 
     /// While true, no mutation emits a webhook.

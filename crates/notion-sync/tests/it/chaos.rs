@@ -2,7 +2,9 @@
 //! with SIGKILL at seeded-random moments and restarted each time. At the end (edits
 //! stopped, webhooks settled, one `notion-sync reconcile --full`) the mirror equals the
 //! simulator, every overdue task was PATCHed exactly once, and no job is queued, running
-//! or dead. Set `NOTION_SYNC_CHAOS_SEED` to replay a run; the seed is printed.
+//! or dead. Once with the single-source configuration, once with two task databases as
+//! two sources through two integrations. Set `NOTION_SYNC_CHAOS_SEED` to replay a run;
+//! the seed is printed.
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -21,6 +23,17 @@ use crate::support::{
 
 const SECRET: &str = "secret_chaos_webhook_key";
 const KILLS: usize = 5;
+/// The second integration's token (two-source layout).
+const BETA_TOKEN: &str = "secret_chaos_beta_integration";
+
+/// How the daemon under chaos reads the workspace.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Layout {
+    /// `notion.data_source_id`: one source, one integration.
+    One,
+    /// Sources `tasks` ("Tasks", integration `alpha`) and `ops` ("Tasks 2", `beta`).
+    Two,
+}
 
 /// What the storm did.
 #[derive(Debug, Default)]
@@ -37,12 +50,15 @@ struct Storm {
 async fn storm(sim: Arc<SimHandle>, seed: u64, stop: Arc<AtomicBool>) -> Storm {
     let mut rng = Rng(seed);
     let mut out = Storm::default();
+    let databases = sim.task_data_source_ids();
     while !stop.load(Ordering::Relaxed) {
         out.ticks += 1;
         let silent = rng.chance(25);
         sim.set_silent(silent);
         let n = rng.range(1, 6);
-        let touched = sim.random_edits(rng.next(), n as usize).len() as u64;
+        // Every task database in turn (one in the single-source layout).
+        let ds = &databases[(out.ticks as usize) % databases.len()];
+        let touched = sim.random_edits_in(ds, rng.next(), n as usize).len() as u64;
         out.edits += touched;
         if silent {
             out.silent_edits += touched;
@@ -73,21 +89,99 @@ async fn storm(sim: Arc<SimHandle>, seed: u64, stop: Arc<AtomicBool>) -> Storm {
     out
 }
 
-fn serve(config: &std::path::Path, sim: &SimHandle, log: &std::path::Path) -> KillOnDrop {
+/// The binary with `args` and the layout's secrets in its environment.
+fn command(
+    args: &[&OsStr],
+    sim: &SimHandle,
+    layout: Layout,
+    log: &std::path::Path,
+) -> std::process::Command {
+    let mut cmd = notion_sync_command(args, sim.token(), SECRET, log);
+    if layout == Layout::Two {
+        cmd.env("NOTION_TOKEN_ALPHA", sim.token())
+            .env("NOTION_WEBHOOK_SECRET_ALPHA", SECRET)
+            .env("NOTION_TOKEN_BETA", BETA_TOKEN)
+            .env("NOTION_WEBHOOK_SECRET_BETA", SECRET);
+    }
+    cmd
+}
+
+fn serve(
+    config: &std::path::Path,
+    sim: &SimHandle,
+    layout: Layout,
+    log: &std::path::Path,
+) -> KillOnDrop {
+    let args = [
+        OsStr::new("serve"),
+        OsStr::new("--config"),
+        config.as_os_str(),
+    ];
     KillOnDrop(
-        notion_sync_command(
-            &[
-                OsStr::new("serve"),
-                OsStr::new("--config"),
-                config.as_os_str(),
-            ],
-            sim.token(),
-            SECRET,
-            log,
-        )
-        .spawn()
-        .expect("the binary starts"),
+        command(&args, sim, layout, log)
+            .spawn()
+            .expect("the binary starts"),
     )
+}
+
+/// The layout's configuration file.
+fn write_config(
+    path: &std::path::Path,
+    port: u16,
+    db: &std::path::Path,
+    sim: &SimHandle,
+    layout: Layout,
+) {
+    let common = "[tasks]\nopen_statuses = [\"Waiting\"]\n\
+                  [reconcile]\nschedule = \"*/3 * * * * *\"\nfull_schedule = \"\"\non_start = true\n";
+    match layout {
+        Layout::One => write_daemon_config(path, port, db, sim, common),
+        Layout::Two => {
+            let ds = sim.task_data_source_ids();
+            std::fs::write(
+                path,
+                format!(
+                    "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace_seconds = 5\n\
+                     [store]\nurl = \"sqlite://{}\"\n\
+                     [notion]\napi_url = \"{}\"\nrequests_per_second = 30.0\ntimeout_seconds = 5\n\
+                     [workers]\nconcurrency = 4\nlease_seconds = 10\n\
+                     [log]\nformat = \"json\"\n{common}\
+                     [integrations.alpha]\n[integrations.beta]\n\
+                     [sources.tasks]\nintegration = \"alpha\"\ndata_source_id = \"{}\"\n\
+                     [sources.ops]\nintegration = \"beta\"\ndata_source_id = \"{}\"\n",
+                    db.display(),
+                    sim.base_url(),
+                    ds[0],
+                    ds[1]
+                ),
+            )
+            .unwrap();
+        }
+    }
+}
+
+/// Each integration's webhook subscription (in the two-source layout, each hearing only
+/// its own database).
+async fn subscribe(sim: &SimHandle, port: u16, layout: Layout) {
+    match layout {
+        Layout::One => {
+            sim.subscribe_with_token(&format!("http://127.0.0.1:{port}/webhooks/notion"), SECRET)
+                .await
+                .unwrap();
+        }
+        Layout::Two => {
+            let dbs = sim.task_database_ids();
+            for (name, db) in ["alpha", "beta"].iter().zip(&dbs) {
+                sim.subscribe_scoped(
+                    &format!("http://127.0.0.1:{port}/webhooks/notion/{name}"),
+                    Some(SECRET),
+                    std::slice::from_ref(db),
+                )
+                .await
+                .unwrap();
+            }
+        }
+    }
 }
 
 async fn wait_serving(http: &reqwest::Client, port: u16) {
@@ -99,17 +193,31 @@ async fn wait_serving(http: &reqwest::Client, port: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch_per_task() {
+    chaos(Layout::One).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_storm_on_two_sources_through_two_integrations_loses_nothing() {
+    chaos(Layout::Two).await;
+}
+
+async fn chaos(layout: Layout) {
     let seed: u64 = std::env::var("NOTION_SYNC_CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0xC4A0_5EED);
-    println!("chaos seed {seed} (replay with NOTION_SYNC_CHAOS_SEED={seed})");
+    println!("chaos seed {seed}, {layout:?} (replay with NOTION_SYNC_CHAOS_SEED={seed})");
     let started = tokio::time::Instant::now();
     let mut rng = Rng(seed ^ 0x00C0_FFEE);
 
     let mut config = sim_config(30);
     config.seed = seed;
     config.webhook.retry_base = Duration::from_millis(100);
+    if layout == Layout::Two {
+        config.pages = 15;
+        config.extra_task_databases = 1;
+        config.extra_tokens = vec![BETA_TOKEN.to_owned()];
+    }
     let sim = Arc::new(notion_sim::start(config).await.unwrap());
     add_waiting_status(&sim);
     let dir = tempfile::tempdir().unwrap();
@@ -117,20 +225,11 @@ async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch
     let db = dir.path().join("chaos.db");
     let config = dir.path().join("notion-sync.toml");
     let log = dir.path().join("daemon.log");
-    write_daemon_config(
-        &config,
-        port,
-        &db,
-        &sim,
-        "[tasks]\nopen_statuses = [\"Waiting\"]\n\
-         [reconcile]\nschedule = \"*/3 * * * * *\"\nfull_schedule = \"\"\non_start = true\n",
-    );
+    write_config(&config, port, &db, &sim, layout);
     let http = reqwest::Client::new();
-    let mut daemon = serve(&config, &sim, &log);
+    let mut daemon = serve(&config, &sim, layout, &log);
     wait_serving(&http, port).await;
-    sim.subscribe_with_token(&format!("http://127.0.0.1:{port}/webhooks/notion"), SECRET)
-        .await
-        .unwrap();
+    subscribe(&sim, port, layout).await;
 
     // The storm runs through every kill and restart.
     let stop = Arc::new(AtomicBool::new(false));
@@ -152,7 +251,7 @@ async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch
             queue["running"]
         ));
         tokio::time::sleep(Duration::from_millis(down)).await;
-        daemon = serve(&config, &sim, &log);
+        daemon = serve(&config, &sim, layout, &log);
         wait_serving(&http, port).await;
     }
     tokio::time::sleep(Duration::from_millis(rng.range(500, 1_500))).await;
@@ -173,15 +272,15 @@ async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch
 
     // One full pass finds what silent edits and given-up deliveries hid.
     let summary_log = dir.path().join("reconcile.log");
-    let mut reconcile = notion_sync_command(
+    let mut reconcile = command(
         &[
             OsStr::new("reconcile"),
             OsStr::new("--full"),
             OsStr::new("--config"),
             config.as_os_str(),
         ],
-        sim.token(),
-        SECRET,
+        &sim,
+        layout,
         &summary_log,
     );
     let out = reconcile
@@ -204,7 +303,7 @@ async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch
 
     // A last start takes the echoes of the pass's own writes (delivered late, the daemon
     // was down); then nothing is queued, running or dead.
-    let mut daemon = serve(&config, &sim, &log);
+    let mut daemon = serve(&config, &sim, layout, &log);
     wait_serving(&http, port).await;
     sim.webhooks_idle().await;
     drain_or_explain("after the last start", 60, &http, port, dir.path(), seed).await;
@@ -270,6 +369,7 @@ async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains(SECRET), "webhook secret leaked into logs");
     assert!(!text.contains(sim.token()), "Notion token leaked into logs");
+    assert!(!text.contains(BETA_TOKEN), "Notion token leaked into logs");
     let reclaims = text
         .matches("returned jobs a previous instance left running")
         .count();
@@ -277,7 +377,7 @@ async fn sigkill_during_a_storm_of_edits_ends_with_an_exact_mirror_and_one_patch
         .matches("overdue writes a previous instance left unfinished")
         .count();
     println!(
-        "chaos seed {seed}: storm {storm_secs:.1} s, {} ticks, {} edits ({} silent), {} overdue candidates ({} silent); \
+        "chaos seed {seed}, {layout:?}: storm {storm_secs:.1} s, {} ticks, {} edits ({} silent), {} overdue candidates ({} silent); \
          {KILLS} SIGKILLs: {kills:?}; {reclaims} restarts reclaimed running jobs, {resumed} took over unfinished overdue writes; \
          webhooks: {} emitted, {} acknowledged, {} given up, {} attempts failed; \
          {} tasks PATCHed once each, {} transitions; leases expired {}; reconcile --full: {}; total {:.1} s",
