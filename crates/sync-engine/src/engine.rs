@@ -167,6 +167,12 @@ impl Engine {
         self.inner.scope.route_context().data_sources
     }
 
+    /// Whether [`data_sources`](Self::data_sources) is the whole answer (a database's are
+    /// read on first use; until then the list is empty and nothing is filtered).
+    pub fn data_sources_known(&self) -> bool {
+        self.inner.scope.resolved()
+    }
+
     /// Each mirrored data source with its watermark (`None` before its first pass).
     pub async fn watermarks(&self) -> Result<Vec<(NotionId, Option<DateTime<Utc>>)>, StoreError> {
         let mut out = Vec::new();

@@ -52,7 +52,9 @@ pub enum ReconcileError {
     AlreadyRunning,
     #[error("reconcile pass cancelled (shutdown); a full scan resumes where it stopped")]
     Cancelled,
-    #[error("no data source to reconcile: set notion.data_source_id or notion.database_id")]
+    #[error(
+        "no data source to reconcile: set notion.data_source_id or notion.database_id (with [sources.*]: the source's own; a database whose every data source another source names leaves this one none)"
+    )]
     NoDataSource,
     #[error(transparent)]
     Notion(#[from] NotionError),

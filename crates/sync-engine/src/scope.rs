@@ -13,6 +13,9 @@ use crate::route::RouteContext;
 pub(crate) struct Scope {
     ctx: Arc<Ctx>,
     route: RwLock<RouteContext>,
+    /// A database's data sources were read (possibly none left: every one is another
+    /// source's), so an empty list means "none", not "not known yet".
+    discovered: std::sync::atomic::AtomicBool,
 }
 
 impl Scope {
@@ -27,6 +30,7 @@ impl Scope {
         Scope {
             ctx,
             route: RwLock::new(route),
+            discovered: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -49,7 +53,7 @@ impl Scope {
     /// The data sources we mirror, discovering a database's on first use.
     pub(crate) async fn data_sources(&self) -> Result<Vec<NotionId>, NotionError> {
         let known = self.route_context().data_sources;
-        if !known.is_empty() {
+        if !known.is_empty() || self.discovered.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(known);
         }
         let Source::Database(db) = self.ctx.config.source else {
@@ -67,10 +71,22 @@ impl Scope {
             .partition(|id| !excluded.contains(id));
         if !others.is_empty() {
             tracing::warn!(database.id = %db, data_sources = ?others.iter().map(ToString::to_string).collect::<Vec<_>>(), "data sources of this database that another source names are left to that source");
+            if ids.is_empty() {
+                tracing::error!(database.id = %db, "every data source of this database is another source's: this source mirrors nothing");
+            }
         }
         tracing::info!(database.id = %db, data_sources = ?ids.iter().map(ToString::to_string).collect::<Vec<_>>(), "discovered data sources");
         self.route.write().expect("route lock").data_sources = ids.clone();
+        self.discovered
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(ids)
+    }
+
+    /// Whether the data sources we mirror are known (named, or read from the database;
+    /// possibly none).
+    pub(crate) fn resolved(&self) -> bool {
+        !self.route_context().data_sources.is_empty()
+            || self.discovered.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Whether a page belongs to a data source we mirror.
@@ -81,8 +97,10 @@ impl Scope {
         };
         match (page.data_source_id(), &page.parent) {
             (Some(ds), _) => {
+                let unknown_yet = sources.is_empty()
+                    && !self.discovered.load(std::sync::atomic::Ordering::Acquire);
                 !self.ctx.config.excluded_data_sources.contains(&ds)
-                    && (sources.is_empty() || sources.contains(&ds))
+                    && (unknown_yet || sources.contains(&ds))
             }
             (None, Parent::Database { database_id }) => {
                 self.ctx.config.source == Source::Database(*database_id)

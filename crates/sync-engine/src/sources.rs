@@ -116,7 +116,7 @@ impl Sources {
             return Ok(match many.iter().find(|e| e.data_sources().contains(&ds)) {
                 Some(e) => Owner::Source((*e).clone()),
                 // A database source not yet resolved may hold it: let it decide.
-                None => match many.iter().find(|e| e.data_sources().is_empty()) {
+                None => match many.iter().find(|e| !e.data_sources_known()) {
                     Some(e) => Owner::Source((*e).clone()),
                     None => Owner::Nobody,
                 },

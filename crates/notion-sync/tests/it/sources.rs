@@ -44,6 +44,8 @@ enum Setup {
     SharedWorkspace,
     /// Both sources through integration `alpha`.
     OneIntegration,
+    /// `ops` (through `beta`) names the database whose data source `tasks` names.
+    Overlap,
 }
 
 fn config_text(sim: &SimHandle, db: &std::path::Path, setup: Setup) -> String {
@@ -52,6 +54,10 @@ fn config_text(sim: &SimHandle, db: &std::path::Path, setup: Setup) -> String {
         "workspace = \"acme\""
     } else {
         ""
+    };
+    let ops_mirrors = match setup {
+        Setup::Overlap => format!("database_id = \"{}\"", sim.task_database_ids()[0]),
+        _ => format!("data_source_id = \"{}\"", ds[1]),
     };
     let (beta_table, ops_integration) = if setup == Setup::OneIntegration {
         (String::new(), "alpha")
@@ -87,7 +93,7 @@ data_source_id = "{ds0}"
 
 [sources.ops]
 integration = "{ops_integration}"
-data_source_id = "{ds1}"
+{ops_mirrors}
 
 [sources.ops.tasks]
 open_statuses = ["To Do"]
@@ -95,7 +101,6 @@ open_statuses = ["To Do"]
         db = db.display(),
         api = sim.base_url(),
         ds0 = ds[0],
-        ds1 = ds[1],
     )
 }
 
@@ -720,5 +725,46 @@ async fn a_single_source_database_given_named_sources_keeps_its_rows_and_queued_
     )
     .await;
     assert!(two.store.job_sources().await.unwrap().is_empty());
+    two.stop().await;
+}
+
+#[tokio::test]
+async fn a_database_source_leaves_a_data_source_another_source_names_to_it() {
+    // ops names the whole "Tasks" database, whose one data source tasks names: tasks
+    // mirrors it alone (no pages flipping between the two, no reads by ops).
+    let two = spawn_two(Setup::Overlap).await;
+    let ds = two.sim.task_data_source_ids();
+    let cancel = CancellationToken::new();
+    let (tasks, ops) = (
+        two.sources.get("tasks").unwrap(),
+        two.sources.get("ops").unwrap(),
+    );
+    tasks.reconcile(PassKind::Full, &cancel).await.unwrap();
+    // ops has nothing of its own: its pass says so (and health with it).
+    let refused = ops.reconcile(PassKind::Full, &cancel).await.unwrap_err();
+    assert!(
+        matches!(refused, sync_engine::ReconcileError::NoDataSource),
+        "{refused}"
+    );
+    two.settle().await;
+    let page = two.live_in(&ds[0])[0].clone();
+    two.sim.set_title(&page, "Edited once").unwrap();
+    two.settle().await;
+    assert_eq!(two.mismatches(&ds[0], "tasks").await, Vec::<String>::new());
+    assert!(ops.data_sources().is_empty(), "{:?}", ops.data_sources());
+    // beta read the database once to learn its data sources, and no page.
+    let beta: Vec<String> = two
+        .sim
+        .request_log()
+        .iter()
+        .filter(|r| r.integration == Some(1))
+        .map(|r| format!("{} {}", r.method, r.route))
+        .collect();
+    assert!(!beta.iter().any(|r| r.contains("/v1/pages")), "{beta:?}");
+    assert_eq!(
+        beta.iter().filter(|r| r.contains("/v1/databases")).count(),
+        1,
+        "{beta:?}"
+    );
     two.stop().await;
 }
