@@ -240,10 +240,10 @@ impl Config {
             .collect()
     }
 
-    /// Every integration a source reads through, in order of first use (sources are
-    /// read in name order), with its
-    /// settings (`[integrations.<name>]`, else `notion.requests_per_second` and a
-    /// workspace of its own). The single-source configuration has one, `default`.
+    /// Every integration a source reads through, in order of first use (sources are read
+    /// in name order), with its settings (`[integrations.<name>]`, else
+    /// `notion.requests_per_second` and a workspace of its own). The single-source
+    /// configuration has one, `default` (`[integrations.default]` may set it).
     pub fn integrations(&self) -> Vec<IntegrationConfig> {
         let mut out: Vec<IntegrationConfig> = Vec::new();
         let names = self.sources().into_iter().map(|s| s.integration);
@@ -615,6 +615,16 @@ mod tests {
         // No data source yet: no source, still the default integration (check says so).
         assert!(Config::default().sources().is_empty());
         assert_eq!(Config::default().integrations().len(), 1);
+        // [integrations.default] sets the one integration's budget and workspace.
+        let c = load_str(
+            "[notion]\ndata_source_id = \"248104cd477e80afbc30000bd28de8f9\"\n[integrations.default]\nrequests_per_second = 2.5\nworkspace = \"acme\"\n",
+            &[],
+        )
+        .unwrap();
+        let integrations = c.integrations();
+        assert_eq!(integrations.len(), 1);
+        assert_eq!(integrations[0].requests_per_second, 2.5);
+        assert_eq!(integrations[0].workspace.as_deref(), Some("acme"));
     }
 
     #[test]

@@ -167,10 +167,12 @@ fn check(integrations: &[IntegrationConfig], sources: &[SourceConfig]) -> Result
             });
         }
     }
-    if let Some(unused) = integrations
-        .iter()
-        .find(|i| !sources.iter().any(|s| s.integration == i.name))
-    {
+    // Without [sources.*] the one source reads through `default`.
+    let used = |name: &str| {
+        sources.iter().any(|s| s.integration == name)
+            || (sources.is_empty() && name == DEFAULT_SOURCE)
+    };
+    if let Some(unused) = integrations.iter().find(|i| !used(&i.name)) {
         return Err(ConfigError::Invalid {
             key: format!("integrations.{}", unused.name),
             value: format!("{:?}", unused.name),
