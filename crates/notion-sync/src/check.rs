@@ -9,8 +9,9 @@ use notion_api::{ErrorClass, NotionClient, NotionError, NotionId};
 use sync_engine::{Source, rules};
 use sync_store::SystemClock;
 
-use crate::app::{integration_client, open_store};
+use crate::app::open_store;
 use crate::config::{Config, Secrets, SourceConfig, mask, secret_var};
+use crate::wiring::integration_client;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,9 +13,10 @@ use sync_engine::{PassKind, WorkerPool};
 use sync_store::{JobFilter, JobState, SystemClock};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{Application, build_sources, open_store};
+use crate::app::{Application, open_store};
 use crate::config::{Config, Secrets};
 use crate::telemetry::{self, LogFormat};
+use crate::wiring::build_sources;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -15,6 +15,7 @@ pub mod signals;
 pub mod state;
 pub mod telemetry;
 pub mod webhook_error;
+pub mod wiring;
 
 pub use app::{Application, BuildOptions};
 pub use config::{Config, Secrets};

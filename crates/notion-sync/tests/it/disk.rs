@@ -197,7 +197,8 @@ async fn a_read_only_store_answers_503_records_nothing_and_the_file_serves_again
     let store = Store::open_read_only(StoreConfig::for_path(&db), Arc::new(SystemClock))
         .await
         .unwrap();
-    let (sources, _) = notion_sync::app::build_sources(&config, &secrets, store.clone()).unwrap();
+    let (sources, _) =
+        notion_sync::wiring::build_sources(&config, &secrets, store.clone()).unwrap();
     let state = notion_sync::state::AppState::new(
         sources,
         vec![notion_sync::state::Endpoint {

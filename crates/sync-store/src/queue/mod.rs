@@ -68,6 +68,13 @@ impl WriteOp for Enqueue {
     }
 }
 
+/// `(name, COUNT(*))` rows of a grouped count.
+fn named_counts(rows: &[SqliteRow]) -> Vec<(String, u64)> {
+    rows.iter()
+        .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1).max(0) as u64))
+        .collect()
+}
+
 fn job_row(store: &Store, r: &SqliteRow) -> Result<JobRow, StoreError> {
     let path = store.path();
     let bad = |what: String| StoreError::Database(DatabaseError::corrupt(path, what));
@@ -217,10 +224,7 @@ impl Store {
         .fetch_all(self.readers())
         .await
         .map_err(|e| self.err(e))?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1).max(0) as u64))
-            .collect())
+        Ok(named_counts(&rows))
     }
 
     /// Claims up to `n` claimable first attempts of `batch` (any lane) under a lease of
@@ -381,10 +385,7 @@ impl Store {
         .fetch_all(self.readers())
         .await
         .map_err(|e| self.err(e))?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1).max(0) as u64))
-            .collect())
+        Ok(named_counts(&rows))
     }
 
     /// Moves the queued jobs of source `from` (one no longer configured) to this handle's
