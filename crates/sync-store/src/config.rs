@@ -62,7 +62,9 @@ impl FromStr for Synchronous {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreConfig {
     /// `sqlite://relative/path.db`, `sqlite:///absolute/path.db`, `sqlite:path.db` or a plain
-    /// path. The parent directory is created; a new file is created with mode 0600.
+    /// path (the parent directory is created; a new file is created with mode 0600); or
+    /// `postgres://user:password@host:port/database` (also `postgresql://`, with libpq's
+    /// query parameters such as `sslmode`), which several replicas may share.
     pub url: String,
     /// Durability of each commit. Default [`Synchronous::Full`].
     pub synchronous: Synchronous,
@@ -126,10 +128,66 @@ impl StoreConfig {
     }
 
     /// The database file this configuration names (relative paths stay relative to the
-    /// working directory).
+    /// working directory). An error for a PostgreSQL URL.
     pub fn database_path(&self) -> Result<PathBuf, StoreError> {
-        parse_url(&self.url)
+        match self.location()? {
+            Location::File(path) => Ok(path),
+            Location::Postgres(_) => Err(invalid(
+                &self.display_url(),
+                "a PostgreSQL database has no file path",
+            )),
+        }
     }
+
+    /// Where the database lives.
+    pub fn location(&self) -> Result<Location, StoreError> {
+        let trimmed = self.url.trim();
+        if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
+            let options = trimmed
+                .parse::<sqlx::postgres::PgConnectOptions>()
+                // sqlx's parse errors name the part that is wrong, not the URL's text.
+                .map_err(|e| invalid(&self.display_url(), &e.to_string()))?;
+            return Ok(Location::Postgres(Box::new(options)));
+        }
+        parse_url(&self.url).map(Location::File)
+    }
+
+    /// The URL as logs, errors and health may show it: a PostgreSQL password and the
+    /// query string are hidden.
+    pub fn display_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+/// Where a [`StoreConfig`] puts the database.
+#[derive(Clone, Debug)]
+pub enum Location {
+    /// A SQLite file: one daemon at a time (the instance lock is on it).
+    File(PathBuf),
+    /// A PostgreSQL database: any number of replicas.
+    Postgres(Box<sqlx::postgres::PgConnectOptions>),
+}
+
+/// `scheme://user:secret@host/db?…` → `scheme://user:***@host/db`.
+pub(crate) fn redact_url(url: &str) -> String {
+    let url = url.trim();
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let rest = rest.split('?').next().unwrap_or("");
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let query = if url.contains('?') { "?…" } else { "" };
+    format!("{scheme}://{authority}{path}{query}")
 }
 
 fn invalid(url: &str, reason: &str) -> StoreError {
@@ -149,7 +207,7 @@ pub(crate) fn parse_url(url: &str) -> Result<PathBuf, StoreError> {
     } else if trimmed.contains("://") {
         return Err(invalid(
             url,
-            "only sqlite:// URLs or plain file paths are supported",
+            "only sqlite:// and postgres:// URLs or plain file paths are supported",
         ));
     } else {
         trimmed
@@ -205,8 +263,30 @@ mod tests {
         err("sqlite://");
         err("sqlite::memory:");
         err("sqlite://x.db?mode=rwc");
-        err("postgres://localhost/db");
+        err("mysql://localhost/db");
         err("sqlite://data/");
+    }
+
+    #[test]
+    fn postgres_urls_select_postgres_and_never_show_the_password() {
+        let config = StoreConfig {
+            url: "postgres://sync:hunter2@db.internal:5433/notion?sslmode=require".into(),
+            ..StoreConfig::default()
+        };
+        assert!(matches!(config.location().unwrap(), Location::Postgres(_)));
+        assert_eq!(
+            config.display_url(),
+            "postgres://sync:***@db.internal:5433/notion?…"
+        );
+        assert!(config.database_path().is_err());
+        let bad = StoreConfig {
+            url: "postgres://sync:hunter2@db:notaport/x".into(),
+            ..StoreConfig::default()
+        };
+        let e = bad.location().unwrap_err().to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+        assert_eq!(redact_url("postgresql://u@h/d"), "postgresql://u@h/d");
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
     }
 
     #[test]

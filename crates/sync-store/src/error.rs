@@ -20,8 +20,13 @@ mod code {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The disk (or `max_page_count`) is full. Nothing of the failed transaction was written.
-    #[error("database {} is full (SQLITE_FULL): {message}", path.display())]
+    #[error("database {} is full: {message}", path.display())]
     DiskFull { path: PathBuf, message: String },
+    /// PostgreSQL could not serialize the transaction with another replica's (a
+    /// serialization failure or a deadlock). The writer runs the batch again; callers see
+    /// this only when the retries ran out, and may retry themselves.
+    #[error("database {} had a conflicting concurrent transaction: {message}", path.display())]
+    Conflict { path: PathBuf, message: String },
     /// Another connection or process held the lock longer than `busy_timeout`.
     #[error("database {} is busy or locked: {message}", path.display())]
     Busy { path: PathBuf, message: String },
@@ -44,7 +49,7 @@ pub enum StoreError {
     /// The store was closed (or its writer task stopped).
     #[error("the store is closed")]
     Closed,
-    /// The configured URL does not name a usable SQLite file.
+    /// The configured URL does not name a usable SQLite file or PostgreSQL database.
     #[error("invalid store url {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
     /// `set_page_body` for a page the mirror does not have (properties must be stored first).
@@ -63,6 +68,7 @@ impl StoreError {
         matches!(
             self,
             Self::DiskFull { .. }
+                | Self::Conflict { .. }
                 | Self::Busy { .. }
                 | Self::ReadOnly { .. }
                 | Self::Io { .. }
@@ -79,6 +85,22 @@ impl StoreError {
     pub(crate) fn from_sqlx(path: &Path, error: sqlx::Error) -> Self {
         let path = path.to_owned();
         match &error {
+            sqlx::Error::Database(db)
+                if db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some() =>
+            {
+                let sqlstate = db.code().map(|c| c.into_owned()).unwrap_or_default();
+                let message = db.message().to_owned();
+                match pg_class(&sqlstate) {
+                    Some(PgClass::Conflict) => Self::Conflict { path, message },
+                    Some(PgClass::Full) => Self::DiskFull { path, message },
+                    Some(PgClass::Busy) => Self::Busy { path, message },
+                    Some(PgClass::ReadOnly) => Self::ReadOnly { path, message },
+                    Some(PgClass::Io) => Self::Io { path, message },
+                    None => Self::Database(DatabaseError::new(path, error)),
+                }
+            }
             sqlx::Error::Database(db) => {
                 let code = db.code().and_then(|c| c.parse::<i32>().ok());
                 let message = db.message().to_owned();
@@ -99,6 +121,14 @@ impl StoreError {
                 message: "timed out waiting for a reader connection".to_owned(),
             },
             sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => Self::Closed,
+            sqlx::Error::Tls(e) => Self::Io {
+                path,
+                message: e.to_string(),
+            },
+            sqlx::Error::Protocol(m) => Self::Io {
+                path,
+                message: m.clone(),
+            },
             _ => Self::Database(DatabaseError::new(path, error)),
         }
     }
@@ -133,6 +163,31 @@ impl StoreError {
             },
         }
     }
+}
+
+/// How a PostgreSQL SQLSTATE is treated (the classes the store reacts to).
+enum PgClass {
+    Conflict,
+    Full,
+    Busy,
+    ReadOnly,
+    Io,
+}
+
+fn pg_class(sqlstate: &str) -> Option<PgClass> {
+    Some(match sqlstate {
+        // serialization_failure, deadlock_detected
+        "40001" | "40P01" => PgClass::Conflict,
+        // disk_full, out_of_memory
+        "53100" | "53200" => PgClass::Full,
+        // too_many_connections, lock_not_available, query_canceled (statement_timeout)
+        "53300" | "55P03" | "57014" => PgClass::Busy,
+        // read_only_sql_transaction (a standby, or a read-only store)
+        "25006" => PgClass::ReadOnly,
+        // admin/crash shutdown, cannot_connect_now, connection exceptions
+        s if s.starts_with("57P") || s.starts_with("08") => PgClass::Io,
+        _ => return None,
+    })
 }
 
 /// A database error that is neither environmental nor a lost lease.

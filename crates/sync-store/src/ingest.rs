@@ -4,9 +4,9 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Sqlite};
 use tokio::sync::oneshot;
 
+use crate::db;
 use crate::error::StoreError;
 use crate::queue::merge::{cache_statement, enqueue_all};
 use crate::queue::{NewJob, PreparedJob};
@@ -108,11 +108,11 @@ impl IngestGroup {
         }
         let mut inserted: HashSet<String> = HashSet::with_capacity(candidates.len());
         for chunk in candidates.chunks(ROWS_PER_STATEMENT) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
+            let mut qb = db::Builder::new(
                 "INSERT INTO webhook_events (event_id, event_type, entity_type, entity_id, \
-                 attempt_number, event_time, received_at) ",
+                 attempt_number, event_time, received_at) VALUES ",
             );
-            qb.push_values(chunk, |mut row, &i| {
+            qb.push_rows(chunk, |row, &i| {
                 let d = &self.items[i].data;
                 row.push_bind(d.event_id.clone())
                     .push_bind(d.event_type.clone())
@@ -176,10 +176,10 @@ async fn ingest_one(
     d: &IngestData,
     now: DateTime<Utc>,
 ) -> Result<IngestOutcome, StoreError> {
-    let inserted = sqlx::query(
+    let inserted = db::query(
         "INSERT INTO webhook_events (event_id, event_type, entity_type, entity_id, \
                                      attempt_number, event_time, received_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (event_id) DO NOTHING",
     )
     .bind(&d.event_id)
@@ -272,7 +272,7 @@ impl WriteOp for PruneEvents {
                 .now()
                 .checked_sub_signed(self.retention)
                 .unwrap_or(DateTime::<Utc>::MIN_UTC);
-            let done = sqlx::query("DELETE FROM webhook_events WHERE received_at < ?1")
+            let done = db::query("DELETE FROM webhook_events WHERE received_at < $1")
                 .bind(to_iso(cutoff))
                 .execute(&mut cx.conn)
                 .await
@@ -325,18 +325,17 @@ impl Store {
     /// When the newest recorded event was received.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn last_event_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let last: Option<String> =
-            sqlx::query_scalar("SELECT MAX(received_at) FROM webhook_events")
-                .fetch_one(self.readers())
-                .await
-                .map_err(|e| self.err(e))?;
+        let last: Option<String> = db::query_scalar("SELECT MAX(received_at) FROM webhook_events")
+            .fetch_one(self.readers())
+            .await
+            .map_err(|e| self.err(e))?;
         last.map(|s| from_iso(self.path(), &s)).transpose()
     }
 
     /// Number of events in the log.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn event_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events")
+        let n: i64 = db::query_scalar("SELECT COUNT(*) FROM webhook_events")
             .fetch_one(self.readers())
             .await
             .map_err(|e| self.err(e))?;

@@ -3,8 +3,8 @@
 //! and the page, in one transaction), release, abandon, and a successor's takeover.
 
 use notion_id::NotionId;
-use sqlx::Row;
 
+use crate::db;
 use crate::error::StoreError;
 use crate::mirror::{PageUpsert, PreparedPage, Transition, insert_transition, upsert_one};
 use crate::store::Store;
@@ -58,9 +58,9 @@ impl WriteOp for BeginStatusWrite {
     fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<StatusWrite, StoreError>> {
         Box::pin(async move {
             let k = &self.key;
-            let row = sqlx::query(
+            let row = db::query(
                 "SELECT state, created_at FROM status_writes \
-                 WHERE page_id = ?1 AND due = ?2 AND to_status = ?3",
+                 WHERE page_id = $1 AND due = $2 AND to_status = $3",
             )
             .bind(&k.page_id)
             .bind(&k.due)
@@ -69,7 +69,7 @@ impl WriteOp for BeginStatusWrite {
             .await
             .map_err(|e| cx.err(e))?;
             let now = cx.now();
-            let state = row.map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)));
+            let state = row.map(|r| (r.get::<String>(0), r.get::<String>(1)));
             match state {
                 Some((s, _)) if s == "done" => Ok(StatusWrite::Done),
                 Some((_, claimed)) => {
@@ -81,9 +81,9 @@ impl WriteOp for BeginStatusWrite {
                         return Ok(StatusWrite::InFlight);
                     }
                     // An abandoned attempt (crash): take it over.
-                    sqlx::query(
-                        "UPDATE status_writes SET created_at = ?4, claimed_by = ?5 \
-                         WHERE page_id = ?1 AND due = ?2 AND to_status = ?3",
+                    db::query(
+                        "UPDATE status_writes SET created_at = $4, claimed_by = $5 \
+                         WHERE page_id = $1 AND due = $2 AND to_status = $3",
                     )
                     .bind(&k.page_id)
                     .bind(&k.due)
@@ -96,10 +96,10 @@ impl WriteOp for BeginStatusWrite {
                     Ok(StatusWrite::Pending)
                 }
                 None => {
-                    sqlx::query(
+                    db::query(
                         "INSERT INTO status_writes \
                          (page_id, due, to_status, state, created_at, claimed_by) \
-                         VALUES (?1, ?2, ?3, 'pending', ?4, ?5)",
+                         VALUES ($1, $2, $3, 'pending', $4, $5)",
                     )
                     .bind(&k.page_id)
                     .bind(&k.due)
@@ -129,9 +129,9 @@ impl WriteOp for FinishStatusWrite {
         Box::pin(async move {
             let now = to_iso(cx.now());
             let k = &self.key;
-            sqlx::query(
+            db::query(
                 "INSERT INTO status_writes (page_id, due, to_status, state, created_at, done_at) \
-                 VALUES (?1, ?2, ?3, 'done', ?4, ?4) \
+                 VALUES ($1, $2, $3, 'done', $4, $4) \
                  ON CONFLICT (page_id, due, to_status) \
                  DO UPDATE SET state = 'done', done_at = excluded.done_at",
             )
@@ -159,9 +159,9 @@ impl WriteOp for AbandonStatusWrite {
     fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let k = &self.0;
-            sqlx::query(
+            db::query(
                 "DELETE FROM status_writes \
-                 WHERE page_id = ?1 AND due = ?2 AND to_status = ?3 AND state = 'pending'",
+                 WHERE page_id = $1 AND due = $2 AND to_status = $3 AND state = 'pending'",
             )
             .bind(&k.page_id)
             .bind(&k.due)
@@ -182,9 +182,9 @@ impl WriteOp for ReleaseStatusWrite {
     fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let k = &self.0;
-            sqlx::query(
+            db::query(
                 "UPDATE status_writes SET created_at = '1970-01-01T00:00:00.000Z' \
-                 WHERE page_id = ?1 AND due = ?2 AND to_status = ?3 AND state = 'pending'",
+                 WHERE page_id = $1 AND due = $2 AND to_status = $3 AND state = 'pending'",
             )
             .bind(&k.page_id)
             .bind(&k.due)
@@ -205,10 +205,10 @@ impl WriteOp for ReclaimStatusWrites {
 
     fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<Vec<NotionId>, StoreError>> {
         Box::pin(async move {
-            let pages: Vec<String> = sqlx::query_scalar(
+            let pages: Vec<String> = db::query_scalar(
                 "UPDATE status_writes SET created_at = '1970-01-01T00:00:00.000Z' \
-                 WHERE state = 'pending' AND substr(claimed_by, 1, length(?1)) = ?1 \
-                   AND (page_id IN (SELECT id FROM pages WHERE source = ?2) \
+                 WHERE state = 'pending' AND substr(claimed_by, 1, length($1)) = $1 \
+                   AND (page_id IN (SELECT id FROM pages WHERE source = $2) \
                         OR page_id NOT IN (SELECT id FROM pages)) \
                  RETURNING page_id",
             )
@@ -237,8 +237,8 @@ impl Store {
         due: &str,
         to_status: &str,
     ) -> Result<Option<StatusWrite>, StoreError> {
-        let state: Option<String> = sqlx::query_scalar(
-            "SELECT state FROM status_writes WHERE page_id = ?1 AND due = ?2 AND to_status = ?3",
+        let state: Option<String> = db::query_scalar(
+            "SELECT state FROM status_writes WHERE page_id = $1 AND due = $2 AND to_status = $3",
         )
         .bind(page_id.to_string())
         .bind(due)

@@ -3,10 +3,13 @@
 mod checkpoint;
 mod clock;
 mod config;
+mod coord;
+mod db;
 mod error;
 mod ingest;
 mod intents;
 mod mirror;
+mod postgres;
 mod queue;
 mod state;
 mod store;
@@ -15,7 +18,8 @@ mod tokens;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{ParseSynchronousError, StoreConfig, Synchronous};
+pub use config::{Location, ParseSynchronousError, StoreConfig, Synchronous};
+pub use coord::{Lease, Replica};
 pub use error::{DatabaseError, MigrationError, StoreError};
 pub use ingest::{IncomingEvent, IngestOutcome};
 pub use intents::{STATUS_WRITE_CLAIM, StatusWrite};

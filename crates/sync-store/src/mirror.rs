@@ -3,9 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use notion_id::NotionId;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
+use crate::db;
 use crate::error::StoreError;
 use crate::store::Store;
 use crate::time::{from_iso, to_iso, truncate_ms};
@@ -146,21 +145,21 @@ pub(crate) async fn upsert_one(
     p: &PreparedPage,
 ) -> Result<UpsertOutcome, StoreError> {
     let synced_at = to_iso(cx.now());
-    let current = sqlx::query(
+    let current = db::query(
         "SELECT data_source_id, title, status, due, url, created_time, last_edited_time, \
                 in_trash, properties, observed_at, source \
-         FROM pages WHERE id = ?1",
+         FROM pages WHERE id = $1",
     )
     .bind(&p.id)
     .fetch_optional(&mut cx.conn)
     .await
     .map_err(|e| cx.err(e))?;
     let Some(row) = current else {
-        sqlx::query(
+        db::query(
             "INSERT INTO pages (id, data_source_id, title, status, due, url, created_time, \
                                 last_edited_time, in_trash, properties, synced_at, observed_at, \
                                 source) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&p.id)
         .bind(&p.data_source_id)
@@ -184,18 +183,18 @@ pub(crate) async fn upsert_one(
     if from_iso(&cx.path, &stored_observed)? > p.observed_at {
         return Ok(UpsertOutcome::Stale);
     }
-    let unchanged = row.get::<String, _>(0) == p.data_source_id
-        && row.get::<String, _>(1) == p.title
-        && row.get::<Option<String>, _>(2) == p.status
-        && row.get::<Option<String>, _>(3) == p.due
-        && row.get::<String, _>(4) == p.url
-        && row.get::<String, _>(5) == p.created_time
-        && row.get::<String, _>(6) == p.last_edited_time
-        && row.get::<bool, _>(7) == p.in_trash
-        && row.get::<String, _>(8) == p.properties
-        && row.get::<String, _>(10) == p.source;
+    let unchanged = row.get::<String>(0) == p.data_source_id
+        && row.get::<String>(1) == p.title
+        && row.get::<Option<String>>(2) == p.status
+        && row.get::<Option<String>>(3) == p.due
+        && row.get::<String>(4) == p.url
+        && row.get::<String>(5) == p.created_time
+        && row.get::<String>(6) == p.last_edited_time
+        && row.get::<bool>(7) == p.in_trash
+        && row.get::<String>(8) == p.properties
+        && row.get::<String>(10) == p.source;
     if unchanged {
-        sqlx::query("UPDATE pages SET observed_at = ?2, synced_at = ?3 WHERE id = ?1")
+        db::query("UPDATE pages SET observed_at = $2, synced_at = $3 WHERE id = $1")
             .bind(&p.id)
             .bind(&p.observed_iso)
             .bind(&synced_at)
@@ -204,11 +203,11 @@ pub(crate) async fn upsert_one(
             .map_err(|e| cx.err(e))?;
         return Ok(UpsertOutcome::Unchanged);
     }
-    sqlx::query(
-        "UPDATE pages SET data_source_id = ?2, title = ?3, status = ?4, due = ?5, url = ?6, \
-             created_time = ?7, last_edited_time = ?8, in_trash = ?9, properties = ?10, \
-             synced_at = ?11, observed_at = ?12, source = ?13 \
-         WHERE id = ?1",
+    db::query(
+        "UPDATE pages SET data_source_id = $2, title = $3, status = $4, due = $5, url = $6, \
+             created_time = $7, last_edited_time = $8, in_trash = $9, properties = $10, \
+             synced_at = $11, observed_at = $12, source = $13 \
+         WHERE id = $1",
     )
     .bind(&p.id)
     .bind(&p.data_source_id)
@@ -239,8 +238,8 @@ impl WriteOp for AdoptPages {
 
     fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<u64, StoreError>> {
         Box::pin(async move {
-            let done = sqlx::query(
-                "UPDATE pages SET source = ?2 WHERE data_source_id = ?1 AND source <> ?2",
+            let done = db::query(
+                "UPDATE pages SET source = $2 WHERE data_source_id = $1 AND source <> $2",
             )
             .bind(&self.data_source_id)
             .bind(&self.source)
@@ -285,10 +284,10 @@ impl WriteOp for SetBody {
     ) -> BoxFut<'a, Result<Result<(), StoreError>, StoreError>> {
         Box::pin(async move {
             let synced_at = to_iso(cx.now());
-            let done = sqlx::query(
-                "UPDATE pages SET body_markdown = ?2, body_hash = ?3, body_fetched_at = ?4, \
-                     synced_at = ?5 \
-                 WHERE id = ?1 AND (body_fetched_at IS NULL OR body_fetched_at <= ?4)",
+            let done = db::query(
+                "UPDATE pages SET body_markdown = $2, body_hash = $3, body_fetched_at = $4, \
+                     synced_at = $5 \
+                 WHERE id = $1 AND (body_fetched_at IS NULL OR body_fetched_at <= $4)",
             )
             .bind(&self.id)
             .bind(&self.markdown)
@@ -302,7 +301,7 @@ impl WriteOp for SetBody {
                 return Ok(Ok(()));
             }
             let exists: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pages WHERE id = ?1)")
+                db::query_scalar("SELECT EXISTS (SELECT 1 FROM pages WHERE id = $1)")
                     .bind(&self.id)
                     .fetch_one(&mut cx.conn)
                     .await
@@ -331,7 +330,7 @@ impl WriteOp for MarkTrashed {
 
     fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let row = sqlx::query("SELECT in_trash, observed_at, source FROM pages WHERE id = ?1")
+            let row = db::query("SELECT in_trash, observed_at, source FROM pages WHERE id = $1")
                 .bind(&self.id)
                 .fetch_optional(&mut cx.conn)
                 .await
@@ -344,8 +343,8 @@ impl WriteOp for MarkTrashed {
             {
                 return Ok(false);
             }
-            sqlx::query(
-                "UPDATE pages SET in_trash = 1, observed_at = ?2, synced_at = ?3 WHERE id = ?1",
+            db::query(
+                "UPDATE pages SET in_trash = 1, observed_at = $2, synced_at = $3 WHERE id = $1",
             )
             .bind(&self.id)
             .bind(to_iso(self.observed_at))
@@ -359,9 +358,9 @@ impl WriteOp for MarkTrashed {
 }
 
 pub(crate) async fn insert_transition(cx: &mut WriteCx, t: &Transition) -> Result<(), StoreError> {
-    sqlx::query(
+    db::query(
         "INSERT INTO task_transitions (page_id, from_status, to_status, reason, at) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(t.page_id.to_string())
     .bind(&t.from_status)
@@ -393,7 +392,7 @@ macro_rules! page_columns {
     };
 }
 
-fn page_row(store: &Store, r: &SqliteRow) -> Result<PageRow, StoreError> {
+fn page_row(store: &Store, r: &db::Row) -> Result<PageRow, StoreError> {
     let path = store.path();
     let get_s = |i: usize| -> Result<String, StoreError> { r.try_get(i).map_err(|e| store.err(e)) };
     let get_o =
@@ -504,10 +503,10 @@ impl Store {
     /// One page, trashed or not.
     #[tracing::instrument(skip_all, fields(page.id = %id), err(level = "debug"))]
     pub async fn get_page(&self, id: &NotionId) -> Result<Option<PageRow>, StoreError> {
-        let row = sqlx::query(concat!(
+        let row = db::query(concat!(
             "SELECT ",
             page_columns!(),
-            " FROM pages WHERE id = ?1"
+            " FROM pages WHERE id = $1"
         ))
         .bind(id.to_string())
         .fetch_optional(self.readers())
@@ -526,10 +525,9 @@ impl Store {
             return Ok(std::collections::HashMap::new());
         }
         let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            page_columns!(),
-            " FROM pages WHERE id IN (SELECT value FROM json_each(?1))"
+        let rows = db::query_text(format!(
+            concat!("SELECT ", page_columns!(), " FROM pages WHERE id IN ({})"),
+            self.backend().json_strings(1)
         ))
         .bind(serde_json::Value::from(list).to_string())
         .fetch_all(self.readers())
@@ -546,17 +544,20 @@ impl Store {
         let statuses = filter
             .statuses
             .map(|s| serde_json::Value::from(s).to_string());
-        let limit = filter.limit.map_or(-1, i64::from);
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            page_columns!(),
-            " FROM pages \
-             WHERE (?1 IS NULL OR data_source_id = ?1) \
-               AND (?2 IS NULL OR status IN (SELECT value FROM json_each(?2))) \
-               AND (?3 IS NULL OR (due IS NOT NULL AND due < ?3)) \
-               AND (?4 OR in_trash = 0) \
-               AND (?6 IS NULL OR source = ?6) \
-             ORDER BY due IS NULL, due, id LIMIT ?5"
+        let limit = filter.limit.map_or(i64::MAX, i64::from);
+        let rows = db::query_text(format!(
+            concat!(
+                "SELECT ",
+                page_columns!(),
+                " FROM pages \
+                 WHERE ($1 IS NULL OR data_source_id = $1) \
+                   AND ($2 IS NULL OR status IN ({})) \
+                   AND ($3 IS NULL OR (due IS NOT NULL AND due < $3)) \
+                   AND ($4 = 1 OR in_trash = 0) \
+                   AND ($6 IS NULL OR source = $6) \
+                 ORDER BY due IS NULL, due, id LIMIT $5"
+            ),
+            self.backend().json_strings(2)
         ))
         .bind(filter.data_source_id.as_ref().map(ToString::to_string))
         .bind(statuses)
@@ -577,8 +578,8 @@ impl Store {
         data_source_id: &NotionId,
         include_trashed: bool,
     ) -> Result<Vec<NotionId>, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM pages WHERE data_source_id = ?1 AND (?2 OR in_trash = 0) ORDER BY id",
+        let ids: Vec<String> = db::query_scalar(
+            "SELECT id FROM pages WHERE data_source_id = $1 AND ($2 = 1 OR in_trash = 0) ORDER BY id",
         )
         .bind(data_source_id.to_string())
         .bind(include_trashed)
@@ -596,8 +597,8 @@ impl Store {
         data_source_id: &NotionId,
         before: DateTime<Utc>,
     ) -> Result<Vec<NotionId>, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM pages WHERE data_source_id = ?1 AND in_trash = 0 AND observed_at < ?2 \
+        let ids: Vec<String> = db::query_scalar(
+            "SELECT id FROM pages WHERE data_source_id = $1 AND in_trash = 0 AND observed_at < $2 \
              ORDER BY id",
         )
         .bind(data_source_id.to_string())
@@ -617,26 +618,27 @@ impl Store {
         statuses: &[String],
     ) -> Result<Vec<(NotionId, String)>, StoreError> {
         let statuses = serde_json::Value::from(statuses.to_vec()).to_string();
-        let rows = sqlx::query(
+        let rows = db::query_text(format!(
             "SELECT id, due FROM pages \
-             WHERE data_source_id = ?1 AND in_trash = 0 AND due IS NOT NULL \
-               AND status IN (SELECT value FROM json_each(?2)) ORDER BY due, id",
-        )
+             WHERE data_source_id = $1 AND in_trash = 0 AND due IS NOT NULL \
+               AND status IN ({}) ORDER BY due, id",
+            self.backend().json_strings(2)
+        ))
         .bind(data_source_id.to_string())
         .bind(statuses)
         .fetch_all(self.readers())
         .await
         .map_err(|e| self.err(e))?;
         rows.iter()
-            .map(|r| Ok((stored_id(self.path(), &r.get::<String, _>(0))?, r.get(1))))
+            .map(|r| Ok((stored_id(self.path(), &r.get::<String>(0))?, r.get(1))))
             .collect()
     }
 
     /// Number of one data source's pages not in the trash.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn page_count_in(&self, data_source_id: &NotionId) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pages WHERE data_source_id = ?1 AND in_trash = 0",
+        let n: i64 = db::query_scalar(
+            "SELECT COUNT(*) FROM pages WHERE data_source_id = $1 AND in_trash = 0",
         )
         .bind(data_source_id.to_string())
         .fetch_one(self.readers())
@@ -648,7 +650,7 @@ impl Store {
     /// Number of pages not in the trash (all data sources).
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn page_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pages WHERE in_trash = 0")
+        let n: i64 = db::query_scalar("SELECT COUNT(*) FROM pages WHERE in_trash = 0")
             .fetch_one(self.readers())
             .await
             .map_err(|e| self.err(e))?;
@@ -671,7 +673,7 @@ impl Store {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn source_page_count(&self) -> Result<u64, StoreError> {
         let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM pages WHERE in_trash = 0 AND source = ?1")
+            db::query_scalar("SELECT COUNT(*) FROM pages WHERE in_trash = 0 AND source = $1")
                 .bind(self.source())
                 .fetch_one(self.readers())
                 .await
@@ -691,9 +693,9 @@ impl Store {
         &self,
         page_id: Option<&NotionId>,
     ) -> Result<Vec<Transition>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT page_id, from_status, to_status, reason, at FROM task_transitions \
-             WHERE (?1 IS NULL OR page_id = ?1) ORDER BY at, id",
+             WHERE ($1 IS NULL OR page_id = $1) ORDER BY at, id",
         )
         .bind(page_id.map(ToString::to_string))
         .fetch_all(self.readers())
@@ -703,7 +705,7 @@ impl Store {
             .map(|r| {
                 let at: String = r.get(4);
                 Ok(Transition {
-                    page_id: stored_id(self.path(), &r.get::<String, _>(0))?,
+                    page_id: stored_id(self.path(), &r.get::<String>(0))?,
                     from_status: r.get(1),
                     to_status: r.get(2),
                     reason: r.get(3),

@@ -1,5 +1,6 @@
 //! Small named state: reconcile watermarks, resumable scan cursors, flags.
 
+use crate::db;
 use crate::error::StoreError;
 use crate::store::Store;
 use crate::time::to_iso;
@@ -17,8 +18,8 @@ impl WriteOp for StateOp {
         Box::pin(async move {
             let result = match self {
                 Self::Set { name, value } => {
-                    sqlx::query(
-                        "INSERT INTO sync_state (name, value, updated_at) VALUES (?1, ?2, ?3) \
+                    db::query(
+                        "INSERT INTO sync_state (name, value, updated_at) VALUES ($1, $2, $3) \
                          ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
                                                           updated_at = excluded.updated_at",
                     )
@@ -29,7 +30,7 @@ impl WriteOp for StateOp {
                     .await
                 }
                 Self::Delete { name } => {
-                    sqlx::query("DELETE FROM sync_state WHERE name = ?1")
+                    db::query("DELETE FROM sync_state WHERE name = $1")
                         .bind(name)
                         .execute(&mut cx.conn)
                         .await
@@ -44,7 +45,7 @@ impl Store {
     /// The value stored under `name`, if any.
     #[tracing::instrument(skip_all, fields(state.name = %name), err(level = "debug"))]
     pub async fn get_state(&self, name: &str) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT value FROM sync_state WHERE name = ?1")
+        db::query_scalar("SELECT value FROM sync_state WHERE name = $1")
             .bind(name)
             .fetch_optional(self.readers())
             .await

@@ -1,5 +1,5 @@
-//! [`Store`]: opening the database (file mode, pragmas, migrations), the reader pool, the
-//! writer task, and closing.
+//! [`Store`]: opening the database (a SQLite file: mode, pragmas, migrations; PostgreSQL:
+//! `postgres.rs`), the reader pool, the writer task, and closing.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,19 +7,23 @@ use std::sync::Arc;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::{Connection, SqliteConnection};
 
 use crate::checkpoint::Checkpointer;
 use crate::clock::Clock;
-use crate::config::{StoreConfig, Synchronous};
+use crate::config::{Location, StoreConfig, Synchronous};
+use crate::db::{self, Backend, Conn, Pool};
 use crate::error::{MigrationError, StoreError};
 use crate::writer::{BoxFut, WriteCx, WriteOp, WriteStats, Writer, WriterCounters};
 
 /// A WAL that grew past this during a burst is truncated back to it once checkpointed.
 const JOURNAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 
-/// The migrations in the repository's top-level `migrations/`, embedded at compile time.
-pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+/// The SQLite migrations in the repository's `migrations/sqlite/`, embedded at compile time.
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+/// The PostgreSQL migrations in `migrations/postgres/` (the same schema, version by version).
+pub(crate) static PG_MIGRATOR: sqlx::migrate::Migrator =
+    sqlx::migrate!("../../migrations/postgres");
 
 /// The source a store handle works for until [`Store::for_source`] names another (a
 /// single-source configuration's, and what rows written before sources existed say).
@@ -37,10 +41,13 @@ pub struct Store {
 }
 
 pub(crate) struct Inner {
+    /// The database as errors name it: the SQLite file, or the PostgreSQL URL without its
+    /// password.
     pub(crate) path: PathBuf,
+    pub(crate) backend: Backend,
     pub(crate) config: StoreConfig,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) readers: SqlitePool,
+    pub(crate) readers: Pool,
     pub(crate) writer: Writer,
     pub(crate) checkpointer: Option<Checkpointer>,
     pub(crate) write_stats: Arc<WriterCounters>,
@@ -57,12 +64,18 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database: parent directory, file with mode 0600, WAL,
-    /// `busy_timeout`, foreign keys, the configured `synchronous`; applies migrations; starts
-    /// the writer task and the reader pool.
-    #[tracing::instrument(skip_all, fields(db.url = %config.url), err(level = "debug"))]
+    /// Opens (creating if needed) the database, applies migrations, and starts the writer
+    /// task and the reader pool. A SQLite file gets its parent directory, mode 0600, WAL,
+    /// `busy_timeout`, foreign keys and the configured `synchronous`; a PostgreSQL URL is
+    /// connected to as `postgres.rs` describes.
+    #[tracing::instrument(skip_all, fields(db.url = %config.display_url()), err(level = "debug"))]
     pub async fn open(config: StoreConfig, clock: Arc<dyn Clock>) -> Result<Store, StoreError> {
-        let path = absolute(&config.database_path()?);
+        let path = match config.location()? {
+            Location::File(path) => absolute(&path),
+            Location::Postgres(options) => {
+                return crate::postgres::open(config, clock, *options, false).await;
+            }
+        };
         prepare_file(&path)?;
         let synchronous = match config.synchronous {
             Synchronous::Full => SqliteSynchronous::Full,
@@ -109,8 +122,9 @@ impl Store {
             path,
             config,
             clock,
-            conn,
-            readers,
+            Conn::Sqlite(conn),
+            None,
+            Pool::Sqlite(readers),
             Some(checkpointer),
         ))
     }
@@ -118,12 +132,17 @@ impl Store {
     /// Opens an existing, migrated database without write access (CLI inspection while the
     /// daemon runs). Reads work; every write fails with [`StoreError::ReadOnly`] and changes
     /// nothing.
-    #[tracing::instrument(skip_all, fields(db.url = %config.url), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.url = %config.display_url()), err(level = "debug"))]
     pub async fn open_read_only(
         config: StoreConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Store, StoreError> {
-        let path = absolute(&config.database_path()?);
+        let path = match config.location()? {
+            Location::File(path) => absolute(&path),
+            Location::Postgres(options) => {
+                return crate::postgres::open(config, clock, *options, true).await;
+            }
+        };
         if !path.is_file() {
             return Err(StoreError::Io {
                 path,
@@ -131,25 +150,38 @@ impl Store {
             });
         }
         let options = base_options(&path, &config).read_only(true);
-        let mut conn = SqliteConnection::connect_with(&options)
+        let conn = SqliteConnection::connect_with(&options)
             .await
             .map_err(|e| StoreError::from_sqlx(&path, e))?;
-        check_migrated(&path, &mut conn).await?;
+        let mut conn = Conn::Sqlite(conn);
+        check_migrated(&path, &mut conn, &MIGRATOR).await?;
         let readers = reader_pool(&path, &config, true);
-        Ok(Self::assemble(path, config, clock, conn, readers, None))
+        Ok(Self::assemble(
+            path,
+            config,
+            clock,
+            conn,
+            None,
+            Pool::Sqlite(readers),
+            None,
+        ))
     }
 
-    fn assemble(
+    pub(crate) fn assemble(
         path: PathBuf,
         config: StoreConfig,
         clock: Arc<dyn Clock>,
-        conn: SqliteConnection,
-        readers: SqlitePool,
+        conn: Conn,
+        reconnect: Option<sqlx::postgres::PgConnectOptions>,
+        readers: Pool,
         checkpointer: Option<Checkpointer>,
     ) -> Store {
         let write_stats = Arc::new(WriterCounters::default());
+        let backend = conn.backend();
         let writer = Writer::spawn(WriteCx {
             conn,
+            reconnect,
+            broken: false,
             path: path.clone(),
             clock: Arc::clone(&clock),
             config: config.clone(),
@@ -160,6 +192,7 @@ impl Store {
             source: Arc::from(DEFAULT_SOURCE),
             inner: Arc::new(Inner {
                 path,
+                backend,
                 config,
                 clock,
                 readers,
@@ -200,9 +233,28 @@ impl Store {
         self.inner.readers.close().await;
     }
 
-    /// The database file (absolute).
+    /// The database as messages name it: the SQLite file (absolute), or the PostgreSQL URL
+    /// without its password.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The SQLite file, which one daemon at a time may serve (the instance lock is on
+    /// it); `None` for PostgreSQL, which any number of replicas share.
+    pub fn file(&self) -> Option<&Path> {
+        (self.inner.backend == Backend::Sqlite).then_some(self.inner.path.as_path())
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.inner.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        self.inner.backend
     }
 
     /// The clock every time-dependent operation reads.
@@ -222,10 +274,18 @@ impl Store {
     }
 
     /// Runs SQLite's `PRAGMA integrity_check`; returns the problems found (empty when the
-    /// database is sound).
+    /// database is sound). PostgreSQL checks its own pages (checksums, WAL) and offers no
+    /// such statement without extensions: there this only checks that the schema answers.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+        if self.backend() == Backend::Postgres {
+            db::query_scalar::<i64>("SELECT COUNT(*) FROM _sqlx_migrations")
+                .fetch_one(self.readers())
+                .await
+                .map_err(|e| self.err(e))?;
+            return Ok(Vec::new());
+        }
+        let rows: Vec<String> = db::query_scalar("PRAGMA integrity_check")
             .fetch_all(self.readers())
             .await
             .map_err(|e| self.err(e))?;
@@ -236,7 +296,7 @@ impl Store {
         self.inner.writer.call(op).await
     }
 
-    pub(crate) fn readers(&self) -> &SqlitePool {
+    pub(crate) fn readers(&self) -> &Pool {
         &self.inner.readers
     }
 
@@ -256,10 +316,11 @@ impl WriteOp for Migrate {
         Box::pin(async move {
             // `run_direct` is what `run` calls after `Acquire`; sqlx exposes it for exactly
             // this case (the `Acquire` bound is not provable inside a boxed `Send` future).
-            MIGRATOR
-                .run_direct(None, &mut cx.conn, false)
-                .await
-                .map_err(|e| StoreError::from_migrate(&cx.path, e))
+            let done = match &mut cx.conn {
+                Conn::Sqlite(c) => MIGRATOR.run_direct(None, c, false).await,
+                Conn::Postgres(c) => PG_MIGRATOR.run_direct(None, c, false).await,
+            };
+            done.map_err(|e| StoreError::from_migrate(&cx.path, e))
         })
     }
 }
@@ -320,17 +381,18 @@ fn reader_pool(path: &Path, config: &StoreConfig, read_only: bool) -> SqlitePool
 }
 
 /// A read-only store cannot migrate; refuse a database this build's schema does not match.
-async fn check_migrated(path: &Path, conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    let applied: Vec<i64> = match sqlx::query(
-        "SELECT version FROM _sqlx_migrations WHERE success = 1 ORDER BY version",
+pub(crate) async fn check_migrated(
+    path: &Path,
+    conn: &mut Conn,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(), StoreError> {
+    let applied: Vec<i64> = db::query_scalar(
+        "SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version",
     )
     .fetch_all(&mut *conn)
     .await
-    {
-        Ok(rows) => rows.iter().map(|r| r.get::<i64, _>(0)).collect(),
-        Err(_) => Vec::new(),
-    };
-    let missing: Vec<i64> = MIGRATOR
+    .unwrap_or_default();
+    let missing: Vec<i64> = migrator
         .iter()
         .map(|m| m.version)
         .filter(|v| !applied.contains(v))
@@ -360,7 +422,7 @@ mod tests {
 
         fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<i64, StoreError>> {
             Box::pin(async move {
-                sqlx::query_scalar(self.0)
+                db::query_scalar(self.0)
                     .fetch_one(&mut cx.conn)
                     .await
                     .map_err(|e| cx.err(e))

@@ -3,8 +3,8 @@
 //! purged once a webhook secret is configured, so the database holds no HMAC key.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
+use crate::db;
 use crate::error::StoreError;
 use crate::store::Store;
 use crate::time::{from_iso, to_iso};
@@ -75,23 +75,25 @@ impl WriteOp for RecordToken {
 
     fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<TokenRecorded, StoreError>> {
         Box::pin(async move {
-            let (count, known): (i64, i64) = sqlx::query_as(
-                "SELECT COUNT(*), COALESCE(SUM(token = ?1), 0) FROM verification_tokens",
+            let row = db::query(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN token = $1 THEN 1 ELSE 0 END), 0) \
+                 FROM verification_tokens",
             )
             .bind(&self.token)
             .fetch_one(&mut cx.conn)
             .await
             .map_err(|e| cx.err(e))?;
+            let (count, known): (i64, i64) = (row.get(0), row.get(1));
             if known > 0 {
                 return Ok(TokenRecorded::AlreadyKnown);
             }
             if count >= MAX_VERIFICATION_TOKENS {
                 return Ok(TokenRecorded::Full);
             }
-            sqlx::query(
+            db::query(
                 "INSERT INTO verification_tokens (token, received_at, peer, forwarded_for, \
                                                   integration) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(&self.token)
             .bind(to_iso(cx.now()))
@@ -115,14 +117,21 @@ impl WriteOp for ClearTokens {
     fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<u64, StoreError>> {
         Box::pin(async move {
             let mut deleted = 0;
-            // Overwrite the deleted rows' bytes too: a copy of the file must not hold a
-            // token in a free page.
-            for sql in [
-                "PRAGMA secure_delete = ON",
-                "DELETE FROM verification_tokens WHERE ?1 IS NULL OR integration = ?1",
-                "PRAGMA secure_delete = OFF",
-            ] {
-                let done = sqlx::query(sql)
+            // SQLite: overwrite the deleted rows' bytes too, so a copy of the file does not
+            // hold a token in a free page. (PostgreSQL keeps dead rows until VACUUM; its
+            // files are the server's, not something users copy.)
+            const DELETE: &str =
+                "DELETE FROM verification_tokens WHERE $1 IS NULL OR integration = $1";
+            let statements: &[&'static str] = match cx.backend() {
+                db::Backend::Sqlite => &[
+                    "PRAGMA secure_delete = ON",
+                    DELETE,
+                    "PRAGMA secure_delete = OFF",
+                ],
+                db::Backend::Postgres => &[DELETE],
+            };
+            for &sql in statements {
+                let done = db::query(sql)
                     .bind(self.0.as_deref())
                     .execute(&mut cx.conn)
                     .await
@@ -170,7 +179,7 @@ impl Store {
     /// Every pending verification token, oldest first.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn verification_tokens(&self) -> Result<Vec<VerificationToken>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT token, received_at, peer, forwarded_for, integration FROM verification_tokens \
              ORDER BY received_at, token",
         )

@@ -9,6 +9,12 @@
 //! other requests follow in arrival order. (All requests of a batch are concurrent and
 //! commit at once, so any order is a valid serialization.)
 //!
+//! On PostgreSQL the transaction is `SERIALIZABLE`, so a batch means what it means on
+//! SQLite (where one writer serializes everything) even with other replicas writing the same
+//! rows: when PostgreSQL reports a serialization failure or a deadlock
+//! ([`StoreError::Conflict`]), the whole batch is rolled back and run again, a few times,
+//! before its callers get the error. A lost connection is re-opened before the next batch.
+//!
 //! Failure rules:
 //! * an environmental error ([`StoreError::aborts_batch`]: disk full, busy, read-only, I/O)
 //!   from any statement, or a failed `COMMIT`, rolls back and fails every caller in the
@@ -26,12 +32,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
-use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::config::StoreConfig;
+use crate::db::{self, Backend, Conn};
 use crate::error::StoreError;
 
 /// A boxed, sendable future (the writer stores heterogeneous operations).
@@ -42,7 +48,12 @@ const CHANNEL_CAPACITY: usize = 4096;
 
 /// What an operation sees: the write connection and the store's settings.
 pub(crate) struct WriteCx {
-    pub(crate) conn: SqliteConnection,
+    pub(crate) conn: Conn,
+    /// How to open the connection again after PostgreSQL lost it (`None` on SQLite).
+    pub(crate) reconnect: Option<sqlx::postgres::PgConnectOptions>,
+    /// The connection failed and is re-opened before the next batch.
+    pub(crate) broken: bool,
+    /// The database as errors name it (the file, or the URL without its password).
     pub(crate) path: PathBuf,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: StoreConfig,
@@ -90,7 +101,36 @@ impl WriteCx {
     pub(crate) fn err(&self, e: sqlx::Error) -> StoreError {
         StoreError::from_sqlx(&self.path, e)
     }
+
+    pub(crate) fn backend(&self) -> Backend {
+        self.conn.backend()
+    }
+
+    /// Re-opens a PostgreSQL connection that failed; true when the connection is usable.
+    async fn ensure_connected(&mut self) -> Result<(), StoreError> {
+        if !self.broken {
+            return Ok(());
+        }
+        let Some(options) = &self.reconnect else {
+            self.broken = false;
+            return Ok(());
+        };
+        use sqlx::ConnectOptions;
+        match options.connect().await {
+            Ok(conn) => {
+                let old = std::mem::replace(&mut self.conn, Conn::Postgres(conn));
+                drop(old);
+                self.broken = false;
+                tracing::info!(db.url = %self.path.display(), "store write connection re-opened");
+                Ok(())
+            }
+            Err(e) => Err(self.err(e)),
+        }
+    }
 }
+
+/// Batches run again after a serialization failure before their callers get it.
+const CONFLICT_RETRIES: u32 = 16;
 
 /// One kind of write. `apply` runs inside the batch transaction (or alone, outside any
 /// transaction, when `STANDALONE`), must not commit, and must be re-runnable after a
@@ -286,8 +326,9 @@ async fn run(mut cx: WriteCx, mut rx: mpsc::Receiver<Message>) {
             Message::Shutdown => {}
         }
     }
-    if let Err(e) = cx.conn.close().await {
-        tracing::warn!(error = %e, db.path = %cx.path.display(), "closing the store's write connection");
+    let WriteCx { conn, path, .. } = cx;
+    if let Err(e) = conn.close().await {
+        tracing::warn!(error = %e, db.path = %path.display(), "closing the store's write connection");
     }
 }
 
@@ -301,9 +342,19 @@ async fn run_standalone(cx: &mut WriteCx, mut op: Box<dyn Erased>) {
 /// Commits `ops` in one transaction (see the module docs for the failure rules). Leaves
 /// `ops` empty: every operation has been answered.
 async fn commit_group(cx: &mut WriteCx, ops: &mut Vec<Box<dyn Erased>>) {
+    let mut conflicts = 0;
     while !ops.is_empty() {
-        if let Err(e) = exec(cx, "BEGIN IMMEDIATE").await {
+        if let Err(e) = cx.ensure_connected().await {
             cx.stats.failed_transactions.fetch_add(1, Ordering::Relaxed);
+            fail_all(ops, &e);
+            return;
+        }
+        let begin = cx
+            .backend()
+            .pick("BEGIN IMMEDIATE", "BEGIN ISOLATION LEVEL SERIALIZABLE");
+        if let Err(e) = exec(cx, begin).await {
+            cx.stats.failed_transactions.fetch_add(1, Ordering::Relaxed);
+            note_failure(cx, &e);
             fail_all(ops, &e);
             return;
         }
@@ -324,13 +375,21 @@ async fn commit_group(cx: &mut WriteCx, ops: &mut Vec<Box<dyn Erased>>) {
                 }
                 Err(e) => {
                     rollback(cx).await;
+                    if retry_conflict(&e, &mut conflicts).await {
+                        continue;
+                    }
                     cx.stats.failed_transactions.fetch_add(1, Ordering::Relaxed);
+                    note_failure(cx, &e);
                     fail_all(ops, &e);
                 }
             },
             Some((i, e)) => {
                 rollback(cx).await;
+                if retry_conflict(&e, &mut conflicts).await {
+                    continue;
+                }
                 if e.aborts_batch() {
+                    note_failure(cx, &e);
                     cx.stats.failed_transactions.fetch_add(1, Ordering::Relaxed);
                     fail_all(ops, &e);
                 } else if !ops[i].retry_after(&e) {
@@ -342,6 +401,27 @@ async fn commit_group(cx: &mut WriteCx, ops: &mut Vec<Box<dyn Erased>>) {
     }
 }
 
+/// A serialization failure: wait a moment (jittered, growing) and say whether to run the
+/// batch again.
+async fn retry_conflict(e: &StoreError, conflicts: &mut u32) -> bool {
+    if !matches!(e, StoreError::Conflict { .. }) || *conflicts >= CONFLICT_RETRIES {
+        return false;
+    }
+    *conflicts += 1;
+    let ceiling = 2u64 << (*conflicts).min(6);
+    let wait = rand::random_range(1..=ceiling);
+    tracing::debug!(error = %e, retry = *conflicts, wait_ms = wait, "store write batch conflicted; running it again");
+    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+    true
+}
+
+/// A connection-level failure on PostgreSQL: re-open the connection before the next batch.
+fn note_failure(cx: &mut WriteCx, e: &StoreError) {
+    if cx.reconnect.is_some() && matches!(e, StoreError::Io { .. } | StoreError::Closed) {
+        cx.broken = true;
+    }
+}
+
 fn fail_all(ops: &mut Vec<Box<dyn Erased>>, e: &StoreError) {
     tracing::debug!(error = %e, batch.size = ops.len(), "store write batch failed");
     for op in ops.drain(..) {
@@ -350,7 +430,7 @@ fn fail_all(ops: &mut Vec<Box<dyn Erased>>, e: &StoreError) {
 }
 
 pub(crate) async fn exec(cx: &mut WriteCx, sql: &'static str) -> Result<(), StoreError> {
-    match sqlx::query(sql).execute(&mut cx.conn).await {
+    match db::query(sql).execute(&mut cx.conn).await {
         Ok(_) => Ok(()),
         Err(e) => Err(cx.err(e)),
     }
@@ -359,7 +439,7 @@ pub(crate) async fn exec(cx: &mut WriteCx, sql: &'static str) -> Result<(), Stor
 async fn rollback(cx: &mut WriteCx) {
     // SQLite rolls back by itself after some errors (e.g. SQLITE_FULL); then ROLLBACK
     // reports "no transaction is active", which is the state we want.
-    if let Err(e) = sqlx::query("ROLLBACK").execute(&mut cx.conn).await {
+    if let Err(e) = db::query("ROLLBACK").execute(&mut cx.conn).await {
         tracing::trace!(error = %e, "ROLLBACK after a failed batch");
     }
 }

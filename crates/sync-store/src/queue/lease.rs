@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
-
 use super::merge::{self, Request};
 use super::types::{
     ClaimedJob, FailOutcome, JobFailure, LEASES_EXPIRED, Lane, attempts_u32, corrupt,
     truncate_error,
 };
+use crate::db;
 use crate::error::StoreError;
 use crate::time::{duration_ms, from_ms, to_ms};
 use crate::writer::{BoxFut, WriteCx, WriteOp};
@@ -24,9 +23,9 @@ struct Held {
 
 /// The running job `id` if `token` still holds its lease.
 async fn held(cx: &mut WriteCx, id: i64, token: &str) -> Result<Option<Held>, StoreError> {
-    let row = sqlx::query(
+    let row = db::query(
         "SELECT key, attempts, worker FROM jobs \
-         WHERE id = ?1 AND state = 'running' AND lease_token = ?2",
+         WHERE id = $1 AND state = 'running' AND lease_token = $2",
     )
     .bind(id)
     .bind(token)
@@ -65,11 +64,11 @@ async fn requeue_running(
         merge::write_queued(cx, &[(key, &merged)], now).await?;
         return Ok((merged.run_at, merged.attempts));
     }
-    sqlx::query(
-        "UPDATE jobs SET state = 'queued', run_at = ?2, attempts = ?3, \
-             last_error = COALESCE(?4, last_error), lease_token = NULL, \
-             lease_until = NULL, worker = NULL, updated_at = ?5 \
-         WHERE id = ?1",
+    db::query(
+        "UPDATE jobs SET state = 'queued', run_at = $2, attempts = $3, \
+             last_error = COALESCE($4, last_error), lease_token = NULL, \
+             lease_until = NULL, worker = NULL, updated_at = $5 \
+         WHERE id = $1",
     )
     .bind(id)
     .bind(run_at)
@@ -83,7 +82,7 @@ async fn requeue_running(
 }
 
 pub(crate) async fn delete_job(cx: &mut WriteCx, id: i64) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM jobs WHERE id = ?1")
+    db::query("DELETE FROM jobs WHERE id = $1")
         .bind(id)
         .execute(&mut cx.conn)
         .await
@@ -98,10 +97,10 @@ async fn mark_dead(
     error: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE jobs SET state = 'dead', attempts = ?2, last_error = ?3, lease_token = NULL, \
-             lease_until = NULL, updated_at = ?4 \
-         WHERE id = ?1",
+    db::query(
+        "UPDATE jobs SET state = 'dead', attempts = $2, last_error = $3, lease_token = NULL, \
+             lease_until = NULL, updated_at = $4 \
+         WHERE id = $1",
     )
     .bind(id)
     .bind(i64::from(attempts))
@@ -127,10 +126,10 @@ async fn reap_where(
     now: i64,
     dead_workers: Option<&str>,
 ) -> Result<u64, StoreError> {
-    let rows = sqlx::query(
+    let rows = db::query(
         "SELECT id, key, attempts, worker FROM jobs \
          WHERE state = 'running' \
-           AND (lease_until <= ?1 OR (?2 IS NOT NULL AND substr(worker, 1, length(?2)) = ?2)) \
+           AND (lease_until <= $1 OR ($2 IS NOT NULL AND substr(worker, 1, length($2)) = $2)) \
          ORDER BY id",
     )
     .bind(now)
@@ -158,9 +157,9 @@ async fn reap_where(
         }
     }
     let n = rows.len() as u64;
-    sqlx::query(
-        "INSERT INTO store_counters (name, value) VALUES (?1, ?2) \
-         ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+    db::query(
+        "INSERT INTO store_counters (name, value) VALUES ($1, $2) \
+         ON CONFLICT (name) DO UPDATE SET value = store_counters.value + excluded.value",
     )
     .bind(LEASES_EXPIRED)
     .bind(i64::try_from(n).unwrap_or(i64::MAX))
@@ -201,6 +200,27 @@ enum Pick<'a> {
     Batch(&'a str),
 }
 
+/// The claim statement; `$lock` ends the candidate subquery (the row lock on PostgreSQL).
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = $1, \
+                 lease_until = $2, worker = $3, updated_at = $4 \
+             WHERE id = (SELECT j.id FROM jobs j \
+                         WHERE j.state = 'queued' AND j.source = $7 AND j.run_at <= $4 \
+                           AND ($5 IS NULL OR j.lane = $5) \
+                           AND ($6 IS NULL OR (j.batch = $6 AND j.attempts = 0)) \
+                           AND NOT EXISTS (SELECT 1 FROM jobs r \
+                                           WHERE r.key = j.key AND r.state = 'running') \
+                         ORDER BY j.run_at, j.id LIMIT 1",
+            $lock,
+            ") \
+             RETURNING id, key, kind, payload, attempts, first_enqueued_at, enqueued_at, \
+                       interactive_since, lane"
+        )
+    };
+}
+
 /// Claims the due job that `pick` allows and is first by (run_at, id), skipping
 /// follow-ups whose key is running.
 async fn claim_one(
@@ -216,29 +236,22 @@ async fn claim_one(
         Pick::Lane(lane) => (Some(lane.as_str()), None),
         Pick::Batch(batch) => (None, Some(batch)),
     };
-    let row = sqlx::query(
-        "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = ?1, \
-             lease_until = ?2, worker = ?3, updated_at = ?4 \
-         WHERE id = (SELECT j.id FROM jobs j \
-                     WHERE j.state = 'queued' AND j.source = ?7 AND j.run_at <= ?4 \
-                       AND (?5 IS NULL OR j.lane = ?5) \
-                       AND (?6 IS NULL OR (j.batch = ?6 AND j.attempts = 0)) \
-                       AND NOT EXISTS (SELECT 1 FROM jobs r \
-                                       WHERE r.key = j.key AND r.state = 'running') \
-                     ORDER BY j.run_at, j.id LIMIT 1) \
-         RETURNING id, key, kind, payload, attempts, first_enqueued_at, enqueued_at, \
-                   interactive_since, lane",
-    )
-    .bind(&token)
-    .bind(lease_until)
-    .bind(worker)
-    .bind(now)
-    .bind(lane)
-    .bind(batch)
-    .bind(source)
-    .fetch_optional(&mut cx.conn)
-    .await
-    .map_err(|e| cx.err(e))?;
+    // PostgreSQL: the candidate row is locked and rows other replicas are claiming are
+    // skipped (SQLite has one writer, so there is nothing to skip).
+    let sql = cx
+        .backend()
+        .pick(claim_sql!(""), claim_sql!(" FOR UPDATE OF j SKIP LOCKED"));
+    let row = db::query(sql)
+        .bind(&token)
+        .bind(lease_until)
+        .bind(worker)
+        .bind(now)
+        .bind(lane)
+        .bind(batch)
+        .bind(source)
+        .fetch_optional(&mut cx.conn)
+        .await
+        .map_err(|e| cx.err(e))?;
     let Some(row) = row else { return Ok(None) };
     let id: i64 = row.get(0);
     let payload: String = row.get(3);
@@ -260,7 +273,7 @@ async fn claim_one(
         first_enqueued_at: from_ms(&cx.path, row.get(5))?,
         enqueued_at: from_ms(&cx.path, row.get(6))?,
         interactive_since: row
-            .get::<Option<i64>, _>(7)
+            .get::<Option<i64>>(7)
             .map(|ms| from_ms(&cx.path, ms))
             .transpose()?,
     }))
@@ -408,9 +421,9 @@ async fn apply_fenced(
     let lost = Err(StoreError::LeaseLost { job_id: id });
     match action {
         Fenced::Extend { lease_ms } => {
-            let done = sqlx::query(
-                "UPDATE jobs SET lease_until = ?3, updated_at = ?4 \
-                 WHERE id = ?1 AND state = 'running' AND lease_token = ?2",
+            let done = db::query(
+                "UPDATE jobs SET lease_until = $3, updated_at = $4 \
+                 WHERE id = $1 AND state = 'running' AND lease_token = $2",
             )
             .bind(id)
             .bind(token)
@@ -422,8 +435,8 @@ async fn apply_fenced(
             Ok(held_one(done.rows_affected(), lost))
         }
         Fenced::Complete => {
-            let done = sqlx::query(
-                "DELETE FROM jobs WHERE id = ?1 AND state = 'running' AND lease_token = ?2",
+            let done = db::query(
+                "DELETE FROM jobs WHERE id = $1 AND state = 'running' AND lease_token = $2",
             )
             .bind(id)
             .bind(token)
@@ -437,7 +450,7 @@ async fn apply_fenced(
                 return Ok(lost);
             };
             if matches!(action, Fenced::ReleaseAlone) {
-                sqlx::query("UPDATE jobs SET batch = NULL WHERE id = ?1")
+                db::query("UPDATE jobs SET batch = NULL WHERE id = $1")
                     .bind(id)
                     .execute(&mut cx.conn)
                     .await

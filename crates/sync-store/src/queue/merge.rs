@@ -4,9 +4,8 @@
 
 use std::collections::HashMap;
 
-use sqlx::{QueryBuilder, Row, Sqlite};
-
 use super::types::{EnqueueOutcome, Lane, PreparedJob, attempts_u32, corrupt};
+use crate::db;
 use crate::error::StoreError;
 use crate::writer::WriteCx;
 
@@ -160,10 +159,10 @@ pub(crate) async fn queued_job(
     cx: &mut WriteCx,
     key: &str,
 ) -> Result<Option<(i64, Request)>, StoreError> {
-    let row = sqlx::query(concat!(
+    let row = db::query(concat!(
         "SELECT id, ",
         request_columns!(),
-        " FROM jobs WHERE key = ?1 AND state = 'queued'"
+        " FROM jobs WHERE key = $1 AND state = 'queued'"
     ))
     .bind(key)
     .fetch_optional(&mut cx.conn)
@@ -175,10 +174,10 @@ pub(crate) async fn queued_job(
 
 /// Job `id` as stored (any state).
 pub(crate) async fn job_by_id(cx: &mut WriteCx, id: i64) -> Result<Request, StoreError> {
-    let row = sqlx::query(concat!(
+    let row = db::query(concat!(
         "SELECT ",
         request_columns!(),
-        " FROM jobs WHERE id = ?1"
+        " FROM jobs WHERE id = $1"
     ))
     .bind(id)
     .fetch_one(&mut cx.conn)
@@ -190,7 +189,7 @@ pub(crate) async fn job_by_id(cx: &mut WriteCx, id: i64) -> Result<Request, Stor
 /// A [`Request`] from the columns of `request_columns!` starting at column `at`.
 pub(crate) fn request_from_row(
     cx: &WriteCx,
-    r: &sqlx::sqlite::SqliteRow,
+    r: &db::Row,
     at: usize,
 ) -> Result<Request, StoreError> {
     let lane: String = r.get(at + 2);
@@ -221,11 +220,12 @@ pub(crate) async fn write_queued(
 ) -> Result<HashMap<String, i64>, StoreError> {
     let mut ids = HashMap::with_capacity(rows.len());
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
+        let mut qb = db::Builder::new(
             "INSERT INTO jobs (key, kind, payload, lane, run_at, attempts, enqueued_at, \
-             first_enqueued_at, last_error, interactive_since, batch, source, updated_at, state) ",
+             first_enqueued_at, last_error, interactive_since, batch, source, updated_at, state) \
+             VALUES ",
         );
-        qb.push_values(chunk, |mut row, (key, job)| {
+        qb.push_rows(chunk, |row, (key, job)| {
             row.push_bind(key.to_string())
                 .push_bind(job.kind.clone())
                 .push_bind(job.payload.clone())
@@ -262,7 +262,7 @@ pub(crate) async fn write_queued(
         ids.extend(
             written
                 .iter()
-                .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))),
+                .map(|r| (r.get::<String>(0), r.get::<i64>(1))),
         );
     }
     Ok(ids)
@@ -294,15 +294,12 @@ pub(crate) async fn enqueue_all(
     let mut queued: HashMap<String, Request> = HashMap::new();
     let mut running: std::collections::HashSet<String> = std::collections::HashSet::new();
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let mut qb = QueryBuilder::<Sqlite>::new(concat!(
+        let mut qb = db::Builder::new(concat!(
             "SELECT key, state, ",
             request_columns!(),
             " FROM jobs WHERE state IN ('queued', 'running') AND key IN ("
         ));
-        let mut list = qb.separated(", ");
-        for key in chunk {
-            list.push_bind(key.to_string());
-        }
+        qb.push_list(chunk.iter().copied());
         qb.push(")");
         let rows = qb
             .build()

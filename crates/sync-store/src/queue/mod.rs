@@ -8,9 +8,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
+use crate::db;
 use crate::error::{DatabaseError, StoreError};
 use crate::store::Store;
 use crate::time::{duration_ms, from_ms, to_ms};
@@ -40,8 +39,8 @@ impl WriteOp for AdoptJobs {
 
     fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<u64, StoreError>> {
         Box::pin(async move {
-            let done = sqlx::query(
-                "UPDATE jobs SET source = ?2, batch = NULL WHERE source = ?1 AND state = 'queued'",
+            let done = db::query(
+                "UPDATE jobs SET source = $2, batch = NULL WHERE source = $1 AND state = 'queued'",
             )
             .bind(&self.from)
             .bind(&self.to)
@@ -69,13 +68,13 @@ impl WriteOp for Enqueue {
 }
 
 /// `(name, COUNT(*))` rows of a grouped count.
-fn named_counts(rows: &[SqliteRow]) -> Vec<(String, u64)> {
+fn named_counts(rows: &[db::Row]) -> Vec<(String, u64)> {
     rows.iter()
-        .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1).max(0) as u64))
+        .map(|r| (r.get::<String>(0), r.get::<i64>(1).max(0) as u64))
         .collect()
 }
 
-fn job_row(store: &Store, r: &SqliteRow) -> Result<JobRow, StoreError> {
+fn job_row(store: &Store, r: &db::Row) -> Result<JobRow, StoreError> {
     let path = store.path();
     let bad = |what: String| StoreError::Database(DatabaseError::corrupt(path, what));
     let id: i64 = r.try_get("id").map_err(|e| store.err(e))?;
@@ -212,10 +211,10 @@ impl Store {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn batch_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let now = to_ms(self.clock().now());
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT j.batch, COUNT(*) FROM jobs j \
              WHERE j.state = 'queued' AND j.batch IS NOT NULL AND j.attempts = 0 \
-               AND j.run_at <= ?1 AND j.source = ?2 \
+               AND j.run_at <= $1 AND j.source = $2 \
                AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.key = j.key AND r.state = 'running') \
              GROUP BY j.batch",
         )
@@ -342,24 +341,24 @@ impl Store {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn queue_stats_of(&self, source: Option<&str>) -> Result<QueueStats, StoreError> {
         // Separate subqueries so each count is answered from its partial index.
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT \
                  (SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND lane = 'interactive' \
-                      AND (?2 IS NULL OR source = ?2)), \
+                      AND ($2 IS NULL OR source = $2)), \
                  (SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND lane = 'bulk' \
-                      AND (?2 IS NULL OR source = ?2)), \
-                 (SELECT COUNT(*) FROM jobs WHERE state = 'running' AND (?2 IS NULL OR source = ?2)), \
-                 (SELECT COUNT(*) FROM jobs WHERE state = 'dead' AND (?2 IS NULL OR source = ?2)), \
+                      AND ($2 IS NULL OR source = $2)), \
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'running' AND ($2 IS NULL OR source = $2)), \
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'dead' AND ($2 IS NULL OR source = $2)), \
                  (SELECT MIN(first_enqueued_at) FROM jobs WHERE state = 'queued' \
-                      AND (?2 IS NULL OR source = ?2)), \
-                 (SELECT value FROM store_counters WHERE name = ?1)",
+                      AND ($2 IS NULL OR source = $2)), \
+                 (SELECT value FROM store_counters WHERE name = $1)",
         )
         .bind(LEASES_EXPIRED)
         .bind(source)
         .fetch_one(self.readers())
         .await
         .map_err(|e| self.err(e))?;
-        let count = |i: usize| -> u64 { u64::try_from(row.get::<i64, _>(i)).unwrap_or(0) };
+        let count = |i: usize| -> u64 { u64::try_from(row.get::<i64>(i)).unwrap_or(0) };
         let oldest: Option<i64> = row.get(4);
         let now = to_ms(self.clock().now());
         let expired: Option<i64> = row.get(5);
@@ -378,7 +377,7 @@ impl Store {
     /// source no longer configured shows here with jobs nobody will claim.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn job_sources(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT source, COUNT(*) FROM jobs WHERE state IN ('queued', 'running') \
              GROUP BY source ORDER BY source",
         )
@@ -404,17 +403,17 @@ impl Store {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn list_jobs(&self, filter: JobFilter) -> Result<Vec<JobRow>, StoreError> {
         let limit = if filter.limit == 0 {
-            -1
+            i64::MAX
         } else {
             i64::from(filter.limit)
         };
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT id, key, kind, state, lane, attempts, run_at, last_error, enqueued_at, \
                     updated_at, worker, first_enqueued_at, lease_until, source \
              FROM jobs \
-             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR key = ?2) \
-               AND (?4 IS NULL OR source = ?4) \
-             ORDER BY id LIMIT ?3",
+             WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR key = $2) \
+               AND ($4 IS NULL OR source = $4) \
+             ORDER BY id LIMIT $3",
         )
         .bind(filter.state.map(JobState::as_str))
         .bind(filter.key)
@@ -451,13 +450,13 @@ impl Store {
     /// in the past (work is due now).
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let next: Option<i64> = sqlx::query_scalar(
+        let next: Option<i64> = db::query_scalar(
             "SELECT MIN(t) FROM ( \
                  SELECT MIN(j.run_at) AS t FROM jobs j \
-                 WHERE j.state = 'queued' AND j.source = ?1 AND NOT EXISTS \
+                 WHERE j.state = 'queued' AND j.source = $1 AND NOT EXISTS \
                      (SELECT 1 FROM jobs r WHERE r.key = j.key AND r.state = 'running') \
                  UNION ALL \
-                 SELECT MIN(lease_until) FROM jobs WHERE state = 'running')",
+                 SELECT MIN(lease_until) FROM jobs WHERE state = 'running') AS due",
         )
         .bind(self.source())
         .fetch_one(self.readers())

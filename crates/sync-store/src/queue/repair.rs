@@ -1,10 +1,9 @@
 //! The operator's repair calls: retrying one dead job or all of them (merged into the
 //! key's queued job by the merge rule when there is one) and purging dead jobs.
 
-use sqlx::Row;
-
 use super::lease::delete_job;
 use super::merge::{self, Request};
+use crate::db;
 use crate::error::StoreError;
 use crate::time::to_ms;
 use crate::writer::{BoxFut, WriteCx, WriteOp};
@@ -14,7 +13,7 @@ pub(crate) struct RetryJob(pub(crate) i64);
 /// Requeues dead (or queued) job `id` now with attempts reset; a dead job whose key already
 /// has a queued job is merged into it. Returns false for unknown or running jobs.
 async fn retry_one(cx: &mut WriteCx, id: i64, now: i64) -> Result<bool, StoreError> {
-    let row = sqlx::query("SELECT key, state FROM jobs WHERE id = ?1")
+    let row = db::query("SELECT key, state FROM jobs WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut cx.conn)
         .await
@@ -24,7 +23,7 @@ async fn retry_one(cx: &mut WriteCx, id: i64, now: i64) -> Result<bool, StoreErr
     let state: String = row.get(1);
     match state.as_str() {
         "queued" => {
-            sqlx::query("UPDATE jobs SET run_at = ?2, attempts = 0, updated_at = ?2 WHERE id = ?1")
+            db::query("UPDATE jobs SET run_at = $2, attempts = 0, updated_at = $2 WHERE id = $1")
                 .bind(id)
                 .bind(now)
                 .execute(&mut cx.conn)
@@ -49,10 +48,10 @@ async fn retry_one(cx: &mut WriteCx, id: i64, now: i64) -> Result<bool, StoreErr
                     merge::write_queued(cx, &[(&key, &merged)], now).await?;
                 }
                 None => {
-                    sqlx::query(
-                        "UPDATE jobs SET state = 'queued', run_at = ?2, attempts = 0, \
-                             worker = NULL, updated_at = ?2 \
-                         WHERE id = ?1",
+                    db::query(
+                        "UPDATE jobs SET state = 'queued', run_at = $2, attempts = 0, \
+                             worker = NULL, updated_at = $2 \
+                         WHERE id = $1",
                     )
                     .bind(id)
                     .bind(now)
@@ -87,7 +86,7 @@ impl WriteOp for RetryDead {
         Box::pin(async move {
             let now = to_ms(cx.now());
             let ids: Vec<i64> =
-                sqlx::query_scalar("SELECT id FROM jobs WHERE state = 'dead' ORDER BY id")
+                db::query_scalar("SELECT id FROM jobs WHERE state = 'dead' ORDER BY id")
                     .fetch_all(&mut cx.conn)
                     .await
                     .map_err(|e| cx.err(e))?;
@@ -109,7 +108,7 @@ impl WriteOp for PurgeDead {
 
     fn apply<'a>(&'a self, cx: &'a mut WriteCx) -> BoxFut<'a, Result<u64, StoreError>> {
         Box::pin(async move {
-            let done = sqlx::query("DELETE FROM jobs WHERE state = 'dead'")
+            let done = db::query("DELETE FROM jobs WHERE state = 'dead'")
                 .execute(&mut cx.conn)
                 .await
                 .map_err(|e| cx.err(e))?;

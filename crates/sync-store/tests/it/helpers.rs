@@ -17,12 +17,14 @@ pub struct TestStore {
     pub store: Store,
     pub clock: Arc<ManualClock>,
     pub config: StoreConfig,
-    pub dir: TempDir,
+    /// Holds the directory (the SQLite file) until the test ends.
+    _dir: TempDir,
 }
 
 impl TestStore {
+    /// The database as the store names it (the file, or the PostgreSQL URL).
     pub fn path(&self) -> PathBuf {
-        self.dir.path().join("store.db")
+        self.store.path().to_path_buf()
     }
 
     pub fn advance(&self, secs: u64) {
@@ -49,16 +51,69 @@ pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 17, 43, 0).unwrap()
 }
 
-pub fn config_in(dir: &Path) -> StoreConfig {
+/// True when the suite runs on PostgreSQL: `NOTION_SYNC_TEST_BACKEND=postgres` with
+/// `NOTION_SYNC_TEST_POSTGRES_URL` naming a server (`.ci/test` runs the suite both ways).
+pub fn on_postgres() -> bool {
+    std::env::var("NOTION_SYNC_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// For a test of SQLite-only behaviour (the file, its pragmas, its locks): on PostgreSQL it
+/// prints why it does not apply and the test returns.
+pub fn sqlite_only(why: &str) -> bool {
+    if on_postgres() {
+        eprintln!("SKIP on PostgreSQL (SQLite only: {why})");
+    }
+    on_postgres()
+}
+
+/// A fresh, empty database on the test server: its URL.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    let base = std::env::var("NOTION_SYNC_TEST_POSTGRES_URL").expect(
+        "NOTION_SYNC_TEST_BACKEND=postgres needs NOTION_SYNC_TEST_POSTGRES_URL (see .ci/postgres)",
+    );
+    let name = format!("store_{:016x}", rand_u64());
+    let mut admin = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create a test database");
+    let _ = admin.close().await;
+    let (server, _) = base.rsplit_once('/').expect("a URL with a database name");
+    format!("{server}/{name}")
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish()
+}
+
+/// The store configuration of a test: a file in `dir`, or a fresh PostgreSQL database.
+pub async fn config_in(dir: &Path) -> StoreConfig {
+    let url = if on_postgres() {
+        fresh_postgres_database().await
+    } else {
+        dir.join("store.db").to_string_lossy().into_owned()
+    };
     StoreConfig {
         synchronous: Synchronous::Normal,
-        ..StoreConfig::for_path(&dir.join("store.db"))
+        url,
+        ..StoreConfig::default()
     }
 }
 
 pub async fn open_with(tweak: impl FnOnce(&mut StoreConfig)) -> TestStore {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = config_in(dir.path());
+    let mut config = config_in(dir.path()).await;
     tweak(&mut config);
     let clock = ManualClock::new(t0());
     let store = Store::open(config.clone(), clock.clone())
@@ -68,7 +123,7 @@ pub async fn open_with(tweak: impl FnOnce(&mut StoreConfig)) -> TestStore {
         store,
         clock,
         config,
-        dir,
+        _dir: dir,
     }
 }
 
@@ -78,6 +133,27 @@ pub async fn open() -> TestStore {
 
 pub fn job(key: &str, lane: Lane) -> NewJob {
     NewJob::new(key, "sync_page", serde_json::json!({ "key": key }), lane)
+}
+
+/// Runs `sql` (one text column) straight on the test's database, either backend, for
+/// checks the public API does not expose.
+pub async fn raw_strings(t: &TestStore, sql: &'static str) -> Vec<String> {
+    use sqlx::Connection;
+    if on_postgres() {
+        let mut c = sqlx::PgConnection::connect(&t.config.url)
+            .await
+            .expect("raw connection");
+        sqlx::query_scalar(sql)
+            .fetch_all(&mut c)
+            .await
+            .expect("raw query")
+    } else {
+        let mut c = raw(&t.path()).await;
+        sqlx::query_scalar(sql)
+            .fetch_all(&mut c)
+            .await
+            .expect("raw query")
+    }
 }
 
 /// A raw connection to the same file, for checks the public API does not expose.

@@ -133,7 +133,7 @@ async fn snapshot(store: &Store, clock: &ManualClock) -> Vec<String> {
 
 async fn open_at(dir: &std::path::Path) -> (Store, Arc<ManualClock>) {
     let clock = ManualClock::new(t0());
-    let store = Store::open(config_in(dir), clock.clone() as Arc<dyn Clock>)
+    let store = Store::open(config_in(dir).await, clock.clone() as Arc<dyn Clock>)
         .await
         .unwrap();
     (store, clock)

@@ -10,5 +10,6 @@ mod mirror;
 mod open;
 mod queue;
 mod queue_model;
+mod replicas;
 mod sources;
 mod state;

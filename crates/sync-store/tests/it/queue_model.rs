@@ -174,7 +174,7 @@ async fn check_invariants(store: &Store, model: &Model) -> Result<(), TestCaseEr
 
 async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = config_in(dir.path());
+    let mut config = config_in(dir.path()).await;
     config.max_attempts = MAX_ATTEMPTS;
     config.backoff_base = Duration::from_secs(1);
     config.backoff_max = Duration::from_secs(8);
