@@ -542,6 +542,7 @@ impl NotionClient {
                     error = %err, "notion rate limited; pausing every caller"
                 );
                 inner.pacer.on_rate_limited(wait);
+                inner.pacer.pause_shared(wait).await;
                 if let Some(ws) = &inner.config.workspace
                     && is_workspace_limit(&err)
                 {

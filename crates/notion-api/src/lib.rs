@@ -7,6 +7,7 @@ mod markdown;
 pub mod models;
 mod pacer;
 pub mod query;
+mod shared_budget;
 pub mod webhook;
 mod workspace;
 
@@ -29,6 +30,7 @@ pub use query::{
     DateFilterBuilder, Direction, Filter, QueryRequest, Sort, StatusFilterBuilder,
     TextFilterBuilder,
 };
+pub use shared_budget::{BudgetFuture, SharedBudget};
 pub use webhook::{
     Author, EntityRef, EventData, EventParseError, EventType, Signature, SignatureError,
     WebhookBody, WebhookEvent, sign, verify_signature,

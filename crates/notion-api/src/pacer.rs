@@ -18,6 +18,10 @@
 //!   per pause episode) down to `configured / 6`; [`Pacer::on_success`] adds
 //!   [`RECOVERY_FRACTION`] of the configured rate per [`RECOVERY_INTERVAL`] of
 //!   success, so even the floor is back to the configured rate within 45 s.
+//! * **Replicas.** With a [`SharedBudget`] (several replicas on one database), a local
+//!   grant then waits for the next slot of the shared budget, and a rate-limited answer
+//!   pauses it for every replica; with a share ([`Pacer::set_share`]) the replica paces
+//!   at its part of the rate instead.
 
 use std::collections::VecDeque;
 use std::pin::pin;
@@ -27,6 +31,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::shared_budget::SharedBudget;
+
 /// Multiplicative decrease applied on a rate-limit answer.
 pub const DECREASE_FACTOR: f64 = 0.5;
 /// The rate never drops below `configured / MIN_RATE_DIVISOR`.
@@ -35,6 +41,10 @@ pub const MIN_RATE_DIVISOR: f64 = 6.0;
 pub const RECOVERY_FRACTION: f64 = 0.1;
 /// … per this much time without rate limiting.
 pub const RECOVERY_INTERVAL: Duration = Duration::from_secs(5);
+/// Shared-budget slots are this much further apart than `1 / rate`: a request sent up to
+/// ~100 ms after its slot (scheduling, the pause check) then never puts `rate × 10 + 1`
+/// requests of all replicas into one 10 s window. Costs 1 % of the rate.
+pub const SHARED_SPACING: f64 = 1.01;
 /// Number of recent grants the bulk floor is measured over.
 pub const FLOOR_WINDOW: usize = 20;
 
@@ -156,6 +166,8 @@ struct State {
     granted_bulk: u64,
     rate_limited_total: u64,
     pauses_total: u64,
+    /// This replica's part of the rate (1: all of it).
+    share: f64,
 }
 
 enum Decision {
@@ -172,6 +184,8 @@ pub struct Pacer {
     name: String,
     state: Mutex<State>,
     changed: Notify,
+    /// The budget shared with other replicas, once wired.
+    shared: std::sync::OnceLock<Arc<dyn SharedBudget>>,
 }
 
 struct Ticket<'a> {
@@ -224,9 +238,11 @@ impl Pacer {
                 granted_bulk: 0,
                 rate_limited_total: 0,
                 pauses_total: 0,
+                share: 1.0,
             }),
             config,
             changed: Notify::new(),
+            shared: std::sync::OnceLock::new(),
         })
     }
 
@@ -246,10 +262,66 @@ impl Pacer {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Draws every grant also from `budget` (shared with other replicas). Set once.
+    pub fn share_budget(&self, budget: Arc<dyn SharedBudget>) {
+        let _ = self.shared.set(budget);
+    }
+
+    /// Paces at `share` (0 < share ≤ 1) of the rate: this replica's part when the
+    /// replicas split the budget.
+    pub fn set_share(&self, share: f64) {
+        let share = if share.is_finite() {
+            share.clamp(0.01, 1.0)
+        } else {
+            1.0
+        };
+        let mut st = self.lock();
+        if (st.share - share).abs() > f64::EPSILON {
+            st.share = share;
+            metrics::gauge!("notion_pacer_share", "integration" => self.name.clone()).set(share);
+        }
+    }
+
     /// Waits until the pause (if any) is over and a GCRA slot is free for
-    /// this lane, respecting lane order. Cancel-safe: dropping the future
-    /// leaves the queue.
+    /// this lane, respecting lane order, then (with a shared budget) for the shared
+    /// budget's next slot. Cancel-safe: dropping the future leaves the queue.
     pub async fn acquire(&self, lane: Lane) {
+        self.acquire_local(lane).await;
+        if let Some(budget) = self.shared.get() {
+            self.acquire_shared(budget.as_ref()).await;
+        }
+    }
+
+    /// The shared budget's next slot; when the budget cannot be reached the local grant
+    /// stands (the replica paces alone).
+    async fn acquire_shared(&self, budget: &dyn SharedBudget) {
+        let interval = Duration::from_secs_f64(SHARED_SPACING / self.lock().rate);
+        match budget.reserve(interval).await {
+            Ok(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(integration = %self.name, error = %e, "the shared request budget is unreachable; pacing alone");
+                return;
+            }
+        }
+        // A replica was rate limited while this one waited for its slot.
+        if let Ok(paused) = budget.paused_for().await
+            && !paused.is_zero()
+        {
+            tokio::time::sleep(paused).await;
+        }
+    }
+
+    /// Pauses the shared budget for every replica (after a rate-limited answer).
+    pub async fn pause_shared(&self, d: Duration) {
+        if let Some(budget) = self.shared.get()
+            && let Err(e) = budget.pause(d).await
+        {
+            tracing::warn!(integration = %self.name, error = %e, "pausing the shared request budget failed");
+        }
+    }
+
+    async fn acquire_local(&self, lane: Lane) {
         let started = Instant::now();
         let mut ticket = {
             let mut st = self.lock();
@@ -298,7 +370,7 @@ impl Pacer {
             return Decision::WaitTurn;
         }
         let now = Instant::now();
-        let interval = Duration::from_secs_f64(1.0 / st.rate);
+        let interval = Duration::from_secs_f64(1.0 / (st.rate * st.share));
         let tolerance = interval * (self.config.burst - 1);
         let mut ready = now;
         if let Some(tat) = st.tat {

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, Secrets};
 use crate::http::router;
 use crate::listener::ConnectionLimits;
+use crate::replica::Replica;
 use crate::state::{AppState, Endpoint, SecretSlot};
 use crate::wiring::build_sources;
 
@@ -81,8 +82,13 @@ pub struct Application {
     state: AppState,
     limits: ConnectionLimits,
     notifier_task: Option<NotifierTask>,
-    /// Held while the daemon lives: one `serve` per database file.
-    instance_lock: InstanceLock,
+    /// Held while the daemon lives: one `serve` per SQLite file (none on PostgreSQL,
+    /// which replicas share).
+    instance_lock: Option<InstanceLock>,
+    /// This replica's heartbeat and leader lease.
+    replica: Arc<Replica>,
+    /// `server.drain_seconds`.
+    drain: std::time::Duration,
     /// `serve:<pid>:<random>`: names the workers and the overdue intents of this instance.
     instance: String,
 }
@@ -95,6 +101,13 @@ pub struct Application {
 struct InstanceLock {
     file: std::fs::File,
     canonical: std::path::PathBuf,
+}
+
+/// Opens the SQLite file and takes the one-instance lock on it.
+fn take_instance_lock(db: &std::path::Path) -> anyhow::Result<InstanceLock> {
+    let lock = InstanceLock::open(db)?;
+    lock.try_lock(db)?;
+    Ok(lock)
 }
 
 impl InstanceLock {
@@ -148,26 +161,32 @@ impl Application {
             tweak(&mut store_config);
         }
         let store = open_store_with(store_config, options.clock.clone()).await?;
-        let instance_lock = match InstanceLock::open(store.path()) {
-            Ok(l) => l,
-            Err(e) => {
-                store.close().await;
-                return Err(e);
-            }
+        let instance_lock = match store.file() {
+            Some(file) => match take_instance_lock(file) {
+                Ok(lock) => Some(lock),
+                Err(e) => {
+                    store.close().await;
+                    return Err(e);
+                }
+            },
+            None => None,
         };
-        if let Err(e) = instance_lock.try_lock(store.path()) {
-            store.close().await;
-            drop(instance_lock);
-            return Err(e);
+        if instance_lock.is_some() {
+            // We hold the lock, so any job a previous daemon left running is orphaned.
+            let reclaimed = store.reclaim_workers(SERVE_WORKER_PREFIX).await?;
+            if reclaimed > 0 {
+                tracing::warn!(
+                    jobs = reclaimed,
+                    "returned jobs a previous instance left running to the queue"
+                );
+            }
         }
-        // We hold the lock, so any job a previous daemon left running is orphaned.
-        let reclaimed = store.reclaim_workers(SERVE_WORKER_PREFIX).await?;
-        if reclaimed > 0 {
-            tracing::warn!(
-                jobs = reclaimed,
-                "returned jobs a previous instance left running to the queue"
-            );
-        }
+        let replica = Arc::new(Replica::new(
+            instance.clone(),
+            store.clone(),
+            config.replicas,
+            store.clock().now(),
+        ));
         let (sources, notifier_task) = match build_sources(config, secrets, store.clone()) {
             Ok(built) => built,
             Err(e) => {
@@ -177,8 +196,9 @@ impl Application {
         };
         adopt_unconfigured_jobs(&sources).await;
         // Not fatal: a store failing now is reported by health; the claim window frees
-        // these intents later anyway.
-        for engine in sources.all() {
+        // these intents later anyway. (Replicas sharing a database take over only what a
+        // replica known to be dead left: `replica.rs`.)
+        for engine in sources.all().iter().filter(|_| instance_lock.is_some()) {
             match engine.resume_interrupted_writes(SERVE_WORKER_PREFIX).await {
                 Ok(0) => {}
                 Ok(pages) => tracing::warn!(
@@ -213,6 +233,10 @@ impl Application {
             &config.server,
             config.store.event_retention,
         );
+        let mut state = state;
+        state.replica = replica.clone();
+        // Leadership is settled before the schedulers start.
+        replica.round(&state.sources).await;
         forget_unconfigured_tokens(&state).await;
         for endpoint in state.endpoints.iter() {
             if !state.handshakes.closed(endpoint.secret.is_set()) {
@@ -248,6 +272,8 @@ impl Application {
             notifier_task,
             instance_lock,
             instance,
+            replica,
+            drain: config.server.drain,
         })
     }
 
@@ -309,7 +335,13 @@ impl Application {
         ));
 
         let sources = self.state.sources.clone();
-        let mut work = spawn_work(&sources, self.notifier_task, &work_stop, &self.instance);
+        let mut work = spawn_work(
+            &sources,
+            self.notifier_task,
+            &work_stop,
+            &self.instance,
+            &self.replica,
+        );
 
         // Wait for the signal, or for a component to die on its own.
         loop {
@@ -337,6 +369,15 @@ impl Application {
                     }
                 },
             }
+        }
+        if failed.is_none() && !self.drain.is_zero() {
+            // Out of the load balancer first (readiness fails), still taking webhooks.
+            self.state.draining.store(true, Ordering::Release);
+            tracing::info!(
+                drain_seconds = self.drain.as_secs(),
+                "draining: /healthz answers 503, webhooks are still taken"
+            );
+            tokio::time::sleep(self.drain).await;
         }
         let _ = shutdown_began.set(tokio::time::Instant::now());
         tracing::info!("shutting down: webhook intake closed (503), finishing running jobs");
@@ -375,8 +416,14 @@ fn spawn_work(
     notifier: Option<NotifierTask>,
     work_stop: &CancellationToken,
     instance: &str,
+    replica: &Arc<Replica>,
 ) -> Work {
     let mut work = Work::new();
+    let (r, s, c) = (replica.clone(), sources.clone(), work_stop.clone());
+    work.spawn(async move {
+        r.run(s, c).await;
+        ("replica", Ok(()))
+    });
     // Each source drains its own queue with its own workers (one source's backlog never
     // holds another's jobs); sources of one integration share its pacer, whose FIFO
     // lanes serve their requests in turn, interactive first.
@@ -387,10 +434,10 @@ fn spawn_work(
             WorkerPool::named(e, prefix).run(c).await;
             ("workers", Ok(()))
         });
-        let (e, c) = (engine.clone(), work_stop.clone());
+        let (e, c, l) = (engine.clone(), work_stop.clone(), replica.leadership());
         work.spawn(async move {
             let name = e.name().to_owned();
-            let r = sync_engine::run_scheduler(e, c)
+            let r = sync_engine::run_scheduler(e, l, c)
                 .await
                 .with_context(|| format!("reconcile scheduler of source {name}"));
             ("scheduler", r)

@@ -12,6 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sync_engine::{Engine, SchemaState, Sources};
 
+use crate::replica::ReplicaHealth;
 use crate::state::AppState;
 
 /// A failed commit keeps health `failing` this long (unless another fails meanwhile).
@@ -26,6 +27,9 @@ pub enum Status {
     Ok,
     Degraded,
     Failing,
+    /// After SIGTERM, for `server.drain_seconds`: webhooks are still taken but the replica
+    /// leaves the load balancer (503).
+    Draining,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,6 +49,9 @@ pub struct Health {
     /// the first source's; `queue` and `mirror` count every source).
     #[serde(default)]
     pub sources: Vec<SourceHealth>,
+    /// This replica among the others on the database (on SQLite it always leads).
+    #[serde(default)]
+    pub replica: ReplicaHealth,
 }
 
 /// One source's health.
@@ -148,6 +155,8 @@ fn iso(t: DateTime<Utc>) -> String {
 struct Findings {
     reasons: Vec<String>,
     failing: bool,
+    /// Draining after SIGTERM (503 unless failing anyway).
+    draining: bool,
 }
 
 impl Findings {
@@ -165,6 +174,8 @@ impl Findings {
     fn status(&self) -> Status {
         if self.failing {
             Status::Failing
+        } else if self.draining {
+            Status::Draining
         } else if self.reasons.is_empty() {
             Status::Ok
         } else {
@@ -175,7 +186,12 @@ impl Findings {
 
 /// Gathers the health document; `secrets` says, per integration, whether its webhook
 /// secret is set. Store failures make it `failing`, as does any source failing.
-pub async fn collect(sources: &Sources, secrets: &[(String, bool)], accepting: bool) -> Health {
+pub async fn collect(
+    sources: &Sources,
+    secrets: &[(String, bool)],
+    intake: Intake,
+    replica: ReplicaHealth,
+) -> Health {
     let mut f = Findings::default();
     let store_stats = sources.store().queue_stats().await;
     let queue = queue_health(store_stats, &mut f);
@@ -196,8 +212,10 @@ pub async fn collect(sources: &Sources, secrets: &[(String, bool)], accepting: b
     let mirror = MirrorHealth {
         pages: sources.store().page_count().await.unwrap_or(0),
     };
-    if !accepting {
-        f.failing("shutting down".into());
+    match intake {
+        Intake::Open => {}
+        Intake::Draining => f.draining = true,
+        Intake::Closed => f.failing("shutting down".into()),
     }
     let several = sources.all().len() > 1;
     let mut each = Vec::new();
@@ -228,6 +246,28 @@ pub async fn collect(sources: &Sources, secrets: &[(String, bool)], accepting: b
         mirror,
         bulk_reads: first.bulk_reads.clone(),
         sources: each,
+        replica,
+    }
+}
+
+/// Whether webhooks are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intake {
+    Open,
+    /// After SIGTERM, before intake closes.
+    Draining,
+    Closed,
+}
+
+impl Intake {
+    pub fn of(app: &AppState) -> Intake {
+        if !app.accepting.load(Ordering::Acquire) {
+            Intake::Closed
+        } else if app.draining.load(Ordering::Acquire) {
+            Intake::Draining
+        } else {
+            Intake::Open
+        }
     }
 }
 
@@ -427,12 +467,13 @@ pub async fn healthz(State(app): State<AppState>) -> Response {
     let health = collect(
         &app.sources,
         &secrets_configured(&app),
-        app.accepting.load(Ordering::Acquire),
+        Intake::of(&app),
+        app.replica.health(),
     )
     .await;
     let code = match health.status {
         Status::Ok | Status::Degraded => StatusCode::OK,
-        Status::Failing => StatusCode::SERVICE_UNAVAILABLE,
+        Status::Failing | Status::Draining => StatusCode::SERVICE_UNAVAILABLE,
     };
     (code, axum::Json(health)).into_response()
 }

@@ -13,6 +13,7 @@ use sync_engine::{Engine, Sources};
 use crate::config::ServerConfig;
 use crate::handshake::HandshakeGate;
 use crate::log_gate::WebhookLogs;
+use crate::replica::{Replica, ReplicasConfig};
 
 /// One integration's webhook endpoint (`/webhooks/notion/{integration}`).
 pub struct Endpoint {
@@ -35,6 +36,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// False once shutdown began: webhooks get 503 so Notion retries elsewhere/later.
     pub accepting: Arc<AtomicBool>,
+    /// True while draining after SIGTERM: `/healthz` answers 503, webhooks are still taken.
+    pub draining: Arc<AtomicBool>,
+    /// This replica (its id and leadership, for health).
+    pub replica: Arc<Replica>,
     /// `server.max_body_bytes`: larger webhook bodies get 413.
     pub max_body_bytes: u64,
     /// `server.body_timeout_seconds`: a body not received within this gets 408.
@@ -62,6 +67,13 @@ impl AppState {
     ) -> AppState {
         let retention =
             chrono::TimeDelta::from_std(event_retention).unwrap_or(chrono::TimeDelta::MAX);
+        // Alone until the application names this replica (`Application::build`).
+        let replica = Arc::new(Replica::new(
+            "serve".to_owned(),
+            sources.store().clone(),
+            ReplicasConfig::default(),
+            sources.first().now(),
+        ));
         AppState {
             engine: sources.first().clone(),
             webhook_secret: endpoints[0].secret.clone(),
@@ -69,6 +81,8 @@ impl AppState {
             endpoints: Arc::new(endpoints),
             metrics,
             accepting: Arc::new(AtomicBool::new(true)),
+            draining: Arc::new(AtomicBool::new(false)),
+            replica,
             max_body_bytes: server.max_body_bytes,
             body_timeout: server.body_timeout,
             replay_window: retention - REPLAY_MARGIN,

@@ -1,6 +1,7 @@
 //! Wiring the sources: one Notion client (and pacer) per integration, linked to the
 //! pacers of its workspace, and one engine per source over the shared store, each with
-//! its own notifier batch.
+//! its own notifier batch; replicas sharing a database share each integration's budget
+//! (`store_budget.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +12,8 @@ use sync_engine::{Engine, EngineConfig, Notifier, NotifierTask, Sources};
 use sync_store::Store;
 
 use crate::config::{Config, IntegrationConfig, Secrets, SourceConfig, secret_var};
+use crate::replica::BudgetSharing;
+use crate::store_budget::StoreBudget;
 
 /// One integration's Notion client, with its own pacer (its own budget), joined to its
 /// workspace when it shares one.
@@ -100,6 +103,12 @@ pub fn build_sources(
                 .clone()
         });
         let client = integration_client(config, &integration, secrets, workspace)?;
+        // Replicas on one database draw from one budget per integration.
+        if store.file().is_none() && config.replicas.budget == BudgetSharing::Shared {
+            client
+                .pacer()
+                .share_budget(Arc::new(StoreBudget::new(store.clone(), &integration.name)));
+        }
         clients.insert(integration.name.clone(), client);
     }
     let (notifier, task) = match &secrets.slack_webhook_url {

@@ -1,11 +1,13 @@
 //! Cron scheduling of reconcile passes (tokio-cron-scheduler, UTC). Ticks only start
 //! passes; the engine's run lock keeps them from overlapping and the persisted
-//! watermark, not tick counting, decides what a pass covers.
+//! watermark, not tick counting, decides what a pass covers. Only the replica that
+//! [`Leadership::leads`] runs them; one that gains leadership runs a catch-up pass.
 
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
+use crate::leadership::Leadership;
 use crate::reconcile::PassKind;
 
 /// Whether `expr` is a 6-field cron expression (with seconds) the scheduler accepts.
@@ -17,6 +19,7 @@ pub fn is_valid_schedule(expr: &str) -> bool {
 /// then stops the scheduler and waits for a running pass to end.
 pub async fn run_scheduler(
     engine: Engine,
+    leadership: Leadership,
     cancel: CancellationToken,
 ) -> Result<(), JobSchedulerError> {
     let mut scheduler = JobScheduler::new().await?;
@@ -30,20 +33,50 @@ pub async fn run_scheduler(
         }
         let engine = engine.clone();
         let cancel = cancel.clone();
+        let leadership = leadership.clone();
         let job = Job::new_async(schedule, move |_id, _lock| {
             let engine = engine.clone();
             let cancel = cancel.clone();
-            Box::pin(async move { engine.reconcile_logged(kind, &cancel).await })
+            let leads = leadership.leads();
+            Box::pin(async move {
+                if leads {
+                    engine.reconcile_logged(kind, &cancel).await;
+                } else {
+                    tracing::debug!(
+                        source = engine.name(),
+                        ?kind,
+                        "another replica leads: scheduled pass left to it"
+                    );
+                }
+            })
         })?;
         scheduler.add(job).await?;
     }
     scheduler.start().await?;
-    if config.on_start {
+    let mut gained = leadership.gained();
+    if config.on_start && leadership.leads() {
+        gained.mark_unchanged();
         engine
             .reconcile_logged(PassKind::Incremental, &cancel)
             .await;
     }
-    cancel.cancelled().await;
+    // A replica that takes over leadership catches up at once: the previous leader may
+    // have died before its pass covered the latest edits.
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            changed = gained.changed() => {
+                if changed.is_err() {
+                    cancel.cancelled().await;
+                    break;
+                }
+                if leadership.leads() {
+                    tracing::info!(source = engine.name(), "this replica now leads: catch-up pass");
+                    engine.reconcile_logged(PassKind::Incremental, &cancel).await;
+                }
+            }
+        }
+    }
     scheduler.shutdown().await?;
     // A scheduled pass sees the cancellation between pages; wait for it to end.
     engine.reconcile_idle().await;

@@ -65,3 +65,39 @@ pub(crate) async fn open(
         None,
     ))
 }
+
+/// Creates database `name` (letters, digits and `_` only) on the server `server_url`
+/// names, unless it exists; returns the URL of the new database. For the test suites, the
+/// e2e bench and first-time setup scripts: the daemon itself never creates databases.
+pub async fn ensure_database(server_url: &str, name: &str) -> Result<String, StoreError> {
+    use sqlx::Connection;
+    let shown = PathBuf::from(crate::config::redact_url(server_url));
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::InvalidUrl {
+            url: name.to_owned(),
+            reason: "a database name of letters, digits and _".to_owned(),
+        });
+    }
+    let mut admin = sqlx::PgConnection::connect(server_url)
+        .await
+        .map_err(|e| StoreError::from_sqlx(&shown, e))?;
+    let created = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await;
+    let _ = admin.close().await;
+    match created {
+        Ok(_) => {}
+        // duplicate_database: it exists already.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+        Err(e) => return Err(StoreError::from_sqlx(&shown, e)),
+    }
+    let base = server_url.split('?').next().unwrap_or(server_url);
+    let server = match base.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('/') {
+            Some((authority, _)) => format!("{scheme}://{authority}"),
+            None => base.to_owned(),
+        },
+        None => base.to_owned(),
+    };
+    Ok(format!("{server}/{name}"))
+}

@@ -24,6 +24,7 @@ pub use error::ConfigError;
 pub use secrets::{IntegrationSecrets, Secrets, mask, secret_var};
 pub use sources::{IntegrationConfig, MAX_NAME_LEN, SourceConfig, valid_name};
 
+use crate::replica::{BudgetSharing, ReplicasConfig};
 use crate::telemetry::LogFormat;
 
 /// The whole configuration, typed. Build it with [`Config::load`]; `default()` is what
@@ -39,6 +40,8 @@ pub struct Config {
     pub reconcile: ReconcileConfig,
     pub tasks: TaskConfig,
     pub log: LogConfig,
+    /// `[replicas]`: several replicas on one PostgreSQL database.
+    pub replicas: ReplicasConfig,
     /// `[integrations.<name>]` as written (see [`Config::integrations`] for all in use).
     pub integrations: Vec<IntegrationConfig>,
     /// `[sources.<name>]` as written (see [`Config::sources`] for the single-source one).
@@ -59,6 +62,9 @@ pub struct ServerConfig {
     pub body_timeout: Duration,
     /// Store handshakes even when a webhook secret is configured.
     pub accept_handshakes: bool,
+    /// After SIGTERM, `/healthz` answers 503 (draining) this long while webhooks are still
+    /// taken, so a load balancer stops sending before intake closes.
+    pub drain: Duration,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +76,7 @@ impl Default for ServerConfig {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             accept_handshakes: false,
+            drain: Duration::ZERO,
         }
     }
 }
@@ -195,6 +202,7 @@ impl Config {
             )?,
         };
         s.finish()?;
+        let replicas = parse_replicas(doc.section("replicas")?, d.replicas)?;
         let (integrations, sources) = sources::parse(doc, notion.requests_per_second, &tasks)?;
         if let (Some(first), Some(_)) = (sources.first(), notion.source) {
             return Err(ConfigError::Invalid {
@@ -217,6 +225,7 @@ impl Config {
             reconcile,
             tasks,
             log,
+            replicas,
         })
     }
 }
@@ -320,6 +329,12 @@ fn parse_server(
             "must be between 1 and 600",
         )?,
         accept_handshakes: s.boolean("accept_handshakes", d.server.accept_handshakes)?,
+        drain: s.seconds(
+            "drain_seconds",
+            d.server.drain,
+            0..=600,
+            "must be between 0 and 600",
+        )?,
     };
     let shutdown_grace = s.seconds(
         "shutdown_grace_seconds",
@@ -336,8 +351,14 @@ fn parse_store(mut s: Section<'_>, d: StoreConfig) -> Result<StoreConfig, Config
         url: s.string(
             "url",
             d.url.clone(),
-            "must be a sqlite URL such as \"sqlite://data/notion-sync.db\"",
-            |v| v.starts_with("sqlite:"),
+            "must be a sqlite URL such as \"sqlite://data/notion-sync.db\" or a postgres URL such as \"postgres://user:password@host:5432/notion_sync\"",
+            |v| {
+                let config = StoreConfig {
+                    url: v.to_owned(),
+                    ..StoreConfig::default()
+                };
+                config.location().is_ok()
+            },
         )?,
         synchronous: s.text(
             "synchronous",
@@ -358,6 +379,30 @@ fn parse_store(mut s: Section<'_>, d: StoreConfig) -> Result<StoreConfig, Config
     };
     s.finish()?;
     Ok(store)
+}
+
+fn parse_replicas(mut s: Section<'_>, d: ReplicasConfig) -> Result<ReplicasConfig, ConfigError> {
+    let replicas = ReplicasConfig {
+        leader_lease: s.seconds(
+            "leader_lease_seconds",
+            d.leader_lease,
+            3..=600,
+            "must be between 3 and 600",
+        )?,
+        budget: s.text(
+            "budget",
+            d.budget,
+            "must be \"shared\" (every request takes a slot of the budget in the database) or \"split\" (each replica paces at the rate divided by the replicas alive)",
+            |v| match v {
+                "shared" => Some(BudgetSharing::Shared),
+                "split" => Some(BudgetSharing::Split),
+                _ => None,
+            },
+            |b| b.as_str().to_owned(),
+        )?,
+    };
+    s.finish()?;
+    Ok(replicas)
 }
 
 fn parse_notion(mut s: Section<'_>, d: NotionConfig) -> Result<NotionConfig, ConfigError> {

@@ -226,7 +226,13 @@ impl Snapshot {
             .iter()
             .map(|e| (e.config().integration.clone(), true))
             .collect();
-        let health = crate::health::collect(sources, &secrets, true).await;
+        let health = crate::health::collect(
+            sources,
+            &secrets,
+            crate::health::Intake::Open,
+            crate::replica::ReplicaHealth::default(),
+        )
+        .await;
         Snapshot {
             mirror,
             queued: stats

@@ -87,12 +87,12 @@ async fn sigkill_mid_backlog_loses_no_acknowledged_change_and_logs_no_secret() {
         &config,
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace_seconds = 2\n\
-             [store]\nurl = \"sqlite://{}\"\n\
+             [store]\nurl = \"{}\"\n\
              [notion]\napi_url = \"{}\"\ndata_source_id = \"{}\"\nrequests_per_second = 8.0\ntimeout_seconds = 5\n\
              [workers]\nconcurrency = 4\nlease_seconds = 10\n\
              [reconcile]\nschedule = \"\"\nfull_schedule = \"\"\non_start = false\n\
              [log]\nformat = \"json\"\n",
-            db.display(),
+            crate::support::store_url(&db),
             sim.base_url(),
             sim.data_source_id()
         ),
@@ -162,7 +162,7 @@ async fn sigkill_mid_backlog_loses_no_acknowledged_change_and_logs_no_secret() {
 
     // Every acknowledged change is in the mirror (read the file like a user would).
     let store = sync_store::Store::open(
-        sync_store::StoreConfig::for_path(&db),
+        crate::support::store_config(&db),
         std::sync::Arc::new(sync_store::SystemClock),
     )
     .await
@@ -205,9 +205,9 @@ async fn a_wrong_token_is_reported_without_being_logged() {
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nurl = \"sqlite://{}\"\n\
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nurl = \"{}\"\n\
              [notion]\napi_url = \"{}\"\ndata_source_id = \"{}\"\n[reconcile]\nschedule = \"\"\nfull_schedule = \"\"\n",
-            dir.path().join("m.db").display(),
+            crate::support::store_url(&dir.path().join("m.db")),
             sim.base_url(),
             sim.data_source_id()
         ),
@@ -258,8 +258,8 @@ async fn one_shot_commands_reconcile_migrate_jobs_and_tokens() {
     std::fs::write(
         &config,
         format!(
-            "[store]\nurl = \"sqlite://{}\"\n[notion]\napi_url = \"{}\"\ndata_source_id = \"{}\"\nrequests_per_second = 50.0\n",
-            dir.path().join("m.db").display(),
+            "[store]\nurl = \"{}\"\n[notion]\napi_url = \"{}\"\ndata_source_id = \"{}\"\nrequests_per_second = 50.0\n",
+            crate::support::store_url(&dir.path().join("m.db")),
             sim.base_url(),
             sim.data_source_id()
         ),
@@ -314,6 +314,11 @@ async fn one_shot_commands_reconcile_migrate_jobs_and_tokens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_daemon_on_the_same_database_refuses_to_start() {
+    if crate::support::sqlite_only(
+        "one daemon per SQLite file; replicas share PostgreSQL by design",
+    ) {
+        return;
+    }
     let sim = notion_sim::start(sim_config(1)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("c.toml");
@@ -321,8 +326,8 @@ async fn a_second_daemon_on_the_same_database_refuses_to_start() {
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nurl = \"sqlite://{}\"\n[notion]\napi_url = \"{}\"\ndata_source_id = \"{}\"\n[reconcile]\non_start = false\n",
-            dir.path().join("m.db").display(),
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nurl = \"{}\"\n[notion]\napi_url = \"{}\"\ndata_source_id = \"{}\"\n[reconcile]\non_start = false\n",
+            crate::support::store_url(&dir.path().join("m.db")),
             sim.base_url(),
             sim.data_source_id()
         ),

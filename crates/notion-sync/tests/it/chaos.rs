@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use notion_sim::SimHandle;
-use sync_store::{Store, StoreConfig, SystemClock};
+use sync_store::{Store, SystemClock};
 
 use crate::support::{
     KillOnDrop, Rng, add_waiting_status, daemon_health, free_port, make_overdue_candidate,
@@ -37,17 +37,17 @@ enum Layout {
 
 /// What the storm did.
 #[derive(Debug, Default)]
-struct Storm {
-    ticks: u64,
-    edits: u64,
-    silent_edits: u64,
-    candidates: BTreeSet<String>,
-    silent_candidates: u64,
+pub(crate) struct Storm {
+    pub(crate) ticks: u64,
+    pub(crate) edits: u64,
+    pub(crate) silent_edits: u64,
+    pub(crate) candidates: BTreeSet<String>,
+    pub(crate) silent_candidates: u64,
 }
 
 /// One to five random edits (a quarter of the batches silent) every 50–150 ms, and now and then a task made
 /// overdue, until `stop`.
-async fn storm(sim: Arc<SimHandle>, seed: u64, stop: Arc<AtomicBool>) -> Storm {
+pub(crate) async fn storm(sim: Arc<SimHandle>, seed: u64, stop: Arc<AtomicBool>) -> Storm {
     let mut rng = Rng(seed);
     let mut out = Storm::default();
     let databases = sim.task_data_source_ids();
@@ -142,14 +142,14 @@ fn write_config(
                 path,
                 format!(
                     "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace_seconds = 5\n\
-                     [store]\nurl = \"sqlite://{}\"\n\
+                     [store]\nurl = \"{}\"\n\
                      [notion]\napi_url = \"{}\"\nrequests_per_second = 30.0\ntimeout_seconds = 5\n\
                      [workers]\nconcurrency = 4\nlease_seconds = 10\n\
                      [log]\nformat = \"json\"\n{common}\
                      [integrations.alpha]\n[integrations.beta]\n\
                      [sources.tasks]\nintegration = \"alpha\"\ndata_source_id = \"{}\"\n\
                      [sources.ops]\nintegration = \"beta\"\ndata_source_id = \"{}\"\n",
-                    db.display(),
+                    crate::support::store_url(db),
                     sim.base_url(),
                     ds[0],
                     ds[1]
@@ -316,7 +316,7 @@ async fn chaos(layout: Layout) {
     assert!(daemon.wait().unwrap().success());
 
     // The mirror, read like a user would.
-    let store = Store::open(StoreConfig::for_path(&db), Arc::new(SystemClock))
+    let store = Store::open(crate::support::store_config(&db), Arc::new(SystemClock))
         .await
         .unwrap();
     let mismatches = mirror_mismatches(&store, &sim).await;
@@ -403,7 +403,7 @@ async fn chaos(layout: Layout) {
 }
 
 /// Prints the log lines that mention any of `ids`.
-fn print_lines_about(logs: &[&std::path::Path], ids: &[&str]) {
+pub(crate) fn print_lines_about(logs: &[&std::path::Path], ids: &[&str]) {
     for f in logs {
         let text = std::fs::read_to_string(f).unwrap_or_default();
         let simple: Vec<String> = ids.iter().map(|id| id.replace('-', "")).collect();
@@ -417,7 +417,7 @@ fn print_lines_about(logs: &[&std::path::Path], ids: &[&str]) {
 
 /// Copies the run's logs and database out of its temporary directory, for a failure to be
 /// investigated after the test.
-fn keep_for_inspection(dir: &std::path::Path, seed: u64) {
+pub(crate) fn keep_for_inspection(dir: &std::path::Path, seed: u64) {
     let keep = std::env::temp_dir().join(format!("notion-sync-chaos-{seed}"));
     let _ = std::fs::create_dir_all(&keep);
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {

@@ -62,6 +62,9 @@ fn limited(pages: u64) -> BuildOptions {
 
 #[tokio::test]
 async fn a_full_disk_answers_503_loses_no_acknowledged_event_and_recovers_when_space_returns() {
+    if crate::support::sqlite_only("a full disk is simulated with SQLite's max_page_count") {
+        return;
+    }
     let sim = renamed_sim(12, 21).await;
     let ds = sim.data_source_id();
     let ids: Vec<String> = sim.pages().into_iter().map(|p| p.id).collect();
@@ -194,7 +197,7 @@ async fn a_read_only_store_answers_503_records_nothing_and_the_file_serves_again
         notion_token: Some(SecretString::from(sim.token().to_owned())),
         ..notion_sync::Secrets::default()
     };
-    let store = Store::open_read_only(StoreConfig::for_path(&db), Arc::new(SystemClock))
+    let store = Store::open_read_only(crate::support::store_config(&db), Arc::new(SystemClock))
         .await
         .unwrap();
     let (sources, _) =
@@ -292,6 +295,9 @@ fn can_bind_read_only(dir: &Path) -> bool {
 /// private mount namespace), then on the same file read-write again.
 #[tokio::test]
 async fn the_binary_on_a_read_only_mounted_database_answers_503_and_recovers() {
+    if crate::support::sqlite_only("a read-only mount of the database file") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     if !can_bind_read_only(dir.path()) {
         println!(
@@ -401,7 +407,7 @@ async fn the_binary_on_a_read_only_mounted_database_answers_503_and_recovers() {
     })
     .await;
     terminate(&mut daemon);
-    let store = Store::open(StoreConfig::for_path(&db), Arc::new(SystemClock))
+    let store = Store::open(crate::support::store_config(&db), Arc::new(SystemClock))
         .await
         .unwrap();
     assert_eq!(store.event_count().await.unwrap(), 2 + ids.len() as u64);

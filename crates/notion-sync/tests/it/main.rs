@@ -1,5 +1,7 @@
-//! The daemon end to end: real sockets, a real SQLite file, a real notion-sim.
+//! The daemon end to end: real sockets, a real SQLite file (or PostgreSQL server:
+//! `NOTION_SYNC_TEST_BACKEND=postgres`), a real notion-sim.
 
+mod balancer;
 mod binary;
 mod bulk;
 mod chaos;
@@ -11,6 +13,7 @@ mod health;
 mod observability;
 mod pacing;
 mod recovery;
+mod replicas;
 mod ship;
 mod sources;
 mod support;

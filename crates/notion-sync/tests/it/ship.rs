@@ -100,8 +100,8 @@ fn write_config(
     std::fs::write(
         &path,
         format!(
-            "[store]\nurl = \"sqlite://{}\"\n[notion]\napi_url = \"{}\"\ndata_source_id = \"{data_source}\"\n",
-            dir.join("m.db").display(),
+            "[store]\nurl = \"{}\"\n[notion]\napi_url = \"{}\"\ndata_source_id = \"{data_source}\"\n",
+            crate::support::store_url(&dir.join("m.db")),
             sim.base_url()
         ),
     )

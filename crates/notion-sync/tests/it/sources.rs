@@ -71,7 +71,7 @@ listen = "127.0.0.1:0"
 shutdown_grace_seconds = 2
 
 [store]
-url = "sqlite://{db}"
+url = "{db}"
 
 [notion]
 api_url = "{api}"
@@ -98,7 +98,7 @@ integration = "{ops_integration}"
 [sources.ops.tasks]
 open_statuses = ["To Do"]
 "#,
-        db = db.display(),
+        db = crate::support::store_url(db),
         api = sim.base_url(),
         ds0 = ds[0],
     )
@@ -662,7 +662,7 @@ async fn a_single_source_database_given_named_sources_keeps_its_rows_and_queued_
         .take(2)
         .collect();
     let old = Store::open(
-        sync_store::StoreConfig::for_path(&db),
+        crate::support::store_config(&db),
         std::sync::Arc::new(sync_store::SystemClock),
     )
     .await

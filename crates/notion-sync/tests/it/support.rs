@@ -46,12 +46,72 @@ pub fn sim_config(pages: usize) -> SimConfig {
     }
 }
 
+/// True when the suite runs on PostgreSQL: `NOTION_SYNC_TEST_BACKEND=postgres` with
+/// `NOTION_SYNC_TEST_POSTGRES_URL` naming a server (`.ci/test` runs the suite both ways).
+pub fn on_postgres() -> bool {
+    std::env::var("NOTION_SYNC_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// For a test of SQLite-only behaviour (the file, its locks, its disk): on PostgreSQL it
+/// prints why it does not apply and the test returns.
+pub fn sqlite_only(why: &str) -> bool {
+    if on_postgres() {
+        eprintln!("SKIP on PostgreSQL (SQLite only: {why})");
+    }
+    on_postgres()
+}
+
+/// The store URL of the database a test keeps at `db`: that SQLite file, or on PostgreSQL
+/// a database named after the path (created the first time), so a test that restarts
+/// the daemon on `db` finds its data again.
+pub fn store_url(db: &std::path::Path) -> String {
+    if !on_postgres() {
+        return format!("sqlite://{}", db.display());
+    }
+    let base = std::env::var("NOTION_SYNC_TEST_POSTGRES_URL").expect(
+        "NOTION_SYNC_TEST_BACKEND=postgres needs NOTION_SYNC_TEST_POSTGRES_URL (see .ci/postgres)",
+    );
+    let name = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        db.hash(&mut h);
+        format!("t_{:016x}", h.finish())
+    };
+    static CREATED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut created = CREATED.lock().unwrap_or_else(|p| p.into_inner());
+    if !created.contains(&name) {
+        let (admin, n) = (base.clone(), name.clone());
+        // Its own thread and runtime: callers may be sync or inside a runtime.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(sync_store::ensure_postgres_database(&admin, &n))
+                .expect("a test database on the PostgreSQL server")
+        })
+        .join()
+        .expect("database created");
+        created.push(name.clone());
+    }
+    let (server, _) = base.rsplit_once('/').expect("a URL with a database name");
+    format!("{server}/{name}")
+}
+
+/// The store settings of the database a test keeps at `db` (see [`store_url`]).
+pub fn store_config(db: &std::path::Path) -> sync_store::StoreConfig {
+    sync_store::StoreConfig {
+        url: store_url(db),
+        ..sync_store::StoreConfig::default()
+    }
+}
+
 /// Config for tests: free port, temp DB, no scheduled passes (tests run them).
 pub fn test_config(sim: &SimHandle, db: &std::path::Path, extra: &[(&str, &str)]) -> Config {
     let mut env = BTreeMap::new();
     for (k, v) in [
         ("SERVER__LISTEN", "127.0.0.1:0".to_owned()),
-        ("STORE__URL", format!("sqlite://{}", db.display())),
+        ("STORE__URL", store_url(db)),
         ("NOTION__API_URL", sim.base_url()),
         ("NOTION__DATA_SOURCE_ID", sim.data_source_id()),
         ("NOTION__REQUESTS_PER_SECOND", "100".to_owned()),
@@ -538,11 +598,11 @@ pub fn write_daemon_config(
         path,
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace_seconds = 5\n\
-             [store]\nurl = \"sqlite://{}\"\n\
+             [store]\nurl = \"{}\"\n\
              [notion]\napi_url = \"{}\"\ndata_source_id = \"{}\"\nrequests_per_second = 30.0\ntimeout_seconds = 5\n\
              [workers]\nconcurrency = 4\nlease_seconds = 10\n\
              [log]\nformat = \"json\"\n{extra}",
-            db.display(),
+            store_url(db),
             sim.base_url(),
             sim.data_source_id()
         ),

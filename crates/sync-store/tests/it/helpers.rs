@@ -68,33 +68,13 @@ pub fn sqlite_only(why: &str) -> bool {
 
 /// A fresh, empty database on the test server: its URL.
 pub async fn fresh_postgres_database() -> String {
-    use sqlx::Connection;
     let base = std::env::var("NOTION_SYNC_TEST_POSTGRES_URL").expect(
         "NOTION_SYNC_TEST_BACKEND=postgres needs NOTION_SYNC_TEST_POSTGRES_URL (see .ci/postgres)",
     );
-    let name = format!("store_{:016x}", rand_u64());
-    let mut admin = sqlx::PgConnection::connect(&base)
+    let name = format!("store_{:016x}", rand::random::<u64>());
+    sync_store::ensure_postgres_database(&base, &name)
         .await
-        .expect("connect to the test PostgreSQL server");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create a test database");
-    let _ = admin.close().await;
-    let (server, _) = base.rsplit_once('/').expect("a URL with a database name");
-    format!("{server}/{name}")
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.finish()
+        .expect("a test database on the PostgreSQL server")
 }
 
 /// The store configuration of a test: a file in `dir`, or a fresh PostgreSQL database.
