@@ -83,6 +83,10 @@ pub struct DaemonConfig {
     /// integration `si` (the sim's integration i: its own token and budget), each at
     /// `requests_per_second`.
     pub sources: usize,
+    /// The store URL (default: the SQLite file `db`); a `postgres://` URL for replicas.
+    pub store_url: Option<String>,
+    /// TOML appended to the configuration file as written (e.g. a `[replicas]` table).
+    pub extra: String,
 }
 
 /// The name of source (and integration) `i` of a several-source daemon.
@@ -103,6 +107,8 @@ impl DaemonConfig {
             workers: 4,
             bulk_read_threshold: 40,
             sources: 1,
+            store_url: None,
+            extra: String::new(),
         }
     }
 }
@@ -120,6 +126,8 @@ pub struct Daemon {
     pub pid: u32,
     pub port: u16,
     pub db: PathBuf,
+    /// The store it runs on (`sqlite://` the file `db`, or a PostgreSQL database).
+    pub store_url: String,
     /// Spawn to the first 200 from `/healthz`.
     pub startup: Duration,
     log: PathBuf,
@@ -190,17 +198,21 @@ impl Daemon {
         } else {
             (sim.data_source_id(), String::new())
         };
+        let store_url = cfg
+            .store_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", db.display()));
         std::fs::write(
             &config,
             format!(
                 "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace_seconds = 2\n\
-                 [store]\nurl = \"sqlite://{db}\"\nsynchronous = \"{sync}\"\n\
+                 [store]\nurl = \"{store_url}\"\nsynchronous = \"{sync}\"\n\
                  [notion]\napi_url = \"{api}\"\ndata_source_id = \"{data_source}\"\nrequests_per_second = {rps:.3}\ntimeout_seconds = 10\n\
                  [workers]\nconcurrency = {workers}\nbulk_read_threshold = {bulk}\n\
                  [reconcile]\nschedule = \"{schedule}\"\nfull_schedule = \"\"\non_start = {on_start}\n\
                  [tasks]\nmark_overdue = {mark}\n\
-                 [log]\nformat = \"json\"\nlevel = \"{level}\"\n{sources}",
-                db = db.display(),
+                 [log]\nformat = \"json\"\nlevel = \"{level}\"\n{sources}{extra}",
+                extra = cfg.extra,
                 sync = cfg.synchronous,
                 api = sim.base_url(),
                 rps = cfg.requests_per_second,
@@ -238,6 +250,7 @@ impl Daemon {
             pid,
             port,
             db,
+            store_url,
             startup: Duration::ZERO,
             log,
             http: loopback_client(4),

@@ -93,7 +93,7 @@ pub async fn run(
     let daemon = Daemon::start(bin, dir.path(), None, &sim, &cfg).await?;
     support::subscribe(&sim, &daemon).await?;
     daemon.wait_initialized().await?;
-    let url = Arc::new(daemon.webhook_url());
+    let url = Arc::new(vec![daemon.webhook_url()]);
     let factory = Arc::new(Deliveries {
         noop: p.noop_events,
         ..Deliveries::for_sim(&sim)
@@ -189,11 +189,12 @@ pub async fn run(
     Ok(result)
 }
 
-/// `senders` tasks POST as fast as answers come back until `window` is over.
+/// `senders` tasks POST as fast as answers come back until `window` is over, delivery
+/// `n` to `urls[n % len]` (several replicas: as a load balancer spreads them).
 /// Returns (2xx, failures, latencies, elapsed until the last answer).
-async fn closed_loop(
+pub(crate) async fn closed_loop(
     http: &reqwest::Client,
-    url: &Arc<String>,
+    url: &Arc<Vec<String>>,
     factory: &Arc<Deliveries>,
     counter: &Arc<AtomicU64>,
     senders: usize,
@@ -218,7 +219,8 @@ async fn closed_loop(
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let (body, sig) = factory.delivery(n);
                 let t0 = Instant::now();
-                if support::post_delivery(&http, &url, body, sig).await {
+                let to = &url[n as usize % url.len()];
+                if support::post_delivery(&http, to, body, sig).await {
                     ok += 1;
                     lat.push(t0.elapsed());
                     let second = started.elapsed().as_secs() as usize;
@@ -255,29 +257,30 @@ async fn closed_loop(
     out
 }
 
-struct ClosedLoop {
-    ok: u64,
-    failed: u64,
-    latency: Vec<Duration>,
+pub(crate) struct ClosedLoop {
+    pub(crate) ok: u64,
+    pub(crate) failed: u64,
+    pub(crate) latency: Vec<Duration>,
     /// Acknowledged deliveries in each second of the window.
     per_second: Vec<u64>,
-    elapsed: Duration,
+    pub(crate) elapsed: Duration,
 }
 
-struct OpenLoop {
-    sent: u64,
-    failed: u64,
-    achieved: f64,
-    latency: Vec<Duration>,
+pub(crate) struct OpenLoop {
+    pub(crate) sent: u64,
+    pub(crate) failed: u64,
+    pub(crate) achieved: f64,
+    pub(crate) latency: Vec<Duration>,
     lag: Vec<Duration>,
     /// (seconds into the window, ms) of acks slower than 10 ms.
     slow: Vec<(f64, f64)>,
 }
 
-/// Starts request `i` at `start + i / rate`, never waiting for answers to pace.
-async fn open_loop(
+/// Starts request `i` at `start + i / rate` (to `urls[i % len]`), never waiting for
+/// answers to pace.
+pub(crate) async fn open_loop(
     http: &reqwest::Client,
-    url: &Arc<String>,
+    url: &Arc<Vec<String>>,
     factory: &Arc<Deliveries>,
     counter: &Arc<AtomicU64>,
     per_second: u32,
@@ -293,7 +296,8 @@ async fn open_loop(
         let (http, url) = (http.clone(), Arc::clone(url));
         set.spawn(async move {
             let t0 = Instant::now();
-            let ok = support::post_delivery(&http, &url, body, sig).await;
+            let to = &url[i as usize % url.len()];
+            let ok = support::post_delivery(&http, to, body, sig).await;
             (t0.saturating_duration_since(at), t0.elapsed(), ok, t0)
         });
     }

@@ -9,6 +9,7 @@ mod footprint;
 mod freshness;
 mod ingest;
 mod reconciler;
+mod replicas;
 mod report;
 mod sources;
 mod stats;
@@ -59,6 +60,7 @@ enum Scenario {
     Baseline,
     Footprint,
     Sources,
+    Replicas,
 }
 
 /// Every size and duration of a run.
@@ -73,6 +75,7 @@ struct Plan {
     baseline: baseline::BaselineParams,
     footprint: footprint::FootprintParams,
     sources: sources::SourcesParams,
+    replicas: replicas::ReplicasParams,
 }
 
 impl Plan {
@@ -154,6 +157,16 @@ impl Plan {
                 changes: pick(10, 4),
                 gap: secs(2.0, 1.0),
             },
+            replicas: replicas::ReplicasParams {
+                pages,
+                senders: 64,
+                warmup: secs(1.0, 0.3),
+                closed_loop: secs(8.0, 2.0),
+                open_rate: 500,
+                open_loop: secs(8.0, 2.0),
+                budget_pages: pick(150, 40),
+                rate: 3.0,
+            },
         }
     }
 }
@@ -221,6 +234,7 @@ async fn run_scenarios(args: &Args, bin: &std::path::Path) -> anyhow::Result<Rep
         baseline: None,
         bulk: None,
         sources: None,
+        replicas: None,
         targets: Vec::new(),
     };
     eprintln!(
@@ -283,6 +297,16 @@ async fn run_scenarios(args: &Args, bin: &std::path::Path) -> anyhow::Result<Rep
             sources::run(bin, &plan.sources)
                 .await
                 .context("several sources")?,
+        );
+    }
+    if wanted(Scenario::Replicas) {
+        step(
+            "PostgreSQL and replicas: ingest on SQLite × 1, PostgreSQL × 1 and × 3; three replicas' shared vs split budget",
+        );
+        report.replicas = Some(
+            replicas::run(bin, &plan.replicas)
+                .await
+                .context("replicas")?,
         );
     }
     // The baseline sleeps 350 ms between requests and the footprint's mirror population

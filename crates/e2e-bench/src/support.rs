@@ -143,6 +143,19 @@ impl Mirror {
         Ok(Mirror { store })
     }
 
+    /// The mirror at store URL `url` (SQLite or PostgreSQL), read-only.
+    pub async fn open_url(url: &str) -> anyhow::Result<Mirror> {
+        let config = StoreConfig {
+            url: url.to_owned(),
+            ..StoreConfig::default()
+        };
+        let shown = config.display_url();
+        let store = Store::open_read_only(config, Arc::new(SystemClock))
+            .await
+            .with_context(|| format!("opening the mirror {shown} read-only"))?;
+        Ok(Mirror { store })
+    }
+
     pub async fn page(&self, id: &str) -> anyhow::Result<Option<PageRow>> {
         Ok(self.store.get_page(&NotionId::parse(id)?).await?)
     }

@@ -58,8 +58,9 @@ impl FromStr for Synchronous {
 }
 
 /// Everything the store needs to open a database. Build with [`StoreConfig::for_path`] or
-/// `StoreConfig { url: …, ..Default::default() }`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `StoreConfig { url: …, ..Default::default() }`. `Debug` shows the URL without its
+/// password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoreConfig {
     /// `sqlite://relative/path.db`, `sqlite:///absolute/path.db`, `sqlite:path.db` or a plain
     /// path (the parent directory is created; a new file is created with mode 0600); or
@@ -97,6 +98,25 @@ pub struct StoreConfig {
     /// ([`Store::reclaim_status_writes`](crate::Store::reclaim_status_writes)). Empty:
     /// anonymous, freed only by the claim window. Default empty.
     pub claimant: String,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.display_url())
+            .field("synchronous", &self.synchronous)
+            .field("busy_timeout", &self.busy_timeout)
+            .field("read_connections", &self.read_connections)
+            .field("max_page_count", &self.max_page_count)
+            .field("event_retention", &self.event_retention)
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff_base", &self.backoff_base)
+            .field("backoff_max", &self.backoff_max)
+            .field("group_commit_max_batch", &self.group_commit_max_batch)
+            .field("bulk_floor_every", &self.bulk_floor_every)
+            .field("claimant", &self.claimant)
+            .finish()
+    }
 }
 
 impl Default for StoreConfig {
@@ -159,8 +179,8 @@ impl StoreConfig {
     }
 }
 
-/// Where a [`StoreConfig`] puts the database.
-#[derive(Clone, Debug)]
+/// Where a [`StoreConfig`] puts the database (`Debug` shows no password).
+#[derive(Clone)]
 pub enum Location {
     /// A SQLite file: one daemon at a time (the instance lock is on it).
     File(PathBuf),
@@ -168,8 +188,23 @@ pub enum Location {
     Postgres(Box<sqlx::postgres::PgConnectOptions>),
 }
 
-/// `scheme://user:secret@host/db?…` → `scheme://user:***@host/db`.
-pub(crate) fn redact_url(url: &str) -> String {
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Postgres(o) => f
+                .debug_struct("Postgres")
+                .field("host", &o.get_host())
+                .field("port", &o.get_port())
+                .field("database", &o.get_database())
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// `scheme://user:secret@host/db?…` → `scheme://user:***@host/db?…`: a URL as logs and
+/// messages may show it.
+pub fn redact_url(url: &str) -> String {
     let url = url.trim();
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
@@ -287,6 +322,7 @@ mod tests {
         assert!(!e.contains("hunter2"), "{e}");
         assert_eq!(redact_url("postgresql://u@h/d"), "postgresql://u@h/d");
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 
     #[test]

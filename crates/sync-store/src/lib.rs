@@ -18,7 +18,7 @@ mod tokens;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Location, ParseSynchronousError, StoreConfig, Synchronous};
+pub use config::{Location, ParseSynchronousError, StoreConfig, Synchronous, redact_url};
 pub use coord::{Lease, Replica};
 pub use error::{DatabaseError, MigrationError, StoreError};
 pub use ingest::{IncomingEvent, IngestOutcome};

@@ -10,16 +10,19 @@ use crate::footprint::FootprintResult;
 use crate::freshness::FreshnessResult;
 use crate::ingest::IngestResult;
 use crate::reconciler::ReconcilerResult;
+use crate::replicas::ReplicasResult;
 use crate::sources::SourcesResult;
 use crate::stats::{Summary, ratio};
 
 mod bulk;
 mod format;
+mod replicas;
 mod sources;
 
 use bulk::{bulk_rows, bulk_targets};
 pub use format::TargetCheck;
 use format::{f0, f1, lat, pct, secs, times, yes};
+use replicas::{replicas_rows, replicas_targets};
 use sources::{sources_rows, sources_targets};
 
 #[derive(Debug, Clone, Serialize)]
@@ -129,6 +132,7 @@ pub struct Report {
     pub baseline: Option<BaselineResult>,
     pub bulk: Option<BulkResult>,
     pub sources: Option<SourcesResult>,
+    pub replicas: Option<ReplicasResult>,
     pub targets: Vec<TargetCheck>,
 }
 
@@ -204,6 +208,9 @@ impl Report {
         }
         if let Some(s) = &self.sources {
             t.extend(sources_targets(s));
+        }
+        if let Some(r) = &self.replicas {
+            t.extend(replicas_targets(r));
         }
         // `--quick` writes a smaller mirror: no verdict on the 100,000-page target.
         if let Some(fp) = self
@@ -531,6 +538,9 @@ impl Report {
         }
         if let Some(s) = &self.sources {
             sources_rows(&mut rows, s);
+        }
+        if let Some(r) = &self.replicas {
+            replicas_rows(&mut rows, r);
         }
 
         let header = [

@@ -186,7 +186,13 @@ impl Section<'_> {
         };
         (rule.parse)(&value).ok_or_else(|| ConfigError::Invalid {
             key: path,
-            value: show(&value),
+            // A URL's password (store.url) never reaches the message.
+            value: match value.as_str() {
+                Some(text) if text.contains("://") => {
+                    show(&toml::Value::String(sync_store::redact_url(text)))
+                }
+                _ => show(&value),
+            },
             allowed: rule.allowed.to_owned(),
         })
     }

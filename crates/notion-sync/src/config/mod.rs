@@ -497,6 +497,42 @@ mod tests {
     }
 
     #[test]
+    fn postgres_store_urls_and_replica_keys_parse_and_a_bad_url_never_shows_its_password() {
+        let c = Config::load(
+            None,
+            &env(&[
+                (
+                    "NOTION_SYNC_STORE__URL",
+                    "postgres://sync:hunter2@db:5432/notion",
+                ),
+                ("NOTION_SYNC_REPLICAS__LEADER_LEASE_SECONDS", "9"),
+                ("NOTION_SYNC_REPLICAS__BUDGET", "split"),
+                ("NOTION_SYNC_SERVER__DRAIN_SECONDS", "10"),
+            ]),
+        )
+        .unwrap();
+        assert!(c.store.database_path().is_err());
+        assert_eq!(c.replicas.leader_lease, Duration::from_secs(9));
+        assert_eq!(c.replicas.budget, BudgetSharing::Split);
+        assert_eq!(c.server.drain, Duration::from_secs(10));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let e = Config::load(
+            None,
+            &env(&[(
+                "NOTION_SYNC_STORE__URL",
+                "postgres://sync:hunter2@db:port/notion",
+            )]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("store.url") && !e.contains("hunter2"), "{e}");
+        let e = Config::load(None, &env(&[("NOTION_SYNC_REPLICAS__BUDGET", "each")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("replicas.budget"), "{e}");
+    }
+
+    #[test]
     fn shipped_default_toml_documents_exactly_the_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
         let mut doc = Doc::new(read_table(&path).unwrap(), path.clone());

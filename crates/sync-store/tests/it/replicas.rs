@@ -119,7 +119,7 @@ async fn a_shared_budget_hands_out_slots_one_interval_apart_and_honours_a_pause(
 
 /// Two handles opened on one database (as two replicas are) claim concurrently: every job
 /// is claimed exactly once. On PostgreSQL this is `FOR UPDATE SKIP LOCKED` with
-/// serializable retries; on SQLite the file's write lock.
+/// batches re-run on conflicts; on SQLite the file's write lock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_claiming_one_queue_never_take_a_job_twice() {
     let t = open().await;
