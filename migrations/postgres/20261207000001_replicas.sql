@@ -12,7 +12,8 @@ CREATE TABLE leases (
     fence    BIGINT  NOT NULL
 );
 -- One request budget per integration that every replica draws from: the next free
--- request slot (unix ms of the database's clock) and a pause a rate-limited answer set.
+-- request slot and the end of a pause a rate-limited answer set (unix ms of the replicas'
+-- clocks, which NTP keeps within milliseconds of each other).
 CREATE TABLE rate_budgets (
     name            TEXT COLLATE "C" PRIMARY KEY,
     next_at_ms      BIGINT  NOT NULL,

@@ -12,7 +12,8 @@ CREATE TABLE leases (
     fence    INTEGER NOT NULL
 ) WITHOUT ROWID;
 -- One request budget per integration that every replica draws from: the next free
--- request slot (unix ms of the database's clock) and a pause a rate-limited answer set.
+-- request slot and the end of a pause a rate-limited answer set (unix ms of the replicas'
+-- clocks, which NTP keeps within milliseconds of each other).
 CREATE TABLE rate_budgets (
     name            TEXT    PRIMARY KEY NOT NULL,
     next_at_ms      INTEGER NOT NULL,

@@ -112,7 +112,7 @@ impl Server {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let name = format!("bench_{name}_{}_{nanos:09}", std::process::id());
-        Ok(sync_store::ensure_postgres_database(&self.url, &name).await?)
+        Ok(pg_scratch::create_database(&self.url, &name).await?)
     }
 }
 

@@ -21,7 +21,8 @@ use crate::replica::Replica;
 use crate::state::{AppState, Endpoint, SecretSlot};
 use crate::wiring::build_sources;
 
-/// Opens (creating if needed) the SQLite store and applies migrations.
+/// Opens (creating if needed) the store (a SQLite file or PostgreSQL) and applies
+/// migrations.
 pub async fn open_store(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Store> {
     open_store_with(store_config(config), clock).await
 }
@@ -30,10 +31,11 @@ async fn open_store_with(
     store_config: StoreConfig,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Store> {
-    let url = store_config.url.clone();
+    // Never the URL itself: a PostgreSQL URL holds the password.
+    let shown = store_config.display_url();
     Store::open(store_config, clock)
         .await
-        .with_context(|| format!("opening the store at {url}"))
+        .with_context(|| format!("opening the store at {shown}"))
 }
 
 /// Adjusts store settings derived from the config (tests and benchmarks).
@@ -232,9 +234,8 @@ impl Application {
             crate::telemetry::metrics_handle(),
             &config.server,
             config.store.event_retention,
+            replica.clone(),
         );
-        let mut state = state;
-        state.replica = replica.clone();
         // Leadership is settled before the schedulers start.
         replica.round(&state.sources).await;
         forget_unconfigured_tokens(&state).await;

@@ -482,6 +482,7 @@ pub async fn healthz(State(app): State<AppState>) -> Response {
 /// integration for the pacer).
 pub async fn refresh_gauges(sources: &Sources) {
     let store = sources.store();
+    metrics::counter!("store_write_conflicts_total").absolute(store.write_stats().conflicts);
     if let Ok(Some(at)) = store.last_event_at().await {
         metrics::gauge!("webhook_last_event_timestamp_seconds").set(at.timestamp() as f64);
     }

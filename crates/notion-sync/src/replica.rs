@@ -1,9 +1,11 @@
 //! This replica among others on one database: its heartbeat, the leader lease (the
 //! holder runs the scheduled passes; when it dies another takes over once the lease has
 //! run out), and taking over what a dead replica left (its running jobs, its unfinished
-//! overdue writes). On SQLite the one daemon (holding the instance lock) always leads and
-//! takes over its predecessor's work at start instead.
+//! overdue writes), with its settings (`[replicas]`: the lease, how the budget is shared).
+//! On SQLite the one daemon (holding the instance lock) always leads and takes over its
+//! predecessor's work at start instead.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -79,12 +81,17 @@ pub struct Replica {
     shared: bool,
     leadership: Leadership,
     seen: Mutex<ReplicaHealth>,
+    /// Each other replica's last heartbeat value and since when (on this replica's
+    /// monotonic clock) it has not changed: dead means unchanged for twice the lease, as
+    /// this replica saw it, whatever the replicas' clocks say. Cleared when a round fails
+    /// (after an outage every replica gets time to beat again).
+    silent: Mutex<HashMap<String, (DateTime<Utc>, tokio::time::Instant)>>,
 }
 
 impl Replica {
     /// Replica `id` on `store`: shared (PostgreSQL) or alone (a SQLite file).
     pub fn new(id: String, store: Store, config: ReplicasConfig, now: DateTime<Utc>) -> Replica {
-        let shared = store.file().is_none();
+        let shared = store.shared();
         let leadership = match shared {
             true => Leadership::contested(),
             false => Leadership::always(),
@@ -102,6 +109,7 @@ impl Replica {
             config,
             shared,
             leadership,
+            silent: Mutex::new(HashMap::new()),
         }
     }
 
@@ -149,6 +157,7 @@ impl Replica {
         let began = tokio::time::Instant::now();
         if let Err(e) = self.store.replica_heartbeat(&self.id, self.started).await {
             tracing::warn!(error = %e, "replica heartbeat failed");
+            self.forget_silences();
         }
         let ttl = self.config.leader_lease;
         match self.store.acquire_lease(LEADER_LEASE, &self.id, ttl).await {
@@ -169,34 +178,59 @@ impl Replica {
                 self.leadership.revoke();
                 self.lock().leader = Some(lease.holder);
             }
-            Err(e) => tracing::warn!(error = %e, "renewing the leader lease failed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "renewing the leader lease failed");
+                self.forget_silences();
+            }
         }
         let replicas = match self.store.replicas().await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "listing replicas failed");
+                self.forget_silences();
                 return;
             }
         };
-        let now = self.store.clock().now();
-        let dead_after = chrono::Duration::from_std(ttl * 2).unwrap_or(chrono::Duration::MAX);
-        let (alive, dead): (Vec<_>, Vec<_>) = replicas
-            .into_iter()
-            .partition(|r| r.id == self.id || now - r.seen <= dead_after);
-        self.lock().alive = alive.len().max(1);
+        let dead = self.silent_for(&replicas, ttl * 2);
+        let alive = replicas.len().saturating_sub(dead.len()).max(1);
+        self.lock().alive = alive;
         if self.config.budget == BudgetSharing::Split {
-            let share = 1.0 / alive.len().max(1) as f64;
+            let share = 1.0 / alive as f64;
             for engine in sources.all() {
                 engine.client().pacer().set_share(share);
             }
         }
-        metrics::gauge!("replicas_alive").set(alive.len() as f64);
+        metrics::gauge!("replicas_alive").set(alive as f64);
         metrics::gauge!("replica_leader").set(if self.leadership.leads() { 1.0 } else { 0.0 });
         if self.leadership.leads() {
-            for r in dead {
-                self.take_over(sources, &r.id).await;
+            for id in dead {
+                self.take_over(sources, &id).await;
             }
         }
+    }
+
+    /// The replicas (other than this one) whose heartbeat has not changed for `after`.
+    fn silent_for(&self, replicas: &[sync_store::Replica], after: Duration) -> Vec<String> {
+        let now = tokio::time::Instant::now();
+        let mut silent = self.silent.lock().unwrap_or_else(|p| p.into_inner());
+        silent.retain(|id, _| replicas.iter().any(|r| &r.id == id));
+        let mut dead = Vec::new();
+        for r in replicas.iter().filter(|r| r.id != self.id) {
+            let entry = silent.entry(r.id.clone()).or_insert((r.seen, now));
+            if entry.0 != r.seen {
+                *entry = (r.seen, now);
+            } else if now.duration_since(entry.1) >= after {
+                dead.push(r.id.clone());
+            }
+        }
+        dead
+    }
+
+    fn forget_silences(&self) {
+        self.silent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// Returns dead replica `id`'s running jobs to the queue and confirms its unfinished

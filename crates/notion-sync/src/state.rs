@@ -13,7 +13,7 @@ use sync_engine::{Engine, Sources};
 use crate::config::ServerConfig;
 use crate::handshake::HandshakeGate;
 use crate::log_gate::WebhookLogs;
-use crate::replica::{Replica, ReplicasConfig};
+use crate::replica::Replica;
 
 /// One integration's webhook endpoint (`/webhooks/notion/{integration}`).
 pub struct Endpoint {
@@ -57,23 +57,17 @@ pub const REPLAY_MARGIN: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 impl AppState {
     /// The state of a server with `server`'s limits, whose event log forgets event ids
-    /// after `event_retention`.
+    /// after `event_retention`, serving as `replica`.
     pub fn new(
         sources: Sources,
         endpoints: Vec<Endpoint>,
         metrics: PrometheusHandle,
         server: &ServerConfig,
         event_retention: Duration,
+        replica: Arc<Replica>,
     ) -> AppState {
         let retention =
             chrono::TimeDelta::from_std(event_retention).unwrap_or(chrono::TimeDelta::MAX);
-        // Alone until the application names this replica (`Application::build`).
-        let replica = Arc::new(Replica::new(
-            "serve".to_owned(),
-            sources.store().clone(),
-            ReplicasConfig::default(),
-            sources.first().now(),
-        ));
         AppState {
             engine: sources.first().clone(),
             webhook_secret: endpoints[0].secret.clone(),

@@ -104,7 +104,7 @@ pub fn build_sources(
         });
         let client = integration_client(config, &integration, secrets, workspace)?;
         // Replicas on one database draw from one budget per integration.
-        if store.file().is_none() && config.replicas.budget == BudgetSharing::Shared {
+        if store.shared() && config.replicas.budget == BudgetSharing::Shared {
             client
                 .pacer()
                 .share_budget(Arc::new(StoreBudget::new(store.clone(), &integration.name)));

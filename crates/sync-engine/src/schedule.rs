@@ -10,6 +10,39 @@ use crate::engine::Engine;
 use crate::leadership::Leadership;
 use crate::reconcile::PassKind;
 
+/// How often a running pass checks that this replica still leads.
+const LEADERSHIP_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs a pass that stops (between pages, as at shutdown) once this replica no longer
+/// leads: a replica whose lease ran out must not write watermarks beside the new leader.
+async fn pass_while_leading(
+    engine: &Engine,
+    leadership: &Leadership,
+    kind: PassKind,
+    cancel: &CancellationToken,
+) {
+    let pass = cancel.child_token();
+    let watcher = {
+        let (pass, leadership) = (pass.clone(), leadership.clone());
+        tokio::spawn(async move {
+            loop {
+                if !leadership.leads() {
+                    tracing::warn!("leadership lapsed during a pass: stopping it");
+                    pass.cancel();
+                    return;
+                }
+                tokio::select! {
+                    () = pass.cancelled() => return,
+                    () = tokio::time::sleep(LEADERSHIP_CHECK) => {}
+                }
+            }
+        })
+    };
+    engine.reconcile_logged(kind, &pass).await;
+    pass.cancel();
+    let _ = watcher.await;
+}
+
 /// Whether `expr` is a 6-field cron expression (with seconds) the scheduler accepts.
 pub fn is_valid_schedule(expr: &str) -> bool {
     expr.split_whitespace().count() == 6 && Job::new_async(expr, |_, _| Box::pin(async {})).is_ok()
@@ -56,9 +89,7 @@ pub async fn run_scheduler(
     let mut gained = leadership.gained();
     if config.on_start && leadership.leads() {
         gained.mark_unchanged();
-        engine
-            .reconcile_logged(PassKind::Incremental, &cancel)
-            .await;
+        pass_while_leading(&engine, &leadership, PassKind::Incremental, &cancel).await;
     }
     // A replica that takes over leadership catches up at once: the previous leader may
     // have died before its pass covered the latest edits.
@@ -72,7 +103,7 @@ pub async fn run_scheduler(
                 }
                 if leadership.leads() {
                     tracing::info!(source = engine.name(), "this replica now leads: catch-up pass");
-                    engine.reconcile_logged(PassKind::Incremental, &cancel).await;
+                    pass_while_leading(&engine, &leadership, PassKind::Incremental, &cancel).await;
                 }
             }
         }

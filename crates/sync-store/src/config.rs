@@ -209,20 +209,20 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let rest = rest.split('?').next().unwrap_or("");
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => format!("{userinfo}@{host}"),
+    // The userinfo ends at the last `@` (a password may hold `/`, `?`, `#` or `@`);
+    // what follows is host, port, path and query.
+    let (user, after) = match rest.rsplit_once('@') {
+        Some((userinfo, after)) => match userinfo.split_once(':') {
+            Some((user, _)) => (format!("{user}:***@"), after),
+            None => (format!("{userinfo}@"), after),
         },
-        None => authority.to_owned(),
+        None => (String::new(), rest),
     };
-    let query = if url.contains('?') { "?…" } else { "" };
-    format!("{scheme}://{authority}{path}{query}")
+    let (location, query) = match after.split_once(['?', '#']) {
+        Some((location, _)) => (location, "?…"),
+        None => (after, ""),
+    };
+    format!("{scheme}://{user}{location}{query}")
 }
 
 fn invalid(url: &str, reason: &str) -> StoreError {
@@ -322,6 +322,17 @@ mod tests {
         assert!(!e.contains("hunter2"), "{e}");
         assert_eq!(redact_url("postgresql://u@h/d"), "postgresql://u@h/d");
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+        // Passwords holding URL delimiters stay hidden.
+        for (url, shown) in [
+            ("postgres://u:ab/cd@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://u:ab?cd@h:5432/db?sslmode=require",
+                "postgres://u:***@h:5432/db?…",
+            ),
+            ("postgres://u:a@b#c@h/db", "postgres://u:***@h/db"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
         assert!(!format!("{config:?}").contains("hunter2"));
     }
 

@@ -22,9 +22,9 @@ pub enum StoreError {
     /// The disk (or `max_page_count`) is full. Nothing of the failed transaction was written.
     #[error("database {} is full: {message}", path.display())]
     DiskFull { path: PathBuf, message: String },
-    /// PostgreSQL refused a write because another replica's transaction changed the row
-    /// or took the unique key since this one's snapshot (or a deadlock). The writer runs
-    /// the batch again; callers see this only when the retries ran out, and may retry.
+    /// PostgreSQL reported a serialization failure or a deadlock with another
+    /// connection. The writer runs the batch again; callers see this only when the
+    /// retries ran out, and may retry.
     #[error("database {} had a conflicting concurrent transaction: {message}", path.display())]
     Conflict { path: PathBuf, message: String },
     /// Another connection or process held the lock longer than `busy_timeout`.
@@ -176,10 +176,8 @@ enum PgClass {
 
 fn pg_class(sqlstate: &str) -> Option<PgClass> {
     Some(match sqlstate {
-        // serialization_failure, deadlock_detected, and unique_violation: the store's
-        // unique keys are only ever taken by `ON CONFLICT` or after reading them absent,
-        // so a violation means a concurrent transaction took the key since the snapshot.
-        "40001" | "40P01" | "23505" => PgClass::Conflict,
+        // serialization_failure, deadlock_detected
+        "40001" | "40P01" => PgClass::Conflict,
         // disk_full, out_of_memory
         "53100" | "53200" => PgClass::Full,
         // too_many_connections, lock_not_available, query_canceled (statement_timeout)

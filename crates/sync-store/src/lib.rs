@@ -8,6 +8,7 @@ mod db;
 mod error;
 mod ingest;
 mod intents;
+mod migrate;
 mod mirror;
 mod postgres;
 mod queue;
@@ -25,7 +26,6 @@ pub use ingest::{IncomingEvent, IngestOutcome};
 pub use intents::{STATUS_WRITE_CLAIM, StatusWrite};
 pub use mirror::{PageFilter, PageRow, PageUpsert, Transition, UpsertOutcome};
 pub use notion_id::NotionId;
-pub use postgres::ensure_database as ensure_postgres_database;
 pub use queue::{
     ClaimedJob, EnqueueOutcome, FailOutcome, JobFailure, JobFilter, JobRow, JobState, Lane, NewJob,
     ParseEnumError, QueueStats,

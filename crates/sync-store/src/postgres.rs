@@ -1,33 +1,50 @@
-//! Opening a PostgreSQL store: the writer's connection (migrated under sqlx's advisory
-//! lock, so replicas starting together take turns), the reader pool, the session settings
-//! that make PostgreSQL answer like the SQLite store (lock waits bounded by
-//! `busy_timeout`, text compared byte by byte by the schema's `COLLATE "C"`), and the
+//! Connecting to a PostgreSQL store: the writer's connection (migrated under sqlx's
+//! advisory lock, so replicas starting together take turns), the reader pool, the session
+//! settings (lock waits bounded by `busy_timeout`, no transaction left hanging), the
 //! read-only mode the CLI inspects with.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use crate::clock::Clock;
 use crate::config::StoreConfig;
 use crate::db::{Conn, Pool};
 use crate::error::StoreError;
-use crate::store::{PG_MIGRATOR, Store, check_migrated};
+use crate::migrate::{PG_MIGRATOR, check_migrated};
 
-/// Connects, migrates (unless `read_only`: then it refuses a database that lacks this
-/// build's migrations, and every write fails with [`StoreError::ReadOnly`]) and starts the
-/// writer and the readers.
-pub(crate) async fn open(
-    config: StoreConfig,
-    clock: Arc<dyn Clock>,
+/// A connected, migrated PostgreSQL store's parts, for `Store` to assemble.
+pub(crate) struct Connected {
+    /// The URL without its password, as messages name the database.
+    pub(crate) path: PathBuf,
+    pub(crate) conn: Conn,
+    /// How to connect again (the writer re-opens a lost connection).
+    pub(crate) options: PgConnectOptions,
+    pub(crate) readers: Pool,
+}
+
+/// Connects the writer and migrates (unless `read_only`: then it refuses a database that
+/// lacks this build's migrations, and every write fails with [`StoreError::ReadOnly`]),
+/// and makes the reader pool. Session settings: `lock_timeout` = `busy_timeout`; a
+/// transaction left idle (a frozen process inside a batch, holding the writers' turn) is
+/// ended after [`IDLE_IN_TRANSACTION`]; the server probes a silent peer with TCP
+/// keepalives, so a lost machine's session and locks go within a minute.
+pub(crate) async fn connect(
+    config: &StoreConfig,
     options: PgConnectOptions,
     read_only: bool,
-) -> Result<Store, StoreError> {
+) -> Result<Connected, StoreError> {
     let path = PathBuf::from(config.display_url());
     let lock_timeout = format!("{}ms", config.busy_timeout.as_millis());
-    let mut settings = vec![("lock_timeout", lock_timeout.as_str())];
+    let idle = format!("{}ms", IDLE_IN_TRANSACTION.as_millis());
+    let mut settings = vec![
+        ("lock_timeout", lock_timeout.as_str()),
+        ("idle_in_transaction_session_timeout", idle.as_str()),
+        ("tcp_keepalives_idle", "20"),
+        ("tcp_keepalives_interval", "5"),
+        ("tcp_keepalives_count", "4"),
+    ];
     if read_only {
         settings.push(("default_transaction_read_only", "on"));
     }
@@ -36,10 +53,17 @@ pub(crate) async fn open(
         .options(settings)
         // Statements are logged by our own spans, never with their values.
         .disable_statement_logging();
-    let conn = options
-        .connect()
-        .await
-        .map_err(|e| StoreError::from_sqlx(&path, e))?;
+    let connect_timeout = config.busy_timeout.max(Duration::from_secs(5));
+    let conn = match tokio::time::timeout(connect_timeout, options.connect()).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => return Err(StoreError::from_sqlx(&path, e)),
+        Err(_) => {
+            return Err(StoreError::Io {
+                path,
+                message: format!("no connection within {} s", connect_timeout.as_secs()),
+            });
+        }
+    };
     let mut conn = Conn::Postgres(conn);
     if read_only {
         check_migrated(&path, &mut conn, &PG_MIGRATOR).await?;
@@ -52,52 +76,16 @@ pub(crate) async fn open(
     let readers = PgPoolOptions::new()
         .max_connections(config.read_connections.max(1))
         .min_connections(0)
-        .acquire_timeout(config.busy_timeout.max(std::time::Duration::from_secs(1)))
+        .acquire_timeout(connect_timeout)
         .connect_lazy_with(options.clone());
     tracing::info!(db.url = %path.display(), read_only, "store opened (PostgreSQL)");
-    Ok(Store::assemble(
+    Ok(Connected {
         path,
-        config,
-        clock,
         conn,
-        Some(options),
-        Pool::Postgres(readers),
-        None,
-    ))
+        options,
+        readers: Pool::Postgres(readers),
+    })
 }
 
-/// Creates database `name` (letters, digits and `_` only) on the server `server_url`
-/// names, unless it exists; returns the URL of the new database. For the test suites, the
-/// e2e bench and first-time setup scripts: the daemon itself never creates databases.
-pub async fn ensure_database(server_url: &str, name: &str) -> Result<String, StoreError> {
-    use sqlx::Connection;
-    let shown = PathBuf::from(crate::config::redact_url(server_url));
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(StoreError::InvalidUrl {
-            url: name.to_owned(),
-            reason: "a database name of letters, digits and _".to_owned(),
-        });
-    }
-    let mut admin = sqlx::PgConnection::connect(server_url)
-        .await
-        .map_err(|e| StoreError::from_sqlx(&shown, e))?;
-    let created = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await;
-    let _ = admin.close().await;
-    match created {
-        Ok(_) => {}
-        // duplicate_database: it exists already.
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
-        Err(e) => return Err(StoreError::from_sqlx(&shown, e)),
-    }
-    let base = server_url.split('?').next().unwrap_or(server_url);
-    let server = match base.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('/') {
-            Some((authority, _)) => format!("{scheme}://{authority}"),
-            None => base.to_owned(),
-        },
-        None => base.to_owned(),
-    };
-    Ok(format!("{server}/{name}"))
-}
+/// A transaction idle this long is ended by the server (batches never wait inside one).
+pub(crate) const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(15);

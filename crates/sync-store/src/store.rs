@@ -13,17 +13,12 @@ use crate::checkpoint::Checkpointer;
 use crate::clock::Clock;
 use crate::config::{Location, StoreConfig, Synchronous};
 use crate::db::{self, Backend, Conn, Pool};
-use crate::error::{MigrationError, StoreError};
+use crate::error::StoreError;
+use crate::migrate::{MIGRATOR, PG_MIGRATOR, check_migrated};
 use crate::writer::{BoxFut, WriteCx, WriteOp, WriteStats, Writer, WriterCounters};
 
 /// A WAL that grew past this during a burst is truncated back to it once checkpointed.
 const JOURNAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
-
-/// The SQLite migrations in the repository's `migrations/sqlite/`, embedded at compile time.
-pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
-/// The PostgreSQL migrations in `migrations/postgres/` (the same schema, version by version).
-pub(crate) static PG_MIGRATOR: sqlx::migrate::Migrator =
-    sqlx::migrate!("../../migrations/postgres");
 
 /// The source a store handle works for until [`Store::for_source`] names another (a
 /// single-source configuration's, and what rows written before sources existed say).
@@ -73,7 +68,7 @@ impl Store {
         let path = match config.location()? {
             Location::File(path) => absolute(&path),
             Location::Postgres(options) => {
-                return crate::postgres::open(config, clock, *options, false).await;
+                return Self::open_postgres(config, clock, *options, false).await;
             }
         };
         prepare_file(&path)?;
@@ -140,7 +135,7 @@ impl Store {
         let path = match config.location()? {
             Location::File(path) => absolute(&path),
             Location::Postgres(options) => {
-                return crate::postgres::open(config, clock, *options, true).await;
+                return Self::open_postgres(config, clock, *options, true).await;
             }
         };
         if !path.is_file() {
@@ -167,7 +162,25 @@ impl Store {
         ))
     }
 
-    pub(crate) fn assemble(
+    async fn open_postgres(
+        config: StoreConfig,
+        clock: Arc<dyn Clock>,
+        options: sqlx::postgres::PgConnectOptions,
+        read_only: bool,
+    ) -> Result<Store, StoreError> {
+        let pg = crate::postgres::connect(&config, options, read_only).await?;
+        Ok(Self::assemble(
+            pg.path,
+            config,
+            clock,
+            pg.conn,
+            Some(pg.options),
+            pg.readers,
+            None,
+        ))
+    }
+
+    fn assemble(
         path: PathBuf,
         config: StoreConfig,
         clock: Arc<dyn Clock>,
@@ -243,6 +256,12 @@ impl Store {
     /// it); `None` for PostgreSQL, which any number of replicas share.
     pub fn file(&self) -> Option<&Path> {
         (self.inner.backend == Backend::Sqlite).then_some(self.inner.path.as_path())
+    }
+
+    /// True when other replicas may share this database (PostgreSQL): the one rule for
+    /// whether leases, heartbeats and shared budgets are needed.
+    pub fn shared(&self) -> bool {
+        self.inner.backend == Backend::Postgres
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -378,35 +397,6 @@ fn reader_pool(path: &Path, config: &StoreConfig, read_only: bool) -> SqlitePool
         .max_connections(config.read_connections.max(1))
         .min_connections(0)
         .connect_lazy_with(options)
-}
-
-/// A read-only store cannot migrate; refuse a database this build's schema does not match.
-pub(crate) async fn check_migrated(
-    path: &Path,
-    conn: &mut Conn,
-    migrator: &sqlx::migrate::Migrator,
-) -> Result<(), StoreError> {
-    let applied: Vec<i64> = db::query_scalar(
-        "SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version",
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap_or_default();
-    let missing: Vec<i64> = migrator
-        .iter()
-        .map(|m| m.version)
-        .filter(|v| !applied.contains(v))
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(StoreError::Migration(MigrationError::new(
-            path,
-            format!(
-                "the database lacks migrations {missing:?}; run `notion-sync migrate` (a read-only store cannot migrate)"
-            ),
-        )))
-    }
 }
 
 #[cfg(test)]

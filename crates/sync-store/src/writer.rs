@@ -10,17 +10,18 @@
 //! commit at once, so any order is a valid serialization.)
 //!
 //! On PostgreSQL every replica has such a writer, and batches of all replicas take turns:
-//! a writer takes a session advisory lock before `BEGIN` and releases it after `COMMIT`
-//! (`take_turn`), so each batch starts from what the previous one committed, as on SQLite,
-//! whose one writer serializes everything. Group commit still shares one turn among a
-//! replica's concurrent callers. The transaction is `REPEATABLE READ` as a safety net: a
-//! row some other writer changed after the snapshot (or a unique key it took) makes
-//! PostgreSQL refuse the write ([`StoreError::Conflict`]), and the batch is rolled back and
-//! run again on a fresh snapshot, up to [`CONFLICT_RETRIES`] times, before its callers get
-//! the error. (Measured with three replicas: `SERIALIZABLE` without turns, 704 ingests/s
-//! with a 451 ms ack p99, its page-level predicate locks failing unrelated inserts;
-//! `REPEATABLE READ` without turns, 1,005/s, hot keys conflicting; with turns, 3,589/s and
-//! 8.5 ms. BENCHMARKS.md.) A lost connection is re-opened before the next batch.
+//! the first statement of each transaction takes a transaction-level advisory lock
+//! (`pg_advisory_xact_lock`, released by its `COMMIT` or `ROLLBACK`), and at `READ
+//! COMMITTED` every later statement reads what the previous batch committed, so batches
+//! run one at a time as on SQLite, whose one writer serializes everything. Group commit
+//! still shares one turn among a replica's concurrent callers. Should PostgreSQL still
+//! report a serialization failure or a deadlock ([`StoreError::Conflict`]), the batch is
+//! rolled back (which ends its turn) and run again, up to [`CONFLICT_RETRIES`] times.
+//! (Measured with three replicas ingesting: `SERIALIZABLE` without turns, 704/s with a
+//! 451 ms ack p99, its page-level predicate locks failing unrelated inserts; `REPEATABLE
+//! READ` without turns, 1,005/s, hot keys conflicting; with turns, ~3,600/s. See
+//! BENCHMARKS.md.) A frozen holder's transaction is ended by the server after
+//! `postgres::IDLE_IN_TRANSACTION`; a lost connection is re-opened before the next batch.
 //!
 //! Failure rules:
 //! * an environmental error ([`StoreError::aborts_batch`]: disk full, busy, read-only, I/O)
@@ -127,7 +128,20 @@ impl WriteCx {
             return Ok(());
         };
         use sqlx::ConnectOptions;
-        match options.connect().await {
+        let within = self
+            .config
+            .busy_timeout
+            .max(std::time::Duration::from_secs(5));
+        let connected = match tokio::time::timeout(within, options.connect()).await {
+            Ok(c) => c,
+            Err(_) => {
+                return Err(StoreError::Io {
+                    path: self.path.clone(),
+                    message: format!("no connection within {} s", within.as_secs()),
+                });
+            }
+        };
+        match connected {
             Ok(conn) => {
                 let old = std::mem::replace(&mut self.conn, Conn::Postgres(conn));
                 drop(old);
@@ -360,60 +374,43 @@ async fn commit_group(cx: &mut WriteCx, ops: &mut Vec<Box<dyn Erased>>) {
             fail_all(ops, &e);
             return;
         }
-        if let Err(e) = take_turn(cx).await {
-            cx.stats.failed_transactions.fetch_add(1, Ordering::Relaxed);
-            note_failure(cx, &e);
-            fail_all(ops, &e);
-            return;
-        }
-        let again = attempt(cx, ops, &mut conflicts).await;
-        end_turn(cx).await;
-        if !again {
+        if !attempt(cx, ops, &mut conflicts).await {
             return;
         }
     }
 }
 
-/// The session lock every replica's writer holds from before `BEGIN` to after `COMMIT`
-/// on PostgreSQL (an arbitrary constant: "nsync-w").
+/// The advisory lock whose holder is the one writer, of all replicas, inside a batch on
+/// PostgreSQL (an arbitrary constant: "nsync-w").
 const WRITER_TURN: i64 = 0x006e_7379_6e63_2d77;
 
-/// PostgreSQL: waits until no other replica's writer is inside a batch, so batches of all
-/// replicas run one at a time as on SQLite (taken before the snapshot, so the batch sees
-/// what the previous one committed; a wait past `lock_timeout` is `Busy`). Replicas still
-/// group-commit their own callers; conflicts are left to the autocommit budget statements.
-async fn take_turn(cx: &mut WriteCx) -> Result<(), StoreError> {
-    if cx.backend() == Backend::Sqlite {
-        return Ok(());
-    }
-    db::query("SELECT pg_advisory_lock($1)")
-        .bind(WRITER_TURN)
-        .execute(&mut cx.conn)
-        .await
-        .map(|_| ())
-        .map_err(|e| cx.err(e))
-}
-
-async fn end_turn(cx: &mut WriteCx) {
-    if cx.backend() == Backend::Sqlite {
-        return;
-    }
-    if let Err(e) = db::query("SELECT pg_advisory_unlock($1)")
-        .bind(WRITER_TURN)
-        .execute(&mut cx.conn)
-        .await
-    {
-        // A lost connection releases it anyway.
-        tracing::debug!(error = %e, "releasing the writer's turn");
+/// Opens the batch's transaction: SQLite's write lock, or on PostgreSQL a transaction
+/// whose first statement waits for the writers' turn (a wait past `lock_timeout` is
+/// `Busy`).
+async fn begin(cx: &mut WriteCx) -> Result<(), StoreError> {
+    match cx.backend() {
+        Backend::Sqlite => exec(cx, "BEGIN IMMEDIATE").await,
+        Backend::Postgres => {
+            exec(cx, "BEGIN").await?;
+            let turn = db::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(WRITER_TURN)
+                .execute(&mut cx.conn)
+                .await;
+            match turn {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let e = cx.err(e);
+                    rollback(cx).await;
+                    Err(e)
+                }
+            }
+        }
     }
 }
 
 /// One try at committing `ops`; true when the remaining ones are to be tried again.
 async fn attempt(cx: &mut WriteCx, ops: &mut Vec<Box<dyn Erased>>, conflicts: &mut u32) -> bool {
-    let begin = cx
-        .backend()
-        .pick("BEGIN IMMEDIATE", "BEGIN ISOLATION LEVEL REPEATABLE READ");
-    if let Err(e) = exec(cx, begin).await {
+    if let Err(e) = begin(cx).await {
         cx.stats.failed_transactions.fetch_add(1, Ordering::Relaxed);
         note_failure(cx, &e);
         fail_all(ops, &e);

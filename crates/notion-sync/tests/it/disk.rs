@@ -211,6 +211,12 @@ async fn a_read_only_store_answers_503_records_nothing_and_the_file_serves_again
         notion_sync::telemetry::metrics_handle(),
         &config.server,
         config.store.event_retention,
+        Arc::new(notion_sync::replica::Replica::new(
+            "test".into(),
+            store.clone(),
+            config.replicas,
+            chrono::Utc::now(),
+        )),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -20,8 +20,8 @@ use crate::balancer::{Balancer, Routing};
 use crate::chaos::{keep_for_inspection, print_lines_about, storm};
 use crate::support::{
     KillOnDrop, Rng, add_waiting_status, daemon_health, free_port, mirror_mismatches,
-    notion_sync_command, on_postgres, page_event, patches_per_page, poll_until, sim_config,
-    store_url, unmarked_candidates,
+    notion_sync_command, page_event, patches_per_page, poll_until, sim_config, store_url,
+    unmarked_candidates,
 };
 
 const SECRET: &str = "secret_replicas_webhook_key";
@@ -31,12 +31,7 @@ const RATE: f64 = 10.0;
 const LEASE_SECS: u64 = 3;
 
 fn needs_postgres() -> bool {
-    if !on_postgres() {
-        eprintln!(
-            "SKIP (PostgreSQL only: replicas share a PostgreSQL database; run with NOTION_SYNC_TEST_BACKEND=postgres, as .ci/test does)"
-        );
-    }
-    !on_postgres()
+    pg_scratch::postgres_only("replicas share a PostgreSQL database")
 }
 
 /// A replica's configuration file: `port`, the shared database of `db`, `extra` appended.

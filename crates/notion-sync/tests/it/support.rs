@@ -46,56 +46,17 @@ pub fn sim_config(pages: usize) -> SimConfig {
     }
 }
 
-/// True when the suite runs on PostgreSQL: `NOTION_SYNC_TEST_BACKEND=postgres` with
-/// `NOTION_SYNC_TEST_POSTGRES_URL` naming a server (`.ci/test` runs the suite both ways).
-pub fn on_postgres() -> bool {
-    std::env::var("NOTION_SYNC_TEST_BACKEND").is_ok_and(|b| b == "postgres")
-}
-
-/// For a test of SQLite-only behaviour (the file, its locks, its disk): on PostgreSQL it
-/// prints why it does not apply and the test returns.
-pub fn sqlite_only(why: &str) -> bool {
-    if on_postgres() {
-        eprintln!("SKIP on PostgreSQL (SQLite only: {why})");
-    }
-    on_postgres()
-}
+pub use pg_scratch::{on_postgres, sqlite_only};
 
 /// The store URL of the database a test keeps at `db`: that SQLite file, or on PostgreSQL
 /// a database named after the path (created the first time), so a test that restarts
 /// the daemon on `db` finds its data again.
 pub fn store_url(db: &std::path::Path) -> String {
-    if !on_postgres() {
-        return format!("sqlite://{}", db.display());
+    if on_postgres() {
+        pg_scratch::database_for(&db)
+    } else {
+        format!("sqlite://{}", db.display())
     }
-    let base = std::env::var("NOTION_SYNC_TEST_POSTGRES_URL").expect(
-        "NOTION_SYNC_TEST_BACKEND=postgres needs NOTION_SYNC_TEST_POSTGRES_URL (see .ci/postgres)",
-    );
-    let name = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        db.hash(&mut h);
-        format!("t_{:016x}", h.finish())
-    };
-    static CREATED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let mut created = CREATED.lock().unwrap_or_else(|p| p.into_inner());
-    if !created.contains(&name) {
-        let (admin, n) = (base.clone(), name.clone());
-        // Its own thread and runtime: callers may be sync or inside a runtime.
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(sync_store::ensure_postgres_database(&admin, &n))
-                .expect("a test database on the PostgreSQL server")
-        })
-        .join()
-        .expect("database created");
-        created.push(name.clone());
-    }
-    let (server, _) = base.rsplit_once('/').expect("a URL with a database name");
-    format!("{server}/{name}")
 }
 
 /// The store settings of the database a test keeps at `db` (see [`store_url`]).

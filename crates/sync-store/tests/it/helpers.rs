@@ -51,36 +51,12 @@ pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 17, 43, 0).unwrap()
 }
 
-/// True when the suite runs on PostgreSQL: `NOTION_SYNC_TEST_BACKEND=postgres` with
-/// `NOTION_SYNC_TEST_POSTGRES_URL` naming a server (`.ci/test` runs the suite both ways).
-pub fn on_postgres() -> bool {
-    std::env::var("NOTION_SYNC_TEST_BACKEND").is_ok_and(|b| b == "postgres")
-}
-
-/// For a test of SQLite-only behaviour (the file, its pragmas, its locks): on PostgreSQL it
-/// prints why it does not apply and the test returns.
-pub fn sqlite_only(why: &str) -> bool {
-    if on_postgres() {
-        eprintln!("SKIP on PostgreSQL (SQLite only: {why})");
-    }
-    on_postgres()
-}
-
-/// A fresh, empty database on the test server: its URL.
-pub async fn fresh_postgres_database() -> String {
-    let base = std::env::var("NOTION_SYNC_TEST_POSTGRES_URL").expect(
-        "NOTION_SYNC_TEST_BACKEND=postgres needs NOTION_SYNC_TEST_POSTGRES_URL (see .ci/postgres)",
-    );
-    let name = format!("store_{:016x}", rand::random::<u64>());
-    sync_store::ensure_postgres_database(&base, &name)
-        .await
-        .expect("a test database on the PostgreSQL server")
-}
+pub use pg_scratch::{on_postgres, sqlite_only};
 
 /// The store configuration of a test: a file in `dir`, or a fresh PostgreSQL database.
 pub async fn config_in(dir: &Path) -> StoreConfig {
     let url = if on_postgres() {
-        fresh_postgres_database().await
+        pg_scratch::fresh_database("store").await
     } else {
         dir.join("store.db").to_string_lossy().into_owned()
     };
