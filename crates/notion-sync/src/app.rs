@@ -460,10 +460,7 @@ fn spawn_work(
         });
     }
     let (e, c) = (engine.clone(), work_stop.clone());
-    work.spawn(async move {
-        probe_store(&e, c).await;
-        ("store probe", Ok(()))
-    });
+    work.spawn(async move { ("store probe", probe_store(&e, c).await) });
     work
 }
 
@@ -529,16 +526,25 @@ async fn adopt_unconfigured_jobs(sources: &Sources) {
 }
 
 /// Writes a small state row at start and every [`STORE_PROBE_EVERY`]: storage that
-/// cannot commit (read-only, full, gone) is reported as failing by `/healthz`.
-async fn probe_store(engine: &Engine, stop: CancellationToken) {
+/// cannot commit (read-only, full, gone) is reported as failing by `/healthz`. A store
+/// that says it is closed while the daemon is not stopping has lost its writer task:
+/// that ends the daemon (with an error, for the supervisor to restart it) rather than
+/// leave it answering 503 for good.
+async fn probe_store(engine: &Engine, stop: CancellationToken) -> anyhow::Result<()> {
     loop {
         let now = engine.now().to_rfc3339();
-        if let Err(e) = engine.store().set_state("store.probe", &now).await {
-            tracing::error!(error = %e, "the store does not take writes: /healthz reports failing");
-            engine.status().record_store_write_failure(e.to_string());
+        match engine.store().set_state("store.probe", &now).await {
+            Ok(()) => {}
+            Err(sync_store::StoreError::Closed) if !stop.is_cancelled() => {
+                anyhow::bail!("the store's writer stopped while the daemon runs");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the store does not take writes: /healthz reports failing");
+                engine.status().record_store_write_failure(e.to_string());
+            }
         }
         tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => return Ok(()),
             _ = tokio::time::sleep(STORE_PROBE_EVERY) => {}
         }
     }

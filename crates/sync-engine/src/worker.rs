@@ -7,6 +7,7 @@ use std::time::Duration;
 use sync_store::{ClaimedJob, FailOutcome, JobFailure, StoreError};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::bulk_read::BulkState;
 use crate::engine::Engine;
@@ -212,22 +213,33 @@ async fn run_claimed(engine: &Engine, job: &ClaimedJob, cancel: &CancellationTok
             r = &mut handler => break r,
             _ = renew.tick() => {
                 if let Err(e) = store.extend(job, lease).await {
-                    let _e = span.enter();
-                    tracing::warn!(error = %e, "lease renewal failed: abandoning the job");
+                    span.in_scope(|| tracing::warn!(error = %e, "lease renewal failed: abandoning the job"));
                     return Ended::Abandoned;
                 }
             }
             _ = &mut grace_over => {
-                let _e = span.enter();
-                tracing::warn!("shutdown grace period over: handing the job back");
+                span.in_scope(|| tracing::warn!("shutdown grace period over: handing the job back"));
                 if let Err(e) = store.release(job).await {
-                    tracing::warn!(error = %e, "could not hand the job back; its lease will expire");
+                    span.in_scope(|| tracing::warn!(error = %e, "could not hand the job back; its lease will expire"));
                 }
                 return Ended::Abandoned;
             }
         }
     };
-    let _e = span.enter();
+    // The span is entered only around synchronous code: a guard held across an await
+    // may be dropped on another thread than it was entered on, which the subscriber's
+    // span registry does not survive ("tried to clone a span that already closed").
+    finish(engine, job, result, started).instrument(span).await
+}
+
+/// Records how job `job` ended (`result` of its handler) in the queue and the metrics.
+async fn finish(
+    engine: &Engine,
+    job: &ClaimedJob,
+    result: Result<(), crate::error::JobError>,
+    started: tokio::time::Instant,
+) -> Ended {
+    let store = engine.store();
     let elapsed = started.elapsed().as_secs_f64();
     metrics::histogram!("sync_job_duration_seconds", "kind" => job.kind.clone(), "source" => engine.name().to_owned()).record(elapsed);
     match result {
