@@ -193,7 +193,6 @@ impl Replica {
         };
         let dead = self.silent_for(&replicas, ttl * 2);
         let alive = replicas.len().saturating_sub(dead.len()).max(1);
-        self.lock().alive = alive;
         if self.config.budget == BudgetSharing::Split {
             let share = 1.0 / alive as f64;
             for engine in sources.all() {
@@ -207,6 +206,9 @@ impl Replica {
                 self.take_over(sources, &id).await;
             }
         }
+        // Published after the takeovers: a leader reporting 1 alive has queued again what
+        // the dead left (a failed takeover is logged and tried again next round).
+        self.lock().alive = alive;
     }
 
     /// The replicas (other than this one) whose heartbeat has not changed for `after`.

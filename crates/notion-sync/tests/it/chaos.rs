@@ -3,8 +3,9 @@
 //! stopped, webhooks settled, one `notion-sync reconcile --full`) the mirror equals the
 //! simulator, every overdue task was PATCHed exactly once, and no job is queued, running
 //! or dead. Once with the single-source configuration, once with two task databases as
-//! two sources through two integrations. Set `NOTION_SYNC_CHAOS_SEED` to replay a run;
-//! the seed is printed.
+//! two sources through two integrations. On PostgreSQL each killed instance is a dead
+//! replica: the last start waits to lead and take over what they left. Set
+//! `NOTION_SYNC_CHAOS_SEED` to replay a run; the seed is printed.
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -17,12 +18,15 @@ use sync_store::{Store, SystemClock};
 
 use crate::support::{
     KillOnDrop, Rng, add_waiting_status, daemon_health, free_port, make_overdue_candidate,
-    mirror_mismatches, notion_sync_command, patches_per_page, poll_until, sim_config,
+    mirror_mismatches, notion_sync_command, on_postgres, patches_per_page, poll_until, sim_config,
     unmarked_candidates, write_daemon_config,
 };
 
 const SECRET: &str = "secret_chaos_webhook_key";
 const KILLS: usize = 5;
+/// The leader lease on PostgreSQL, where each killed instance is a dead replica whose
+/// work is taken over after twice the lease.
+const LEASE_SECS: u64 = 3;
 /// The second integration's token (two-source layout).
 const BETA_TOKEN: &str = "secret_chaos_beta_integration";
 
@@ -132,8 +136,15 @@ fn write_config(
     sim: &SimHandle,
     layout: Layout,
 ) {
-    let common = "[tasks]\nopen_statuses = [\"Waiting\"]\n\
-                  [reconcile]\nschedule = \"*/3 * * * * *\"\nfull_schedule = \"\"\non_start = true\n";
+    let mut common = "[tasks]\nopen_statuses = [\"Waiting\"]\n\
+                      [reconcile]\nschedule = \"*/3 * * * * *\"\nfull_schedule = \"\"\non_start = true\n"
+        .to_owned();
+    if on_postgres() {
+        common.push_str(&format!(
+            "[replicas]\nleader_lease_seconds = {LEASE_SECS}\n"
+        ));
+    }
+    let common = common.as_str();
     match layout {
         Layout::One => write_daemon_config(path, port, db, sim, common),
         Layout::Two => {
@@ -305,6 +316,21 @@ async fn chaos(layout: Layout) {
     // was down); then nothing is queued, running or dead.
     let mut daemon = serve(&config, &sim, layout, &log);
     wait_serving(&http, port).await;
+    if on_postgres() {
+        // Each killed instance is a replica that died: its running jobs and begun overdue
+        // writes wait for the leader's takeover (heartbeat unchanged for twice the lease),
+        // where SQLite's instance lock lets a start take over at once.
+        poll_until(
+            "the last start to lead and take over every killed instance",
+            LEASE_SECS * 6,
+            || async {
+                daemon_health(&http, port)
+                    .await
+                    .is_some_and(|h| h["replica"]["leads"] == true && h["replica"]["alive"] == 1)
+            },
+        )
+        .await;
+    }
     sim.webhooks_idle().await;
     drain_or_explain("after the last start", 60, &http, port, dir.path(), seed).await;
     let health = daemon_health(&http, port).await.unwrap();
@@ -376,9 +402,21 @@ async fn chaos(layout: Layout) {
     let resumed = text
         .matches("overdue writes a previous instance left unfinished")
         .count();
+    // On PostgreSQL: the leader's takeovers of killed instances, and the overdue writes
+    // they had begun.
+    let takeovers: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| l.contains("a dead replica's work was taken over"))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let taken_writes: u64 = takeovers
+        .iter()
+        .filter_map(|t| t["overdue_writes"].as_u64())
+        .sum();
     println!(
         "chaos seed {seed}, {layout:?}: storm {storm_secs:.1} s, {} ticks, {} edits ({} silent), {} overdue candidates ({} silent); \
          {KILLS} SIGKILLs: {kills:?}; {reclaims} restarts reclaimed running jobs, {resumed} took over unfinished overdue writes; \
+         {} dead replicas taken over ({taken_writes} begun overdue writes); \
          webhooks: {} emitted, {} acknowledged, {} given up, {} attempts failed; \
          {} tasks PATCHed once each, {} transitions; leases expired {}; reconcile --full: {}; total {:.1} s",
         storm.ticks,
@@ -386,6 +424,7 @@ async fn chaos(layout: Layout) {
         storm.silent_edits,
         storm.candidates.len(),
         storm.silent_candidates,
+        takeovers.len(),
         webhooks.events_emitted,
         webhooks.deliveries_ok,
         webhooks.deliveries_failed,
